@@ -1,0 +1,18 @@
+# ticketdesk: a service desk inside PostgreSQL (PGXS build)
+EXTENSION   = ticketdesk
+EXTVERSION  = 0.1
+MODULE_big  = ticketdesk
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
+
+# The install script is assembled from schema/ pieces, in file-name order.
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
+
+PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
+PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
+	cat $^ > $@

@@ -1,0 +1,28 @@
+-- ticketdesk install script, assembled from schema/*.sql in file-name order.
+\echo Use "CREATE EXTENSION ticketdesk" to load this file. \quit
+
+-- Statuses of a ticket's life. The allowed moves between them are data
+-- (table transition); the order here is only the order of the lifecycle.
+CREATE TYPE ticket_status AS ENUM (
+    'new', 'assigned', 'acknowledged', 'in_progress', 'waiting',
+    'resolved', 'confirmed', 'closed', 'cancelled');
+
+-- Ordered from least to most pressing, so that priorities compare with < and >.
+CREATE TYPE ticket_priority AS ENUM ('low', 'normal', 'high', 'urgent');
+
+-- How a request reached the desk (R16, R17).
+CREATE TYPE ticket_channel AS ENUM ('web', 'email', 'phone', 'api', 'schedule', 'internal');
+
+-- The current tenant: the setting ticketdesk.tenant, 1 (the default tenant) when unset.
+CREATE FUNCTION current_tenant() RETURNS integer
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_current_tenant';
+COMMENT ON FUNCTION current_tenant() IS
+    'The tenant this session works for: the setting ticketdesk.tenant (default 1, the default tenant).';
+
+-- The largest attachment accepted, in bytes: the setting ticketdesk.max_attachment_size.
+CREATE FUNCTION max_attachment_bytes() RETURNS bigint
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_max_attachment_bytes';
+COMMENT ON FUNCTION max_attachment_bytes() IS
+    'The largest attachment accepted, in bytes (setting ticketdesk.max_attachment_size).';

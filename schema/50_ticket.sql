@@ -1,0 +1,67 @@
+-- The ticket: one table, one path. Every way in ends in an INSERT here, and
+-- every change, by API or by plain UPDATE, passes the lifecycle trigger.
+CREATE TABLE ticket (
+    tenant_id            integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    ticket_id            bigserial,
+    -- Readable reference for mails and phone calls.
+    reference            text GENERATED ALWAYS AS (
+                             'TD-' || CASE WHEN ticket_id < 1000000
+                                           THEN lpad(ticket_id::text, 6, '0')
+                                           ELSE ticket_id::text END) STORED,
+    type_id              bigint NOT NULL,
+    center_id            bigint NOT NULL,
+    category_id          bigint,
+    internal_category_id bigint,
+    -- The requester: a customer, a contact person, or an employee.
+    customer_id          bigint,
+    contact_id           bigint,
+    requester_agent_id   bigint,
+    registered_by        bigint,            -- the agent who registered it on someone's behalf (R17)
+    channel              ticket_channel NOT NULL DEFAULT 'api',
+    subject              text NOT NULL,
+    description          text,
+    requester_weight     smallint NOT NULL DEFAULT 3 CHECK (requester_weight BETWEEN 1 AND 5),
+    dispatcher_weight    smallint CHECK (dispatcher_weight BETWEEN 1 AND 5),
+    priority             ticket_priority NOT NULL DEFAULT 'normal',
+    deadline             timestamptz,        -- the requester's wanted deadline (R16)
+    planned              tstzrange,          -- the planned period (R49)
+    site_id              bigint,
+    product_id           bigint,             -- object of the request: a catalogue item,
+    object_text          text,               -- or free text,
+    invoice_ref          text,               -- or a line of one of the customer's invoices (R48)
+    status               ticket_status NOT NULL DEFAULT 'new',
+    assignee_id          bigint,
+    parent_id            bigint,             -- work breakdown: a sub-ticket's parent (R27)
+    resolution           text,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    assigned_at          timestamptz,
+    acknowledged_at      timestamptz,
+    started_at           timestamptz,
+    resolved_at          timestamptz,
+    confirmed_at         timestamptz,
+    closed_at            timestamptz,
+    cancelled_at         timestamptz,
+    PRIMARY KEY (tenant_id, ticket_id),
+    UNIQUE (tenant_id, reference),
+    FOREIGN KEY (tenant_id, type_id) REFERENCES ticket_type,
+    FOREIGN KEY (tenant_id, center_id) REFERENCES center,
+    FOREIGN KEY (tenant_id, category_id) REFERENCES category,
+    FOREIGN KEY (tenant_id, internal_category_id) REFERENCES internal_category,
+    FOREIGN KEY (tenant_id, customer_id) REFERENCES customer,
+    FOREIGN KEY (tenant_id, contact_id) REFERENCES contact,
+    FOREIGN KEY (tenant_id, requester_agent_id) REFERENCES agent,
+    FOREIGN KEY (tenant_id, registered_by) REFERENCES agent,
+    FOREIGN KEY (tenant_id, site_id) REFERENCES site,
+    FOREIGN KEY (tenant_id, product_id) REFERENCES product,
+    FOREIGN KEY (tenant_id, assignee_id) REFERENCES agent,
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES ticket
+);
+-- Queues and workloads look at open tickets only.
+CREATE INDEX ticket_center_open_idx ON ticket (tenant_id, center_id, status)
+    WHERE status NOT IN ('closed', 'cancelled');
+CREATE INDEX ticket_assignee_open_idx ON ticket (tenant_id, assignee_id)
+    WHERE status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled');
+CREATE INDEX ticket_customer_idx ON ticket (tenant_id, customer_id);
+CREATE INDEX ticket_parent_idx ON ticket (tenant_id, parent_id) WHERE parent_id IS NOT NULL;
+COMMENT ON TABLE ticket IS 'Tickets. Every insert and update passes the C lifecycle trigger.';

@@ -1,0 +1,157 @@
+-- Opening a ticket: the one function every intake path uses.
+
+-- Opens a ticket. Web forms, phone calls taken by a dispatcher, ERPs and the
+-- scheduler all call this; it checks every reference, then inserts, and the
+-- lifecycle trigger does the rest.
+CREATE FUNCTION open_ticket(
+    subject            text,
+    center_id          bigint,
+    description        text DEFAULT NULL,
+    type               text DEFAULT 'incident',
+    customer_id        bigint DEFAULT NULL,
+    contact_id         bigint DEFAULT NULL,
+    requester_agent_id bigint DEFAULT NULL,
+    category_id        bigint DEFAULT NULL,
+    channel            ticket_channel DEFAULT 'api',
+    requester_weight   integer DEFAULT 3,
+    deadline           timestamptz DEFAULT NULL,
+    planned_from       timestamptz DEFAULT NULL,
+    planned_to         timestamptz DEFAULT NULL,
+    site_id            bigint DEFAULT NULL,
+    product_id         bigint DEFAULT NULL,
+    object_text        text DEFAULT NULL,
+    invoice_ref        text DEFAULT NULL,
+    assignee_id        bigint DEFAULT NULL,
+    registered_by      bigint DEFAULT NULL,
+    parent_id          bigint DEFAULT NULL
+) RETURNS ticket
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t        integer := ticketdesk.current_tenant();
+    type_ref bigint;
+    contact_customer bigint;
+    result   ticketdesk.ticket;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ticketdesk.tenant x WHERE x.tenant_id = t) THEN
+        RAISE EXCEPTION 'tenant % does not exist', t
+            USING ERRCODE = 'TD100',
+                  HINT = 'Set ticketdesk.tenant to an existing tenant, or create it with ticketdesk.create_tenant.';
+    END IF;
+    IF center_id IS NULL THEN
+        RAISE EXCEPTION 'a ticket needs a centre'
+            USING ERRCODE = 'TD202', HINT = 'Pass center_id: the service centre the request is for.';
+    END IF;
+    PERFORM ticketdesk.require('center', center_id);
+
+    SELECT x.type_id INTO type_ref FROM ticketdesk.ticket_type x
+     WHERE x.tenant_id = t AND x.code = open_ticket.type;
+    IF type_ref IS NULL THEN
+        RAISE EXCEPTION 'ticket type "%" does not exist', type
+            USING ERRCODE = 'TD207',
+                  HINT = 'Use one of the codes in table ticketdesk.ticket_type, e.g. incident or service_request.';
+    END IF;
+
+    IF num_nonnulls(customer_id, contact_id, requester_agent_id) = 0 THEN
+        RAISE EXCEPTION 'a ticket needs a requester'
+            USING ERRCODE = 'TD308',
+                  HINT = 'Pass customer_id, contact_id or requester_agent_id.';
+    END IF;
+    PERFORM ticketdesk.require('customer', customer_id);
+    PERFORM ticketdesk.require('agent', requester_agent_id);
+    IF contact_id IS NOT NULL THEN
+        SELECT x.customer_id INTO contact_customer FROM ticketdesk.contact x
+         WHERE x.tenant_id = t AND x.contact_id = open_ticket.contact_id;
+        IF NOT FOUND THEN
+            PERFORM ticketdesk.raise_not_found('contact', contact_id);
+        END IF;
+        IF customer_id IS NOT NULL AND contact_customer IS DISTINCT FROM customer_id THEN
+            RAISE EXCEPTION 'contact % is not a contact person of customer %', contact_id, customer_id
+                USING ERRCODE = 'TD307',
+                      HINT = 'Pass a contact of this customer, or only the contact.';
+        END IF;
+        customer_id := coalesce(customer_id, contact_customer);
+    END IF;
+
+    PERFORM ticketdesk.require('category', category_id);
+    PERFORM ticketdesk.require_category_fits(category_id, center_id);
+    PERFORM ticketdesk.require('site', site_id);
+    PERFORM ticketdesk.require('product', product_id);
+    PERFORM ticketdesk.require('agent', assignee_id);
+    PERFORM ticketdesk.require('agent', registered_by);
+    PERFORM ticketdesk.require('ticket', parent_id);
+
+    IF (planned_from IS NULL) <> (planned_to IS NULL) OR planned_from > planned_to THEN
+        RAISE EXCEPTION 'malformed planned period'
+            USING ERRCODE = 'TD304',
+                  DETAIL = format('The period runs from %s to %s.',
+                                  coalesce(planned_from::text, 'nothing'), coalesce(planned_to::text, 'nothing')),
+                  HINT = 'Give both planned_from and planned_to, the start before the end, or neither.';
+    END IF;
+    IF requester_weight IS NULL OR requester_weight NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'requester_weight must be between 1 and 5'
+            USING ERRCODE = 'TD302',
+                  DETAIL = format('It is %s.', coalesce(requester_weight::text, 'missing')),
+                  HINT = '1 is the least important, 5 the most; 3 is normal.';
+    END IF;
+
+    INSERT INTO ticketdesk.ticket AS k
+        (tenant_id, type_id, center_id, category_id, customer_id, contact_id,
+         requester_agent_id, registered_by, channel, subject, description,
+         requester_weight, deadline, planned, site_id, product_id, object_text,
+         invoice_ref, assignee_id, parent_id)
+    VALUES
+        (t, type_ref, center_id, category_id, customer_id, contact_id,
+         requester_agent_id, coalesce(registered_by, ticketdesk.current_agent()), channel, subject, description,
+         requester_weight, deadline,
+         CASE WHEN planned_from IS NOT NULL THEN tstzrange(planned_from, planned_to, '[]') END,
+         site_id, product_id, object_text, invoice_ref, assignee_id, parent_id)
+    RETURNING * INTO result;
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION open_ticket(text, bigint, text, text, bigint, bigint, bigint, bigint, ticket_channel,
+                                integer, timestamptz, timestamptz, timestamptz, bigint, bigint, text, text,
+                                bigint, bigint, bigint) IS
+    'Opens a ticket (R01, R04, R16, R17, R46-R49); returns the new ticket row.';
+
+-- Finds a ticket of the current tenant by its readable reference.
+CREATE FUNCTION ticket_by_reference(reference text) RETURNS ticket
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result ticketdesk.ticket;
+BEGIN
+    SELECT * INTO result FROM ticketdesk.ticket k
+     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.reference = upper(btrim(ticket_by_reference.reference));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ticket % does not exist', reference
+            USING ERRCODE = 'TD201', HINT = 'A reference looks like TD-000123.';
+    END IF;
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION ticket_by_reference(text) IS 'The ticket with this reference (e.g. TD-000123) in the current tenant.';
+
+-- Finds the site with this address for the customer, or records it (R07).
+-- Coordinates given later fill in a known site that had none.
+CREATE FUNCTION site_for(customer_id bigint, address text, latitude double precision DEFAULT NULL,
+                         longitude double precision DEFAULT NULL, label text DEFAULT NULL) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    result bigint;
+BEGIN
+    IF address IS NULL OR btrim(address) = '' THEN
+        RAISE EXCEPTION 'a site needs an address'
+            USING ERRCODE = 'TD312', HINT = 'Give the street address where the work is to be done.';
+    END IF;
+    PERFORM ticketdesk.require('customer', customer_id);
+    INSERT INTO ticketdesk.site AS s (tenant_id, customer_id, address, latitude, longitude, label)
+    VALUES (ticketdesk.current_tenant(), customer_id, address, latitude, longitude, label)
+    ON CONFLICT ON CONSTRAINT site_address_key DO UPDATE
+        SET latitude = coalesce(s.latitude, excluded.latitude),
+            longitude = coalesce(s.longitude, excluded.longitude),
+            label = coalesce(s.label, excluded.label)
+    RETURNING s.site_id INTO result;
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION site_for(bigint, text, double precision, double precision, text) IS
+    'The site of this customer at this address, reused when known and created otherwise (R07).';

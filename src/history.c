@@ -1,0 +1,189 @@
+/*
+ * history.c
+ *		The AFTER INSERT OR UPDATE trigger on ticketdesk.ticket: writes one
+ *		ticket_event row per changed field, with the actor and the note of
+ *		the move, in the same transaction as the change.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "ticketdesk.h"
+
+PG_FUNCTION_INFO_V1(ticketdesk_ticket_history);
+
+/* The fields whose changes are recorded, and the event kind of each. */
+static const struct
+{
+	TicketColumn col;
+	const char *kind;
+}			tracked[] = {
+	{TC_STATUS, "status"},
+	{TC_ASSIGNEE_ID, "assignee"},
+	{TC_CENTER_ID, "center"},
+	{TC_TYPE_ID, "type"},
+	{TC_CATEGORY_ID, "category"},
+	{TC_INTERNAL_CATEGORY_ID, "internal_category"},
+	{TC_REQUESTER_WEIGHT, "requester_weight"},
+	{TC_DISPATCHER_WEIGHT, "dispatcher_weight"},
+	{TC_PRIORITY, "priority"},
+	{TC_DEADLINE, "deadline"},
+	{TC_PLANNED, "planned"},
+	{TC_SUBJECT, "subject"},
+	{TC_SITE_ID, "site"},
+	{TC_PARENT_ID, "parent"},
+	{TC_RESOLUTION, "resolution"},
+};
+
+#define MAX_EVENTS (lengthof(tracked) + 1)
+
+typedef struct EventList
+{
+	int			n;
+	Datum		kind[MAX_EVENTS];
+	Datum		old_value[MAX_EVENTS];
+	Datum		new_value[MAX_EVENTS];
+	bool		old_null[MAX_EVENTS];
+	bool		new_null[MAX_EVENTS];
+} EventList;
+
+static SPIPlanPtr insert_plan = NULL;
+
+/* The text form of a column, or a null Datum. */
+static Datum
+column_text(const TicketColumns *tc, Relation rel, HeapTuple tup, TicketColumn col, bool *isnull)
+{
+	Datum		value;
+
+	if (tup == NULL)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	value = ticket_get(tc, rel, tup, col, isnull);
+	if (*isnull)
+		return (Datum) 0;
+	return CStringGetTextDatum(OidOutputFunctionCall(tc->typoutput[col], value));
+}
+
+static void
+add_event(EventList *events, const char *kind, const TicketColumns *tc, Relation rel,
+		  HeapTuple oldtup, HeapTuple newtup, TicketColumn col)
+{
+	int			i = events->n++;
+
+	events->kind[i] = CStringGetTextDatum(kind);
+	events->old_value[i] = column_text(tc, rel, oldtup, col, &events->old_null[i]);
+	events->new_value[i] = column_text(tc, rel, newtup, col, &events->new_null[i]);
+}
+
+static Datum
+text_array(Datum *values, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Insert the collected events in one statement, through a saved plan. */
+static void
+insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
+{
+	Oid			argtypes[6] = {INT4OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+	Datum		args[6];
+	char		nulls[6] = "      ";
+	bool		no_nulls[MAX_EVENTS] = {0};
+
+	SPI_connect();
+	if (insert_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+									   "INSERT INTO ticketdesk.ticket_event"
+									   "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
+									   " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6, ticketdesk.current_agent()"
+									   "   FROM unnest($3, $4, $5) WITH ORDINALITY AS e(kind, old_value, new_value, n)"
+									   "  ORDER BY e.n",
+									   6, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "ticketdesk: could not prepare the history insert: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		insert_plan = plan;
+	}
+
+	args[0] = Int32GetDatum(tenant_id);
+	args[1] = Int64GetDatum(ticket_id);
+	args[2] = text_array(events->kind, no_nulls, events->n);
+	args[3] = text_array(events->old_value, events->old_null, events->n);
+	args[4] = text_array(events->new_value, events->new_null, events->n);
+	if (ticketdesk_note != NULL && ticketdesk_note[0] != '\0')
+		args[5] = CStringGetTextDatum(ticketdesk_note);
+	else
+		nulls[5] = 'n';
+
+	if (SPI_execute_plan(insert_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "ticketdesk: could not record the ticket history");
+	SPI_finish();
+}
+
+/*
+ * ticketdesk_ticket_history records a ticket's creation (its first status,
+ * and its assignee if it was opened assigned) or, on update, every tracked
+ * field that changed.
+ */
+Datum
+ticketdesk_ticket_history(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	const TicketColumns *tc;
+	HeapTuple	oldtup = NULL;
+	HeapTuple	newtup;
+	EventList	events;
+	bool		isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ticket_history must be an AFTER INSERT OR UPDATE row trigger")));
+
+	rel = trigdata->tg_relation;
+	tc = ticket_columns(rel);
+	events.n = 0;
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		newtup = trigdata->tg_trigtuple;
+		add_event(&events, "created", tc, rel, NULL, newtup, TC_STATUS);
+		(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &isnull);
+		if (!isnull)
+			add_event(&events, "assignee", tc, rel, NULL, newtup, TC_ASSIGNEE_ID);
+	}
+	else
+	{
+		oldtup = trigdata->tg_trigtuple;
+		newtup = trigdata->tg_newtuple;
+		for (int i = 0; i < lengthof(tracked); i++)
+			if (ticket_column_changed(tc, rel, oldtup, newtup, tracked[i].col))
+				add_event(&events, tracked[i].kind, tc, rel, oldtup, newtup, tracked[i].col);
+	}
+
+	if (events.n > 0)
+		insert_events(DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull)),
+					  DatumGetInt64(ticket_get(tc, rel, newtup, TC_TICKET_ID, &isnull)),
+					  &events);
+
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,349 @@
+/*
+ * lifecycle.c
+ *		The BEFORE INSERT OR UPDATE trigger on ticketdesk.ticket: the one place
+ *		where every ticket change, from an API function or a plain UPDATE, is
+ *		checked against the allowed moves and the input rules, normalised and
+ *		stamped.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/rangetypes.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "ticketdesk.h"
+
+PG_FUNCTION_INFO_V1(ticketdesk_ticket_lifecycle);
+
+/* Column replacements collected while checking, applied in one go. */
+typedef struct RowEdit
+{
+	int			n;
+	int			attnums[TC_COUNT];
+	Datum		values[TC_COUNT];
+	bool		nulls[TC_COUNT];
+} RowEdit;
+
+/* The timestamp column stamped when a ticket enters a status, if any. */
+static const int status_stamp[TS_COUNT] = {
+	[TS_NEW] = -1,
+	[TS_ASSIGNED] = TC_ASSIGNED_AT,
+	[TS_ACKNOWLEDGED] = TC_ACKNOWLEDGED_AT,
+	[TS_IN_PROGRESS] = TC_STARTED_AT,
+	[TS_WAITING] = -1,
+	[TS_RESOLVED] = TC_RESOLVED_AT,
+	[TS_CONFIRMED] = TC_CONFIRMED_AT,
+	[TS_CLOSED] = TC_CLOSED_AT,
+	[TS_CANCELLED] = TC_CANCELLED_AT,
+};
+
+static void
+edit_set(RowEdit *edit, const TicketColumns *tc, TicketColumn col, Datum value, bool isnull)
+{
+	AttrNumber	attnum = tc->attnum[col];
+
+	for (int i = 0; i < edit->n; i++)
+	{
+		if (edit->attnums[i] == attnum)
+		{
+			edit->values[i] = value;
+			edit->nulls[i] = isnull;
+			return;
+		}
+	}
+	edit->attnums[edit->n] = attnum;
+	edit->values[edit->n] = value;
+	edit->nulls[edit->n] = isnull;
+	edit->n++;
+}
+
+/* True for the statuses in which somebody must hold the ticket. */
+static bool
+status_needs_assignee(TicketStatus s)
+{
+	return s == TS_ASSIGNED || s == TS_ACKNOWLEDGED || s == TS_IN_PROGRESS || s == TS_WAITING;
+}
+
+/* True for the statuses after the work is done. */
+static bool
+status_is_finished(TicketStatus s)
+{
+	return s == TS_RESOLVED || s == TS_CONFIRMED || s == TS_CLOSED;
+}
+
+/* True when a text value is missing or only white space. */
+static bool
+text_is_blank(Datum value, bool isnull)
+{
+	text	   *t;
+	const char *p;
+	int			len;
+
+	if (isnull)
+		return true;
+	t = DatumGetTextPP(value);
+	p = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	for (int i = 0; i < len; i++)
+		if (!isspace((unsigned char) p[i]))
+			return false;
+	return true;
+}
+
+/* The allowed target statuses as a readable list, for error details. */
+static char *
+status_list(uint32 mask)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int s = 0; s < TS_COUNT; s++)
+	{
+		if (mask & (1u << s))
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", ticket_status_name(s));
+	}
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "none");
+	return buf.data;
+}
+
+/* Refuse a change to a column that is fixed once the ticket exists. */
+static void
+check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTuple newtup)
+{
+	static const TicketColumn fixed[] = {TC_TENANT_ID, TC_TICKET_ID, TC_CREATED_AT};
+
+	for (int i = 0; i < lengthof(fixed); i++)
+	{
+		if (ticket_column_changed(tc, rel, oldtup, newtup, fixed[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_IMMUTABLE_COLUMN),
+					 errmsg("column %s of a ticket cannot be changed", ticket_column_name(fixed[i])),
+					 errdetail("A ticket keeps its tenant, its number and its creation time for life."),
+					 errhint("Open a new ticket instead.")));
+	}
+}
+
+/* Check the subject, the weights, the deadline and the planned period. */
+static void
+check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
+{
+	bool		isnull;
+	Datum		value;
+	static const TicketColumn weights[] = {TC_REQUESTER_WEIGHT, TC_DISPATCHER_WEIGHT};
+
+	value = ticket_get(tc, rel, tup, TC_SUBJECT, &isnull);
+	if (text_is_blank(value, isnull))
+		ereport(ERROR,
+				(errcode(ERRCODE_TD_SUBJECT_REQUIRED),
+				 errmsg("a ticket needs a subject"),
+				 errdetail("The subject is missing or blank."),
+				 errhint("Give a short summary of the request as the subject.")));
+
+	for (int i = 0; i < lengthof(weights); i++)
+	{
+		value = ticket_get(tc, rel, tup, weights[i], &isnull);
+		if (isnull && weights[i] == TC_DISPATCHER_WEIGHT)
+			continue;
+		if (isnull || DatumGetInt16(value) < 1 || DatumGetInt16(value) > 5)
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_WEIGHT_OUT_OF_RANGE),
+					 errmsg("%s must be between 1 and 5", ticket_column_name(weights[i])),
+					 isnull ? errdetail("It is missing.")
+					 : errdetail("It is %d.", DatumGetInt16(value)),
+					 errhint("1 is the least important, 5 the most; 3 is normal.")));
+	}
+
+	value = ticket_get(tc, rel, tup, TC_DEADLINE, &isnull);
+	if (!isnull)
+	{
+		bool		creatednull;
+		Datum		created = ticket_get(tc, rel, tup, TC_CREATED_AT, &creatednull);
+
+		if (!creatednull && DatumGetTimestampTz(value) < DatumGetTimestampTz(created))
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_DEADLINE_BEFORE_OPEN),
+					 errmsg("the deadline is before the ticket was opened"),
+					 errdetail("The deadline is %s; the ticket was opened at %s.",
+							   timestamptz_to_str(DatumGetTimestampTz(value)),
+							   timestamptz_to_str(DatumGetTimestampTz(created))),
+					 errhint("Give a deadline in the future.")));
+	}
+
+	value = ticket_get(tc, rel, tup, TC_PLANNED, &isnull);
+	if (!isnull)
+	{
+		RangeType  *range = DatumGetRangeTypeP(value);
+		TypeCacheEntry *typcache = lookup_type_cache(RangeTypeGetOid(range), TYPECACHE_RANGE_INFO);
+		RangeBound	lower,
+					upper;
+		bool		empty;
+
+		range_deserialize(typcache, range, &lower, &upper, &empty);
+		if (empty || lower.infinite || upper.infinite)
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_BAD_PLANNED_PERIOD),
+					 errmsg("the planned period must have a start and an end"),
+					 errdetail("The planned period is %s.", empty ? "empty" : "open-ended"),
+					 errhint("Give the first and the last moment of the planned work, the start before the end.")));
+	}
+}
+
+/*
+ * ticketdesk_ticket_lifecycle validates a ticket insert or update and
+ * returns the row to store:
+ *	- a new ticket starts as new, or as assigned when it names an assignee;
+ *	- setting an assignee on a new ticket assigns it; returning a ticket to
+ *	  new (reject, redirect) releases its assignee;
+ *	- any other status change must be allowed by table transition;
+ *	- the input rules hold (subject, weights, deadline, planned period);
+ *	- times are stamped: updated_at, the time each status was entered, and
+ *	  on reopening the finished-work times are cleared.
+ */
+Datum
+ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	const TicketColumns *tc;
+	HeapTuple	newtup;
+	HeapTuple	oldtup = NULL;
+	bool		is_insert;
+	RowEdit		edit = {0};
+	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	Oid			statustype;
+	TicketStatus status;
+	TicketStatus old_status = TS_NEW;
+	bool		isnull;
+	bool		assignee_null;
+	Datum		value;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ticket_lifecycle must be a BEFORE INSERT OR UPDATE row trigger")));
+
+	rel = trigdata->tg_relation;
+	tc = ticket_columns(rel);
+	statustype = tc->typid[TC_STATUS];
+	is_insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	if (is_insert)
+		newtup = trigdata->tg_trigtuple;
+	else
+	{
+		oldtup = trigdata->tg_trigtuple;
+		newtup = trigdata->tg_newtuple;
+		check_immutable(tc, rel, oldtup, newtup);
+		old_status = ticket_status_from_datum(statustype,
+											  ticket_get(tc, rel, oldtup, TC_STATUS, &isnull));
+	}
+
+	value = ticket_get(tc, rel, newtup, TC_STATUS, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("the status of a ticket cannot be null")));
+	status = ticket_status_from_datum(statustype, value);
+	(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &assignee_null);
+
+	/* Naming an assignee on a new ticket is assigning it. */
+	if (old_status == TS_NEW && status == TS_NEW && !assignee_null)
+		status = TS_ASSIGNED;
+
+	if (is_insert)
+	{
+		if (status != TS_NEW && status != TS_ASSIGNED)
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_INVALID_TRANSITION),
+					 errmsg("a ticket cannot start as %s", ticket_status_name(status)),
+					 errdetail("A ticket starts as new, or as assigned when it names an assignee."),
+					 errhint("Open the ticket, then move it with the lifecycle functions.")));
+	}
+	else
+	{
+		/* Back in the queue nobody holds it. */
+		if (status == TS_NEW && old_status != TS_NEW && !assignee_null)
+		{
+			edit_set(&edit, tc, TC_ASSIGNEE_ID, (Datum) 0, true);
+			assignee_null = true;
+		}
+
+		if (status != old_status)
+		{
+			uint32		allowed;
+			int32		tenant_id = DatumGetInt32(ticket_get(tc, rel, oldtup, TC_TENANT_ID, &isnull));
+			int64		type_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_TYPE_ID, &isnull));
+
+			if (!transition_allowed(tenant_id, type_id, old_status, status, &allowed))
+				ereport(ERROR,
+						(errcode(ERRCODE_TD_INVALID_TRANSITION),
+						 errmsg("ticket %s cannot move from %s to %s",
+								TextDatumGetCString(ticket_get(tc, rel, oldtup, TC_REFERENCE, &isnull)),
+								ticket_status_name(old_status), ticket_status_name(status)),
+						 errdetail("From %s the allowed next statuses are: %s.",
+								   ticket_status_name(old_status), status_list(allowed)),
+						 errhint("Use a move allowed from the current status, or add the move to table ticketdesk.transition.")));
+		}
+
+		if (status == TS_RESOLVED && old_status != TS_RESOLVED &&
+			text_is_blank(ticket_get(tc, rel, newtup, TC_RESOLUTION, &isnull), isnull))
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_RESOLUTION_REQUIRED),
+					 errmsg("resolving a ticket needs a resolution text"),
+					 errdetail("The resolution is missing or blank."),
+					 errhint("Say what was done, so the requester can confirm it.")));
+	}
+
+	if (status_needs_assignee(status) && assignee_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_TD_ASSIGNEE_REQUIRED),
+				 errmsg("a ticket that is %s needs an assignee", ticket_status_name(status)),
+				 errdetail("Only new, resolved, confirmed, closed and cancelled tickets may have no assignee."),
+				 errhint("Assign the ticket to an agent first.")));
+
+	check_input(tc, rel, newtup);
+
+	/* Stamp the times. */
+	edit_set(&edit, tc, TC_STATUS, ticket_status_to_datum(statustype, status), false);
+	edit_set(&edit, tc, TC_UPDATED_AT, now, false);
+	if (is_insert || status != old_status)
+	{
+		int			stamp = status_stamp[status];
+
+		if (stamp >= 0)
+		{
+			/* Work starts once; resuming after waiting keeps the first start. */
+			(void) ticket_get(tc, rel, newtup, stamp, &isnull);
+			if (stamp != TC_STARTED_AT || isnull)
+				edit_set(&edit, tc, stamp, now, false);
+		}
+	}
+	if (!is_insert && status_is_finished(old_status) && !status_is_finished(status))
+	{
+		/* Reopened: the finished-work times and the resolution start again. */
+		edit_set(&edit, tc, TC_RESOLVED_AT, (Datum) 0, true);
+		edit_set(&edit, tc, TC_CONFIRMED_AT, (Datum) 0, true);
+		edit_set(&edit, tc, TC_CLOSED_AT, (Datum) 0, true);
+		edit_set(&edit, tc, TC_RESOLUTION, (Datum) 0, true);
+	}
+	if (!assignee_null &&
+		(is_insert || ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID)))
+	{
+		/* A new holder has not acknowledged it yet. */
+		edit_set(&edit, tc, TC_ASSIGNED_AT, now, false);
+		if (!is_insert)
+			edit_set(&edit, tc, TC_ACKNOWLEDGED_AT, (Datum) 0, true);
+	}
+
+	newtup = heap_modify_tuple_by_cols(newtup, RelationGetDescr(rel), edit.n,
+									   edit.attnums, edit.values, edit.nulls);
+	return PointerGetDatum(newtup);
+}

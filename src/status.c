@@ -1,0 +1,92 @@
+/*
+ * status.c
+ *		Maps the SQL enum ticket_status to the C enum TicketStatus by label,
+ *		so the C code never depends on enum OIDs.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_enum.h"
+#include "utils/catcache.h"
+#include "utils/syscache.h"
+
+#include "ticketdesk.h"
+
+static const char *const status_names[TS_COUNT] = {
+	[TS_NEW] = "new",
+	[TS_ASSIGNED] = "assigned",
+	[TS_ACKNOWLEDGED] = "acknowledged",
+	[TS_IN_PROGRESS] = "in_progress",
+	[TS_WAITING] = "waiting",
+	[TS_RESOLVED] = "resolved",
+	[TS_CONFIRMED] = "confirmed",
+	[TS_CLOSED] = "closed",
+	[TS_CANCELLED] = "cancelled",
+};
+
+/* The enum OIDs of each status, for the enum type they were read from. */
+static Oid	loaded_type = InvalidOid;
+static Oid	status_oid[TS_COUNT];
+
+/*
+ * Read the labels of enumtype from pg_enum. A dropped and recreated
+ * extension has a new type OID, which makes this run again.
+ */
+static void
+load_statuses(Oid enumtype)
+{
+	CatCList   *list;
+
+	memset(status_oid, 0, sizeof(status_oid));
+	list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(enumtype));
+	for (int i = 0; i < list->n_members; i++)
+	{
+		HeapTuple	tup = &list->members[i]->tuple;
+		Form_pg_enum en = (Form_pg_enum) GETSTRUCT(tup);
+
+		for (int s = 0; s < TS_COUNT; s++)
+			if (strcmp(NameStr(en->enumlabel), status_names[s]) == 0)
+				status_oid[s] = en->oid;
+	}
+	ReleaseSysCacheList(list);
+
+	for (int s = 0; s < TS_COUNT; s++)
+		if (!OidIsValid(status_oid[s]))
+			elog(ERROR, "ticketdesk: enum ticket_status lacks the label \"%s\"", status_names[s]);
+	loaded_type = enumtype;
+}
+
+/* ticket_status_from_datum returns the status an enum value stands for. */
+TicketStatus
+ticket_status_from_datum(Oid enumtype, Datum value)
+{
+	Oid			oid = DatumGetObjectId(value);
+
+	if (enumtype != loaded_type)
+		load_statuses(enumtype);
+	for (int s = 0; s < TS_COUNT; s++)
+		if (status_oid[s] == oid)
+			return (TicketStatus) s;
+	/* A label added after load: read the labels again once. */
+	load_statuses(enumtype);
+	for (int s = 0; s < TS_COUNT; s++)
+		if (status_oid[s] == oid)
+			return (TicketStatus) s;
+	elog(ERROR, "ticketdesk: unknown ticket_status value %u", oid);
+}
+
+/* ticket_status_to_datum returns the enum value of a status. */
+Datum
+ticket_status_to_datum(Oid enumtype, TicketStatus status)
+{
+	if (enumtype != loaded_type)
+		load_statuses(enumtype);
+	return ObjectIdGetDatum(status_oid[status]);
+}
+
+/* ticket_status_name returns the SQL label of a status. */
+const char *
+ticket_status_name(TicketStatus status)
+{
+	return status_names[status];
+}

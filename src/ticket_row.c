@@ -1,0 +1,129 @@
+/*
+ * ticket_row.c
+ *		Finds the ticket table's columns by name once per backend, so the
+ *		triggers read and replace them by attribute number.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "ticketdesk.h"
+
+static const char *const column_names[TC_COUNT] = {
+	[TC_TENANT_ID] = "tenant_id",
+	[TC_TICKET_ID] = "ticket_id",
+	[TC_REFERENCE] = "reference",
+	[TC_TYPE_ID] = "type_id",
+	[TC_CENTER_ID] = "center_id",
+	[TC_CATEGORY_ID] = "category_id",
+	[TC_INTERNAL_CATEGORY_ID] = "internal_category_id",
+	[TC_SUBJECT] = "subject",
+	[TC_REQUESTER_WEIGHT] = "requester_weight",
+	[TC_DISPATCHER_WEIGHT] = "dispatcher_weight",
+	[TC_PRIORITY] = "priority",
+	[TC_DEADLINE] = "deadline",
+	[TC_PLANNED] = "planned",
+	[TC_SITE_ID] = "site_id",
+	[TC_STATUS] = "status",
+	[TC_ASSIGNEE_ID] = "assignee_id",
+	[TC_PARENT_ID] = "parent_id",
+	[TC_RESOLUTION] = "resolution",
+	[TC_CREATED_AT] = "created_at",
+	[TC_UPDATED_AT] = "updated_at",
+	[TC_ASSIGNED_AT] = "assigned_at",
+	[TC_ACKNOWLEDGED_AT] = "acknowledged_at",
+	[TC_STARTED_AT] = "started_at",
+	[TC_RESOLVED_AT] = "resolved_at",
+	[TC_CONFIRMED_AT] = "confirmed_at",
+	[TC_CLOSED_AT] = "closed_at",
+	[TC_CANCELLED_AT] = "cancelled_at",
+};
+
+static TicketColumns cached;
+static bool callback_registered = false;
+
+/* Forget the attribute numbers when the ticket table's definition changes. */
+static void
+ticket_columns_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached.relid)
+		cached.relid = InvalidOid;
+}
+
+/* ticket_column_name returns the SQL name of a ticket column. */
+const char *
+ticket_column_name(TicketColumn col)
+{
+	return column_names[col];
+}
+
+/*
+ * ticket_columns returns the attribute numbers and types of the ticket
+ * columns in rel, looked up by name on first use after any change to rel.
+ */
+const TicketColumns *
+ticket_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (cached.relid == RelationGetRelid(rel))
+		return &cached;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ticket_columns_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+
+	for (int c = 0; c < TC_COUNT; c++)
+	{
+		cached.attnum[c] = InvalidAttrNumber;
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), column_names[c]) == 0)
+			{
+				bool		isvarlena;
+
+				cached.attnum[c] = att->attnum;
+				cached.typid[c] = att->atttypid;
+				cached.typlen[c] = att->attlen;
+				cached.typbyval[c] = att->attbyval;
+				getTypeOutputInfo(att->atttypid, &cached.typoutput[c], &isvarlena);
+				break;
+			}
+		}
+		if (cached.attnum[c] == InvalidAttrNumber)
+			elog(ERROR, "ticketdesk: table %s has no column \"%s\"",
+				 RelationGetRelationName(rel), column_names[c]);
+	}
+	cached.relid = RelationGetRelid(rel);
+	return &cached;
+}
+
+/* ticket_get returns one column of a ticket row. */
+Datum
+ticket_get(const TicketColumns *tc, Relation rel, HeapTuple tup,
+		   TicketColumn col, bool *isnull)
+{
+	return heap_getattr(tup, tc->attnum[col], RelationGetDescr(rel), isnull);
+}
+
+/* ticket_column_changed says whether a column differs between two row versions. */
+bool
+ticket_column_changed(const TicketColumns *tc, Relation rel,
+					  HeapTuple oldtup, HeapTuple newtup, TicketColumn col)
+{
+	bool		oldnull,
+				newnull;
+	Datum		oldval = ticket_get(tc, rel, oldtup, col, &oldnull);
+	Datum		newval = ticket_get(tc, rel, newtup, col, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return !datumIsEqual(oldval, newval, tc->typbyval[col], tc->typlen[col]);
+}

@@ -1,0 +1,107 @@
+/*
+ * ticketdesk.h
+ *		Declarations shared by the ticketdesk modules: settings, SQLSTATEs,
+ *		ticket columns, statuses and the transition cache.
+ */
+#ifndef TICKETDESK_H
+#define TICKETDESK_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "utils/rel.h"
+
+/* Settings (ticketdesk.c) */
+extern int	ticketdesk_tenant;
+extern int	ticketdesk_agent;
+extern char *ticketdesk_note;
+extern int	ticketdesk_max_attachment_kb;
+
+/*
+ * ticketdesk's own SQLSTATEs, class TD. doc/errors.md lists them all; the
+ * SQL parts of the extension raise the same codes by their text.
+ */
+#define ERRCODE_TD_INVALID_TRANSITION	MAKE_SQLSTATE('T','D','4','0','1')
+#define ERRCODE_TD_ASSIGNEE_REQUIRED	MAKE_SQLSTATE('T','D','4','0','2')
+#define ERRCODE_TD_IMMUTABLE_COLUMN		MAKE_SQLSTATE('T','D','4','0','3')
+#define ERRCODE_TD_SUBJECT_REQUIRED		MAKE_SQLSTATE('T','D','3','0','1')
+#define ERRCODE_TD_WEIGHT_OUT_OF_RANGE	MAKE_SQLSTATE('T','D','3','0','2')
+#define ERRCODE_TD_DEADLINE_BEFORE_OPEN	MAKE_SQLSTATE('T','D','3','0','3')
+#define ERRCODE_TD_BAD_PLANNED_PERIOD	MAKE_SQLSTATE('T','D','3','0','4')
+#define ERRCODE_TD_RESOLUTION_REQUIRED	MAKE_SQLSTATE('T','D','3','0','6')
+
+/* Ticket statuses, in the order of the SQL enum ticket_status. */
+typedef enum TicketStatus
+{
+	TS_NEW,
+	TS_ASSIGNED,
+	TS_ACKNOWLEDGED,
+	TS_IN_PROGRESS,
+	TS_WAITING,
+	TS_RESOLVED,
+	TS_CONFIRMED,
+	TS_CLOSED,
+	TS_CANCELLED,
+	TS_COUNT
+} TicketStatus;
+
+extern TicketStatus ticket_status_from_datum(Oid enumtype, Datum value);
+extern Datum ticket_status_to_datum(Oid enumtype, TicketStatus status);
+extern const char *ticket_status_name(TicketStatus status);
+
+/* The ticket columns the triggers read or write (ticket_row.c). */
+typedef enum TicketColumn
+{
+	TC_TENANT_ID,
+	TC_TICKET_ID,
+	TC_REFERENCE,
+	TC_TYPE_ID,
+	TC_CENTER_ID,
+	TC_CATEGORY_ID,
+	TC_INTERNAL_CATEGORY_ID,
+	TC_SUBJECT,
+	TC_REQUESTER_WEIGHT,
+	TC_DISPATCHER_WEIGHT,
+	TC_PRIORITY,
+	TC_DEADLINE,
+	TC_PLANNED,
+	TC_SITE_ID,
+	TC_STATUS,
+	TC_ASSIGNEE_ID,
+	TC_PARENT_ID,
+	TC_RESOLUTION,
+	TC_CREATED_AT,
+	TC_UPDATED_AT,
+	TC_ASSIGNED_AT,
+	TC_ACKNOWLEDGED_AT,
+	TC_STARTED_AT,
+	TC_RESOLVED_AT,
+	TC_CONFIRMED_AT,
+	TC_CLOSED_AT,
+	TC_CANCELLED_AT,
+	TC_COUNT
+} TicketColumn;
+
+typedef struct TicketColumns
+{
+	Oid			relid;
+	AttrNumber	attnum[TC_COUNT];
+	Oid			typid[TC_COUNT];
+	int16		typlen[TC_COUNT];
+	bool		typbyval[TC_COUNT];
+	Oid			typoutput[TC_COUNT];
+} TicketColumns;
+
+extern const TicketColumns *ticket_columns(Relation rel);
+extern const char *ticket_column_name(TicketColumn col);
+extern Datum ticket_get(const TicketColumns *tc, Relation rel, HeapTuple tup,
+						TicketColumn col, bool *isnull);
+extern bool ticket_column_changed(const TicketColumns *tc, Relation rel,
+								  HeapTuple oldtup, HeapTuple newtup, TicketColumn col);
+
+/* The transition cache (transition.c). */
+extern bool transition_allowed(int32 tenant_id, int64 type_id,
+							   TicketStatus from, TicketStatus to,
+							   uint32 *allowed_from);
+
+#endif							/* TICKETDESK_H */
