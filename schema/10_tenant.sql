@@ -6,7 +6,7 @@
 CREATE TABLE tenant (
     tenant_id   serial PRIMARY KEY,
     code        text NOT NULL UNIQUE CHECK (code ~ '^[a-z0-9_-]{1,40}$'),
-    name        text NOT NULL CHECK (btrim(name) <> ''),
+    name        text NOT NULL CHECK (name ~ '\S'),
     -- Rows made by CREATE EXTENSION are not dumped: restoring recreates them.
     seeded      boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now()

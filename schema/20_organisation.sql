@@ -5,8 +5,8 @@ CREATE TABLE center (
     tenant_id   integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     center_id   bigserial,
     parent_id   bigint,
-    code        text NOT NULL CHECK (btrim(code) <> ''),
-    name        text NOT NULL CHECK (btrim(name) <> ''),
+    code        text NOT NULL CHECK (code ~ '\S'),
+    name        text NOT NULL CHECK (name ~ '\S'),
     email       text,               -- the centre's mailbox address, for inbound mail
     active      boolean NOT NULL DEFAULT true,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -21,7 +21,7 @@ COMMENT ON TABLE center IS 'Service centres as a tree (R15); a rule or member on
 CREATE TABLE agent (
     tenant_id     integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     agent_id      bigserial,
-    name          text NOT NULL CHECK (btrim(name) <> ''),
+    name          text NOT NULL CHECK (name ~ '\S'),
     email         text,
     phone         text,
     language      text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
@@ -54,8 +54,8 @@ CREATE TABLE profile (
     tenant_id   integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     profile_id  bigserial,
     kind        text NOT NULL CHECK (kind IN ('employee', 'customer', 'supplier')),
-    code        text NOT NULL CHECK (btrim(code) <> ''),
-    name        text NOT NULL CHECK (btrim(name) <> ''),
+    code        text NOT NULL CHECK (code ~ '\S'),
+    name        text NOT NULL CHECK (name ~ '\S'),
     PRIMARY KEY (tenant_id, profile_id),
     UNIQUE (tenant_id, code)
 );

@@ -43,7 +43,7 @@ CREATE TABLE message (
     author_agent_id   bigint,
     author_contact_id bigint,
     internal          boolean NOT NULL DEFAULT false,
-    body              text NOT NULL CHECK (btrim(body) <> ''),
+    body              text NOT NULL CHECK (body ~ '\S'),
     document_link     text,             -- a link to a registered document (R52)
     created_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, message_id),
@@ -60,7 +60,7 @@ CREATE TABLE attachment (
     attachment_id bigserial,
     ticket_id     bigint NOT NULL,
     message_id    bigint,
-    filename      text NOT NULL CHECK (btrim(filename) <> ''),
+    filename      text NOT NULL CHECK (filename ~ '\S'),
     content_type  text NOT NULL DEFAULT 'application/octet-stream',
     size_bytes    bigint NOT NULL,
     sha256        bytea NOT NULL,
@@ -90,7 +90,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER attachment_check BEFORE INSERT OR UPDATE OF data ON attachment
+CREATE TRIGGER attachment_check BEFORE INSERT OR UPDATE ON attachment
     FOR EACH ROW EXECUTE FUNCTION attachment_check();
 
 -- People a ticket was forwarded to, for consultation or for information (R20).

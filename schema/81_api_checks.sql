@@ -21,7 +21,9 @@ DECLARE
 BEGIN
     RAISE EXCEPTION '% % does not exist', kind, id
         USING ERRCODE = code,
-              DETAIL = format('Tenant %s has no active %s with id %s.', ticketdesk.current_tenant(), kind, id),
+              DETAIL = format('Tenant %s has no %s%s with id %s.', ticketdesk.current_tenant(),
+                              CASE WHEN kind IN ('center', 'agent', 'category', 'product') THEN 'active ' ELSE '' END,
+                              kind, id),
               HINT = format('Check the %s id, and that the setting ticketdesk.tenant names the right tenant.', kind);
 END $$;
 
@@ -84,8 +86,16 @@ BEGIN
     END IF;
 END $$;
 
--- Sets the note recorded with the history rows of the next change.
-CREATE FUNCTION set_note(note text) RETURNS void
-    LANGUAGE sql AS $$
-    SELECT set_config('ticketdesk.note', coalesce(note, ''), true)
-$$;
+-- Sets the note recorded with the history rows of the next change (NULL
+-- keeps a note the caller set with SET LOCAL), and returns the note it
+-- replaces so the API function can put it back afterwards.
+CREATE FUNCTION set_note(note text) RETURNS text
+    LANGUAGE plpgsql AS $$
+DECLARE
+    previous text := coalesce(current_setting('ticketdesk.note', true), '');
+BEGIN
+    IF note IS NOT NULL THEN
+        PERFORM set_config('ticketdesk.note', note, true);
+    END IF;
+    RETURN previous;
+END $$;

@@ -139,7 +139,7 @@ CREATE FUNCTION site_for(customer_id bigint, address text, latitude double preci
 DECLARE
     result bigint;
 BEGIN
-    IF address IS NULL OR btrim(address) = '' THEN
+    IF address IS NULL OR address !~ '\S' THEN
         RAISE EXCEPTION 'a site needs an address'
             USING ERRCODE = 'TD312', HINT = 'Give the street address where the work is to be done.';
     END IF;

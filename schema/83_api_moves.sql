@@ -9,12 +9,13 @@ CREATE FUNCTION move(ticket_id bigint, status ticket_status, note text DEFAULT N
 #variable_conflict use_variable
 DECLARE
     result ticketdesk.ticket;
+    caller_note text;
 BEGIN
-    PERFORM ticketdesk.set_note(note);
+    caller_note := ticketdesk.set_note(note);
     UPDATE ticketdesk.ticket k SET status = move.status
      WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = move.ticket_id
     RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(NULL);
+    PERFORM ticketdesk.set_note(caller_note);
     IF result.ticket_id IS NULL THEN
         PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
     END IF;
@@ -67,17 +68,18 @@ CREATE FUNCTION assign(ticket_id bigint, agent_id bigint, note text DEFAULT NULL
 #variable_conflict use_variable
 DECLARE
     result ticketdesk.ticket;
+    caller_note text;
 BEGIN
     IF agent_id IS NULL THEN
         RAISE EXCEPTION 'assigning a ticket needs an agent'
             USING ERRCODE = 'TD203', HINT = 'Pass agent_id, or use reject or redirect to return the ticket to a queue.';
     END IF;
     PERFORM ticketdesk.require('agent', agent_id);
-    PERFORM ticketdesk.set_note(note);
+    caller_note := ticketdesk.set_note(note);
     UPDATE ticketdesk.ticket k SET assignee_id = agent_id, status = 'assigned'
      WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = assign.ticket_id
     RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(NULL);
+    PERFORM ticketdesk.set_note(caller_note);
     IF result.ticket_id IS NULL THEN
         PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
     END IF;
@@ -91,12 +93,13 @@ CREATE FUNCTION resolve(ticket_id bigint, resolution text, note text DEFAULT NUL
 #variable_conflict use_variable
 DECLARE
     result ticketdesk.ticket;
+    caller_note text;
 BEGIN
-    PERFORM ticketdesk.set_note(note);
+    caller_note := ticketdesk.set_note(note);
     UPDATE ticketdesk.ticket k SET status = 'resolved', resolution = resolve.resolution
      WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = resolve.ticket_id
     RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(NULL);
+    PERFORM ticketdesk.set_note(caller_note);
     IF result.ticket_id IS NULL THEN
         PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
     END IF;
@@ -111,13 +114,14 @@ CREATE FUNCTION redirect(ticket_id bigint, center_id bigint, reason text DEFAULT
 #variable_conflict use_variable
 DECLARE
     result ticketdesk.ticket;
+    caller_note text;
 BEGIN
     IF center_id IS NULL THEN
         RAISE EXCEPTION 'redirecting a ticket needs a centre'
             USING ERRCODE = 'TD202', HINT = 'Pass center_id: the centre that should handle the ticket.';
     END IF;
     PERFORM ticketdesk.require('center', center_id);
-    PERFORM ticketdesk.set_note(reason);
+    caller_note := ticketdesk.set_note(reason);
     UPDATE ticketdesk.ticket k
        SET center_id = redirect.center_id,
            status = 'new',
@@ -125,7 +129,7 @@ BEGIN
                               THEN k.category_id END
      WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = redirect.ticket_id
     RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(NULL);
+    PERFORM ticketdesk.set_note(caller_note);
     IF result.ticket_id IS NULL THEN
         PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
     END IF;
@@ -148,6 +152,7 @@ DECLARE
     current ticketdesk.ticket;
     type_ref bigint;
     result ticketdesk.ticket;
+    caller_note text;
 BEGIN
     SELECT * INTO current FROM ticketdesk.ticket k
      WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = correct.ticket_id;
@@ -173,7 +178,7 @@ BEGIN
                                   coalesce(requester_weight::text, 'unchanged')),
                   HINT = '1 is the least important, 5 the most; 3 is normal.';
     END IF;
-    PERFORM ticketdesk.set_note(note);
+    caller_note := ticketdesk.set_note(note);
     UPDATE ticketdesk.ticket k
        SET category_id = coalesce(correct.category_id, k.category_id),
            internal_category_id = coalesce(correct.internal_category_id, k.internal_category_id),
@@ -183,7 +188,7 @@ BEGIN
            type_id = coalesce(type_ref, k.type_id)
      WHERE k.tenant_id = current.tenant_id AND k.ticket_id = current.ticket_id
     RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(NULL);
+    PERFORM ticketdesk.set_note(caller_note);
     RETURN result;
 END $$;
 COMMENT ON FUNCTION correct(bigint, bigint, bigint, integer, integer, timestamptz, text, text) IS

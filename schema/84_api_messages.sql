@@ -10,7 +10,7 @@ DECLARE
     result bigint;
 BEGIN
     PERFORM ticketdesk.require('ticket', ticket_id);
-    IF body IS NULL OR btrim(body) = '' THEN
+    IF body IS NULL OR body !~ '\S' THEN
         RAISE EXCEPTION 'a remark needs a text'
             USING ERRCODE = 'TD311', HINT = 'Write the remark in body.';
     END IF;

@@ -36,6 +36,13 @@ static const struct
 	{TC_DEADLINE, "deadline"},
 	{TC_PLANNED, "planned"},
 	{TC_SUBJECT, "subject"},
+	{TC_DESCRIPTION, "description"},
+	{TC_CUSTOMER_ID, "customer"},
+	{TC_CONTACT_ID, "contact"},
+	{TC_REQUESTER_AGENT_ID, "requester_agent"},
+	{TC_PRODUCT_ID, "product"},
+	{TC_OBJECT_TEXT, "object_text"},
+	{TC_INVOICE_REF, "invoice_ref"},
 	{TC_SITE_ID, "site"},
 	{TC_PARENT_ID, "parent"},
 	{TC_RESOLUTION, "resolution"},
@@ -108,7 +115,8 @@ insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
 		SPIPlanPtr	plan = SPI_prepare(
 									   "INSERT INTO ticketdesk.ticket_event"
 									   "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
-									   " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6, ticketdesk.current_agent()"
+									   " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6,"
+									   "        CASE WHEN $1 = ticketdesk.current_tenant() THEN ticketdesk.current_agent() END"
 									   "   FROM unnest($3, $4, $5) WITH ORDINALITY AS e(kind, old_value, new_value, n)"
 									   "  ORDER BY e.n",
 									   6, argtypes);

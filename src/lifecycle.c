@@ -166,13 +166,18 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 		Datum		created = ticket_get(tc, rel, tup, TC_CREATED_AT, &creatednull);
 
 		if (!creatednull && DatumGetTimestampTz(value) < DatumGetTimestampTz(created))
+		{
+			/* timestamptz_to_str returns a static buffer: copy each result */
+			char	   *deadline_text = pstrdup(timestamptz_to_str(DatumGetTimestampTz(value)));
+			char	   *created_text = pstrdup(timestamptz_to_str(DatumGetTimestampTz(created)));
+
 			ereport(ERROR,
 					(errcode(ERRCODE_TD_DEADLINE_BEFORE_OPEN),
 					 errmsg("the deadline is before the ticket was opened"),
 					 errdetail("The deadline is %s; the ticket was opened at %s.",
-							   timestamptz_to_str(DatumGetTimestampTz(value)),
-							   timestamptz_to_str(DatumGetTimestampTz(created))),
+							   deadline_text, created_text),
 					 errhint("Give a deadline in the future.")));
+		}
 	}
 
 	value = ticket_get(tc, rel, tup, TC_PLANNED, &isnull);

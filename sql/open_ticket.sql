@@ -1,0 +1,138 @@
+-- Opening a ticket (R01, R04, R16, R17, R46-R49), and every refusal of bad
+-- input with its own SQLSTATE. A refused request writes nothing.
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS ticketdesk CASCADE;
+CREATE EXTENSION ticketdesk;
+RESET client_min_messages;
+SET search_path = ticketdesk, public;
+
+-- Centres as a tree: categories of the head office serve the branch too.
+INSERT INTO center (code, name) VALUES ('hq', 'Head office');
+INSERT INTO center (code, name, parent_id) VALUES ('branch', 'Kaunas branch', 1);
+INSERT INTO center (code, name) VALUES ('other', 'Other company unit');
+INSERT INTO category (center_id, code, name) VALUES (1, 'heating', 'Heating');
+INSERT INTO category (center_id, code, name, parent_id) VALUES (1, 'boiler', 'Boilers', 1);
+INSERT INTO category (center_id, code, name) VALUES (3, 'legal', 'Legal');
+INSERT INTO agent (name, email) VALUES ('Dana Dispatcher', 'dana@example.com'), ('Eli Executor', 'eli@example.com');
+INSERT INTO agent (name, active) VALUES ('Gone Away', false);
+INSERT INTO customer (name, tax_id, email, phone, work_phone)
+VALUES ('Acme UAB', 'LT100001', 'office@acme.test', '+37060000001', '+37052000001'),
+       ('Beta SRL', 'RO200002', 'office@beta.test', NULL, NULL);
+INSERT INTO contact (customer_id, name, position, preferred_channel, email, language)
+VALUES (1, 'Rita Requester', 'Facility manager', 'sms', 'rita@acme.test', 'lt'),
+       (2, 'Ion Popescu', 'Director', 'email', 'ion@beta.test', 'ro');
+INSERT INTO product (code, name) VALUES ('B-200', 'Boiler B-200');
+
+-- A customer's request from the web form, with everything it can carry:
+-- category, weight, wanted deadline, planned period, site, object.
+SELECT site_for(1, 'Laisvės al. 10, Kaunas', 54.8985, 23.9036) AS site \gset
+SELECT reference, status, channel, requester_weight, priority, customer_id, contact_id,
+       category_id, product_id, object_text, invoice_ref, site_id = :site AS at_site,
+       lower(planned) = '2026-03-02 08:00+00' AND upper(planned) = '2026-03-06 17:00+00' AS planned_ok,
+       created_at = updated_at AS fresh
+  FROM open_ticket(subject => 'Boiler makes noise', center_id => 2, contact_id => 1,
+                   category_id => 2, channel => 'web', requester_weight => 4,
+                   deadline => now() + interval '3 days',
+                   planned_from => '2026-03-02 08:00+00', planned_to => '2026-03-06 17:00+00',
+                   site_id => :site, product_id => 1, object_text => 'Basement boiler',
+                   invoice_ref => 'INV-2026-0042/3', description => 'Loud knocking since Monday');
+
+-- A phone call: the dispatcher registers on the customer's behalf (R17); an
+-- intervention of type from the list (R46).
+SELECT reference, channel, registered_by, type_id = (SELECT type_id FROM ticket_type WHERE code = 'intervention') AS intervention
+  FROM open_ticket(subject => 'No hot water', center_id => 1, customer_id => 2, contact_id => 2,
+                   channel => 'phone', registered_by => 1, type => 'intervention');
+
+-- The registering agent defaults to the session's agent.
+SET ticketdesk.agent = 2;
+SELECT registered_by FROM open_ticket(subject => 'Internal: replace badge', center_id => 1,
+                                      requester_agent_id => 1, channel => 'internal', type => 'task');
+RESET ticketdesk.agent;
+
+-- A contact alone brings the contact's customer along.
+SELECT customer_id FROM open_ticket(subject => 'Leak', center_id => 1, contact_id => 2);
+
+-- A sub-ticket in a work breakdown (R27).
+SELECT parent_id FROM open_ticket(subject => 'Order spare part', center_id => 1, customer_id => 1, parent_id => 1);
+
+SELECT count(*) AS tickets_before FROM ticket \gset
+
+-- Refusals. Unknown or inactive references:
+SELECT open_ticket(subject => 'x', center_id => 99, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => NULL, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, contact_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, assignee_id => 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, registered_by => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, type => 'complaint');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, category_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, site_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, product_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, parent_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A category of another centre's tree; a contact of another customer; no requester.
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, category_id => 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, contact_id => 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A missing or blank subject.
+SELECT open_ticket(subject => NULL, center_id => 1, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => E' \t ', center_id => 1, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Weights out of range.
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, requester_weight => 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, requester_weight => 100000);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A deadline before the ticket exists (terse: the detail shows the times).
+\set VERBOSITY terse
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, deadline => now() - interval '1 hour');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+-- Malformed planned periods: the end before the start, or only one end.
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1,
+                   planned_from => '2026-03-06', planned_to => '2026-03-02');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, planned_from => '2026-03-06');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Nothing was written by any refused request.
+SELECT count(*) = :tickets_before AS nothing_written FROM ticket;
+SELECT count(*) AS events FROM ticket_event;
+
+-- The same rules hold for a plain INSERT or UPDATE by an ERP.
+INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 1, 1, '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO ticket (type_id, center_id, customer_id, subject, requester_weight) VALUES (1, 1, 1, 'x', 6);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE ticket SET dispatcher_weight = 0 WHERE ticket_id = 1;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+UPDATE ticket SET deadline = created_at - interval '1 minute' WHERE ticket_id = 1;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+UPDATE ticket SET planned = tstzrange('2026-03-02', NULL) WHERE ticket_id = 1;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE ticket SET planned = 'empty' WHERE ticket_id = 1;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 99, 1, 'x');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- A ticket is found by its readable reference, however it is typed.
+SELECT ticket_id, subject FROM ticket_by_reference(' td-000002 ');
+SELECT ticket_id FROM ticket_by_reference('TD-999999');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

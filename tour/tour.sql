@@ -1,0 +1,66 @@
+-- ticketdesk: a guided tour. Run it with tour/run on a throwaway cluster.
+\set ON_ERROR_STOP on
+\pset footer off
+CREATE EXTENSION ticketdesk;
+SET search_path = ticketdesk, public;
+
+-- 1. The organisation. One database can serve several organisations
+--    (tenants); a single one never has to think about it: tenant 1 exists.
+SELECT tenant_id, code, name FROM tenant;
+
+-- A tree of service centres (R15) with a dispatcher and two executors.
+INSERT INTO center (code, name, email) VALUES ('hq', 'Head office', 'help@example.com');
+INSERT INTO center (code, name, parent_id) VALUES ('heating', 'Heating service', 1);
+INSERT INTO agent (name, email, phone, language)
+VALUES ('Dana Dispatcher', 'dana@example.com', '+37060000010', 'en'),
+       ('Eli Executor', 'eli@example.com', '+37060000011', 'lt'),
+       ('Fay Fixer', 'fay@example.com', '+37060000012', 'pl');
+INSERT INTO center_member (center_id, agent_id, role)
+VALUES (1, 1, 'dispatcher'), (2, 2, 'executor'), (2, 3, 'executor');
+INSERT INTO category (center_id, code, name) VALUES (1, 'boilers', 'Boilers');
+
+-- 2. A customer with a contact person (R47), and the site of the work: a
+--    known address is reused (R07) and becomes a map link (R08).
+INSERT INTO customer (name, tax_id, email, phone, work_phone)
+VALUES ('Acme UAB', 'LT100001', 'office@acme.test', '+37060000001', '+37052000001');
+INSERT INTO contact (customer_id, name, position, preferred_channel, email, language)
+VALUES (1, 'Rita Requester', 'Facility manager', 'email', 'rita@acme.test', 'lt');
+SELECT site_for(1, 'Laisvės al. 10, Kaunas', 54.8985, 23.9036) AS site_id;
+SELECT site_for(1, '  laisvės al. 10,  KAUNAS') AS same_site_id;
+SELECT s.address, s.map_link FROM site s;
+
+-- 3. Rita asks for help through the web form (R01, R16).
+SELECT ticket_id, reference, status, priority, channel
+  FROM open_ticket(subject => 'Boiler makes a knocking noise', center_id => 2, contact_id => 1,
+                   category_id => 1, channel => 'web', requester_weight => 4,
+                   deadline => now() + interval '3 days', site_id => 1,
+                   description => 'Since Monday, loudest in the morning.');
+
+-- 4. Its life. The dispatcher assigns it (R18); Eli acknowledges (R10),
+--    works, asks a question, resolves (R19); Rita confirms; Dana closes.
+SET ticketdesk.agent = 1;
+SELECT reference, status, assignee_id FROM assign(1, 2, 'Eli knows this model');
+SET ticketdesk.agent = 2;
+SELECT reference, status FROM acknowledge(1);
+SELECT reference, status FROM start_work(1);
+SELECT comment(1, 'Is the boiler in the basement or on the roof?') AS public_remark;
+SELECT comment(1, 'Probably the pump bearing.', internal => true) AS internal_remark;
+SELECT reference, status FROM wait_for_customer(1, 'Asked for the location');
+SELECT reference, status FROM resume(1, 'Basement, door code 1234');
+SELECT attach(1, 'pump.jpg', '\xffd8ffe000104a464946'::bytea, 'image/jpeg') AS attachment_id;
+SELECT reference, status, resolution FROM resolve(1, 'Replaced the pump bearing; noise gone.');
+RESET ticketdesk.agent;
+SELECT reference, status FROM confirm(1, 'Quiet now, thank you');
+SET ticketdesk.agent = 1;
+SELECT reference, status FROM close(1);
+
+-- 5. The lifecycle is enforced in C for everyone: an ERP's plain UPDATE that
+--    skips steps is refused with a clear error (SQLSTATE TD401).
+\set ON_ERROR_STOP off
+UPDATE ticket SET status = 'waiting' WHERE ticket_id = 1;
+\set ON_ERROR_STOP on
+
+-- 6. The whole story, from the append-only history.
+SELECT kind, old_value, new_value, note, actor FROM ticket_history(1);
+SELECT m.internal, m.body FROM message m ORDER BY m.message_id;
+SELECT filename, content_type, size_bytes, encode(sha256, 'hex') AS sha256 FROM attachment;
