@@ -99,3 +99,9 @@ BEGIN
     END IF;
     RETURN previous;
 END $$;
+
+COMMENT ON FUNCTION raise_not_found(text, bigint) IS 'Internal: raises the "not found" error of a kind of object.';
+COMMENT ON FUNCTION require(text, bigint) IS 'Internal: refuses an id that is unknown, inactive or of another tenant.';
+COMMENT ON FUNCTION category_fits(bigint, bigint) IS 'Internal: true when a category serves the centre (its own or an ancestor''s).';
+COMMENT ON FUNCTION require_category_fits(bigint, bigint) IS 'Internal: refuses a category that does not serve the centre.';
+COMMENT ON FUNCTION set_note(text) IS 'Internal: sets the note of the next history rows; returns the previous note.';

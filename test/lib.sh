@@ -11,9 +11,12 @@
 # exit), and PGHOST/PGPORT/PGUSER point at the cluster, so psql/createdb just work.
 
 TD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TD_PG_BIN=/usr/lib/postgresql/15/bin
+# TD_PG_ROOT: a private copy of the PostgreSQL tree made by test/sandbox, so that
+# several developers on one machine install and test without meeting each other.
+TD_PG_ROOT=${TD_PG_ROOT:-}
+TD_PG_BIN=$TD_PG_ROOT/usr/lib/postgresql/15/bin
 TD_PG_CONFIG=$TD_PG_BIN/pg_config
-TD_PGXS_TEST=/usr/lib/postgresql/15/lib/pgxs/src/test
+TD_PGXS_TEST=$TD_PG_ROOT/usr/lib/postgresql/15/lib/pgxs/src/test
 
 # Everything a fresh Debian 12 needs. Add new dependencies here (TD_PACKAGES+=(...)).
 TD_PACKAGES=(
