@@ -270,7 +270,8 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_TD_INVALID_TRANSITION),
 					 errmsg("a ticket cannot start as %s", ticket_status_name(status)),
 					 errdetail("A ticket starts as new, or as assigned when it names an assignee."),
-					 errhint("Open the ticket, then move it with the lifecycle functions.")));
+					 errhint("Open the ticket, then move it with the lifecycle functions. "
+							 "To restore a dump, run pg_restore with PGOPTIONS='-c session_replication_role=replica'.")));
 	}
 	else
 	{
