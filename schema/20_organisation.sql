@@ -15,7 +15,7 @@ CREATE TABLE center (
     FOREIGN KEY (tenant_id, parent_id) REFERENCES center (tenant_id, center_id)
 );
 CREATE INDEX center_parent_idx ON center (tenant_id, parent_id);
-COMMENT ON TABLE center IS 'Service centres as a tree (R15); a rule or member on a centre applies beneath it.';
+COMMENT ON TABLE center IS 'Service centres as a tree (R15); a category of a centre serves the centres beneath it.';
 
 -- An employee who can register, dispatch or execute tickets.
 CREATE TABLE agent (

@@ -2,7 +2,8 @@
 -- attachments and watchers.
 
 -- Every status change, assignment, redirect, weight or category change, with
--- who, when, the old and the new value. Written by the ticket trigger only.
+-- who, when, the old and the new value. Written by the ticket trigger, and by
+-- add_watcher for watchers.
 CREATE TABLE ticket_event (
     tenant_id      integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     event_id       bigserial,

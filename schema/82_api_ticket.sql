@@ -52,11 +52,6 @@ BEGIN
                   HINT = 'Use one of the codes in table ticketdesk.ticket_type, e.g. incident or service_request.';
     END IF;
 
-    IF num_nonnulls(customer_id, contact_id, requester_agent_id) = 0 THEN
-        RAISE EXCEPTION 'a ticket needs a requester'
-            USING ERRCODE = 'TD308',
-                  HINT = 'Pass customer_id, contact_id or requester_agent_id.';
-    END IF;
     PERFORM ticketdesk.require('customer', customer_id);
     PERFORM ticketdesk.require('agent', requester_agent_id);
     IF contact_id IS NOT NULL THEN
@@ -76,6 +71,13 @@ BEGIN
     PERFORM ticketdesk.require('category', category_id);
     PERFORM ticketdesk.require_category_fits(category_id, center_id);
     PERFORM ticketdesk.require('site', site_id);
+    IF EXISTS (SELECT 1 FROM ticketdesk.site x
+                WHERE x.tenant_id = t AND x.site_id = open_ticket.site_id
+                  AND x.customer_id IS DISTINCT FROM open_ticket.customer_id AND x.customer_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'site % belongs to another customer', site_id
+            USING ERRCODE = 'TD316',
+                  HINT = 'Use ticketdesk.site_for to find or record the requester''s own site.';
+    END IF;
     PERFORM ticketdesk.require('product', product_id);
     PERFORM ticketdesk.require('agent', assignee_id);
     PERFORM ticketdesk.require('agent', registered_by);

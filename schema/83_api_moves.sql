@@ -154,8 +154,10 @@ DECLARE
     result ticketdesk.ticket;
     caller_note text;
 BEGIN
+    -- Locked, so a concurrent redirect cannot change the centre checked below.
     SELECT * INTO current FROM ticketdesk.ticket k
-     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = correct.ticket_id;
+     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = correct.ticket_id
+       FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
     END IF;

@@ -14,6 +14,10 @@ BEGIN
         RAISE EXCEPTION 'a remark needs a text'
             USING ERRCODE = 'TD311', HINT = 'Write the remark in body.';
     END IF;
+    IF author_agent_id IS NOT NULL AND author_contact_id IS NOT NULL THEN
+        RAISE EXCEPTION 'a remark has one author'
+            USING ERRCODE = 'TD315', HINT = 'Pass author_agent_id or author_contact_id, not both.';
+    END IF;
     PERFORM ticketdesk.require('agent', author_agent_id);
     PERFORM ticketdesk.require('contact', author_contact_id);
     INSERT INTO ticketdesk.message (tenant_id, ticket_id, author_agent_id, author_contact_id,
@@ -38,6 +42,14 @@ DECLARE
 BEGIN
     PERFORM ticketdesk.require('ticket', ticket_id);
     PERFORM ticketdesk.require('message', message_id);
+    IF filename IS NULL OR filename !~ '\S' OR data IS NULL THEN
+        RAISE EXCEPTION 'an attachment needs a file name and its content'
+            USING ERRCODE = 'TD314',
+                  DETAIL = format('The file name is %s and the content is %s.',
+                                  coalesce(quote_literal(filename), 'missing'),
+                                  CASE WHEN data IS NULL THEN 'missing' ELSE 'given' END),
+                  HINT = 'Pass filename and data.';
+    END IF;
     INSERT INTO ticketdesk.attachment (tenant_id, ticket_id, message_id, filename, content_type, data,
                                        size_bytes, sha256)
     VALUES (ticketdesk.current_tenant(), ticket_id, message_id, filename,

@@ -28,6 +28,8 @@ BEGIN
             PERFORM pg_catalog.pg_extension_config_dump(format('ticketdesk.%I', tbl), 'WHERE NOT seeded');
             EXECUTE format('CREATE TRIGGER forbid_seeded_change BEFORE UPDATE OR DELETE ON ticketdesk.%I
                                 FOR EACH ROW WHEN (OLD.seeded) EXECUTE FUNCTION ticketdesk.forbid_seeded_change()', tbl);
+            EXECUTE format('CREATE TRIGGER forbid_seeded_truncate BEFORE TRUNCATE ON ticketdesk.%I
+                                FOR EACH STATEMENT EXECUTE FUNCTION ticketdesk.forbid_seeded_change()', tbl);
         ELSE
             PERFORM pg_catalog.pg_extension_config_dump(format('ticketdesk.%I', tbl), '');
         END IF;
@@ -47,6 +49,8 @@ CREATE TRIGGER center_no_cycle BEFORE INSERT OR UPDATE OF parent_id ON center
     FOR EACH ROW EXECUTE FUNCTION forbid_tree_cycle('center_id', 'parent_id');
 CREATE TRIGGER category_no_cycle BEFORE INSERT OR UPDATE OF parent_id ON category
     FOR EACH ROW EXECUTE FUNCTION forbid_tree_cycle('category_id', 'parent_id');
+CREATE TRIGGER ticket_no_cycle BEFORE INSERT OR UPDATE OF parent_id ON ticket
+    FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL) EXECUTE FUNCTION forbid_tree_cycle('ticket_id', 'parent_id');
 CREATE TRIGGER internal_category_no_cycle BEFORE INSERT OR UPDATE OF parent_id ON internal_category
     FOR EACH ROW EXECUTE FUNCTION forbid_tree_cycle('internal_category_id', 'parent_id');
 

@@ -243,3 +243,17 @@ RESET ROLE;
 -- Clean up the roles, which outlive this database.
 DROP OWNED BY td_history_alice, td_history_erp;
 DROP ROLE td_history_alice, td_history_erp;
+
+-- The acting agent must belong to the tenant: a wrong setting is refused
+-- rather than recorded as a false actor.
+SET ticketdesk.agent = 999;
+SELECT status FROM move(1, 'cancelled');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ticketdesk.agent;
+-- A remark has one author; an attachment needs a name and content.
+SELECT comment(1, 'Two voices', author_agent_id => 1, author_contact_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT attach(1, 'empty.txt', NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT attach(1, '  ', 'abc'::bytea);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

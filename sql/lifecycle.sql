@@ -132,5 +132,36 @@ SELECT center_id, status FROM redirect(:quick, 2);
 SELECT status FROM acknowledge(999);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+-- Plain UPDATEs cannot leave a ticket inconsistent.
+SELECT ticket_id AS t FROM open_ticket(subject => 'Window stuck', center_id => 1, contact_id => 1) \gset
+SELECT status FROM assign(:t, 2);
+SELECT status FROM acknowledge(:t);
+-- A new holder of acknowledged work starts again at assigned, unacknowledged.
+UPDATE ticket SET assignee_id = 3 WHERE ticket_id = :t
+RETURNING status, assignee_id, acknowledged_at IS NULL AS not_acknowledged;
+-- Assigning the same holder again also asks for a new acknowledgement.
+SELECT status FROM acknowledge(:t);
+SELECT status, acknowledged_at IS NULL AS not_acknowledged FROM assign(:t, 3);
+SELECT status FROM start_work(:t);
+SELECT status FROM resolve(:t, 'Hinge oiled');
+-- Finished work keeps its resolution.
+UPDATE ticket SET resolution = NULL WHERE ticket_id = :t;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM close(:t);
+-- A closed ticket keeps the holder it ended with.
+UPDATE ticket SET assignee_id = 2 WHERE ticket_id = :t;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Every ticket has a requester, also when an ERP inserts it.
+INSERT INTO ticket (type_id, center_id, subject) VALUES (1, 1, 'Nobody asked');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Sub-tickets form a tree, never a cycle (R27).
+SELECT ticket_id AS child FROM open_ticket(subject => 'Order hinge', center_id => 1, contact_id => 1,
+                                           parent_id => :t) \gset
+UPDATE ticket SET parent_id = :child WHERE ticket_id = :t;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- The built-in moves cannot be truncated away either.
+TRUNCATE transition;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
 -- The lifecycle of ticket 1, as its history shows it.
 SELECT kind, old_value, new_value, note FROM ticket_history(1);

@@ -88,6 +88,9 @@ SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, contact_id 
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT open_ticket(subject => 'x', center_id => 1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A site of another customer.
+SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 2, site_id => :site);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- A missing or blank subject.
 SELECT open_ticket(subject => NULL, center_id => 1, customer_id => 1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

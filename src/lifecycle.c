@@ -129,13 +129,30 @@ check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTup
 	}
 }
 
-/* Check the subject, the weights, the deadline and the planned period. */
+/*
+ * Check the requester, the subject, the weights, the deadline and the
+ * planned period.
+ */
 static void
 check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 {
 	bool		isnull;
 	Datum		value;
 	static const TicketColumn weights[] = {TC_REQUESTER_WEIGHT, TC_DISPATCHER_WEIGHT};
+	static const TicketColumn requesters[] = {TC_CUSTOMER_ID, TC_CONTACT_ID, TC_REQUESTER_AGENT_ID};
+	bool		has_requester = false;
+
+	for (int i = 0; i < lengthof(requesters); i++)
+	{
+		(void) ticket_get(tc, rel, tup, requesters[i], &isnull);
+		has_requester |= !isnull;
+	}
+	if (!has_requester)
+		ereport(ERROR,
+				(errcode(ERRCODE_TD_REQUESTER_REQUIRED),
+				 errmsg("a ticket needs a requester"),
+				 errdetail("customer_id, contact_id and requester_agent_id are all missing."),
+				 errhint("Name the customer, the contact person or the employee who asks.")));
 
 	value = ticket_get(tc, rel, tup, TC_SUBJECT, &isnull);
 	if (text_is_blank(value, isnull))
@@ -176,7 +193,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 					 errmsg("the deadline is before the ticket was opened"),
 					 errdetail("The deadline is %s; the ticket was opened at %s.",
 							   deadline_text, created_text),
-					 errhint("Give a deadline in the future.")));
+					 errhint("Give a deadline after the moment the ticket was opened.")));
 		}
 	}
 
@@ -275,12 +292,30 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		bool		assignee_changed = ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID);
+
 		/* Back in the queue nobody holds it. */
 		if (status == TS_NEW && old_status != TS_NEW && !assignee_null)
 		{
 			edit_set(&edit, tc, TC_ASSIGNEE_ID, (Datum) 0, true);
 			assignee_null = true;
 		}
+
+		/* A new holder of work under way starts again at assigned. */
+		if (status == old_status && assignee_changed && !assignee_null &&
+			(status == TS_ACKNOWLEDGED || status == TS_IN_PROGRESS || status == TS_WAITING))
+			status = TS_ASSIGNED;
+
+		/* A closed or cancelled ticket keeps the holder it ended with. */
+		if (status == old_status && assignee_changed &&
+			(status == TS_CLOSED || status == TS_CANCELLED))
+			ereport(ERROR,
+					(errcode(ERRCODE_TD_TICKET_FINISHED),
+					 errmsg("the assignee of a %s ticket cannot be changed", ticket_status_name(status)),
+					 errdetail("Ticket %s is %s.",
+							   TextDatumGetCString(ticket_get(tc, rel, oldtup, TC_REFERENCE, &isnull)),
+							   ticket_status_name(status)),
+					 errhint("Reopen the ticket first.")));
 
 		if (status != old_status)
 		{
@@ -299,11 +334,12 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 						 errhint("Use a move allowed from the current status, or add the move to table ticketdesk.transition.")));
 		}
 
-		if (status == TS_RESOLVED && old_status != TS_RESOLVED &&
-			text_is_blank(ticket_get(tc, rel, newtup, TC_RESOLUTION, &isnull), isnull))
+		/* Finished work always says what was done. */
+		value = ticket_get(tc, rel, newtup, TC_RESOLUTION, &isnull);
+		if (status_is_finished(status) && text_is_blank(value, isnull))
 			ereport(ERROR,
 					(errcode(ERRCODE_TD_RESOLUTION_REQUIRED),
-					 errmsg("resolving a ticket needs a resolution text"),
+					 errmsg("a %s ticket needs a resolution text", ticket_status_name(status)),
 					 errdetail("The resolution is missing or blank."),
 					 errhint("Say what was done, so the requester can confirm it.")));
 	}
@@ -340,13 +376,15 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 		edit_set(&edit, tc, TC_CLOSED_AT, (Datum) 0, true);
 		edit_set(&edit, tc, TC_RESOLUTION, (Datum) 0, true);
 	}
+	if (!is_insert && old_status == TS_CANCELLED && status != TS_CANCELLED)
+		edit_set(&edit, tc, TC_CANCELLED_AT, (Datum) 0, true);
+	/* Whoever holds it now has not acknowledged it yet. */
+	if (status == TS_ASSIGNED)
+		edit_set(&edit, tc, TC_ACKNOWLEDGED_AT, (Datum) 0, true);
 	if (!assignee_null &&
 		(is_insert || ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID)))
 	{
-		/* A new holder has not acknowledged it yet. */
 		edit_set(&edit, tc, TC_ASSIGNED_AT, now, false);
-		if (!is_insert)
-			edit_set(&edit, tc, TC_ACKNOWLEDGED_AT, (Datum) 0, true);
 	}
 
 	newtup = heap_modify_tuple_by_cols(newtup, RelationGetDescr(rel), edit.n,

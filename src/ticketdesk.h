@@ -29,6 +29,8 @@ extern int	ticketdesk_max_attachment_kb;
 #define ERRCODE_TD_DEADLINE_BEFORE_OPEN	MAKE_SQLSTATE('T','D','3','0','3')
 #define ERRCODE_TD_BAD_PLANNED_PERIOD	MAKE_SQLSTATE('T','D','3','0','4')
 #define ERRCODE_TD_RESOLUTION_REQUIRED	MAKE_SQLSTATE('T','D','3','0','6')
+#define ERRCODE_TD_REQUESTER_REQUIRED	MAKE_SQLSTATE('T','D','3','0','8')
+#define ERRCODE_TD_TICKET_FINISHED		MAKE_SQLSTATE('T','D','4','0','7')
 
 /* Ticket statuses, in the order of the SQL enum ticket_status. */
 typedef enum TicketStatus

@@ -18,6 +18,8 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "storage/lmgr.h"
 
 #include "ticketdesk.h"
 
@@ -62,9 +64,12 @@ status_from_label(const char *label)
 
 /*
  * Read the moves that apply to one tenant and ticket type into allowed: the
- * type's own rows if it has any, else the tenant's default rows. The query
- * takes a fresh snapshot after locking the table, so an invalidation that
- * arrives meanwhile has already been seen.
+ * type's own rows if it has any, else the tenant's default rows.
+ *
+ * The table is read like a catalog: locked first, so that pending
+ * invalidations are processed, then with the latest snapshot. A cached entry
+ * therefore never reflects an older state than the invalidations already
+ * seen, even when the caller runs in REPEATABLE READ.
  */
 static void
 load_transitions(int32 tenant_id, int64 type_id, uint32 *allowed)
@@ -78,12 +83,16 @@ load_transitions(int32 tenant_id, int64 type_id, uint32 *allowed)
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = Int64GetDatum(type_id);
 
+	LockRelationOid(get_relname_relid("transition", get_namespace_oid("ticketdesk", false)),
+					AccessShareLock);
 	SPI_connect();
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_execute_with_args("SELECT type_id IS NOT NULL, from_status::text, to_status::text"
 							  "  FROM ticketdesk.transition"
 							  " WHERE tenant_id = $1 AND (type_id = $2 OR type_id IS NULL)",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk: could not read table transition");
+	PopActiveSnapshot();
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
