@@ -1,0 +1,96 @@
+/*
+ * notify.h
+ *		Declarations shared by the notification modules: the settings, the
+ *		shared state of the launcher and workers, and the delivery interface.
+ *
+ * The delivery side (deliver.c, smtp.c, http.c) sees curl; nothing here
+ * does, so the PostgreSQL modules never include curl's headers.
+ */
+#ifndef NOTIFY_H
+#define NOTIFY_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+/* SQLSTATEs of the notification modules (TD540-TD559, doc/errors.md). */
+#define ERRCODE_TD_OUTBOX_NOT_FOUND		MAKE_SQLSTATE('T','D','5','4','0')
+#define ERRCODE_TD_TEMPLATE_TOO_LARGE	MAKE_SQLSTATE('T','D','5','4','6')
+
+/* Settings (ticketdesk.c registers them, notify_settings.c defines them). */
+extern char *notify_base_url;
+extern char *notify_mail_from;
+extern char *notify_smtp_url;
+extern char *notify_smtp_user;
+extern char *notify_smtp_password;
+extern bool notify_smtp_starttls;
+extern char *notify_tls_ca_file;
+extern char *notify_sms_url;
+extern char *notify_sms_token;
+extern char *notify_sms_headers;
+extern char *notify_webhook_url;
+extern int	notify_concurrency;
+extern int	notify_batch_size;
+extern int	notify_poll_interval_ms;
+extern int	notify_timeout_ms;
+extern int	notify_max_attempts;
+extern int	notify_backoff_base_ms;
+extern int	notify_backoff_cap_ms;
+extern int	notify_lease_ms;
+extern int	notify_retention_min;
+extern bool notify_worker_enabled;
+
+extern void notify_define_settings(void);
+
+/* Launcher and workers (worker.c). */
+extern void notify_register_launcher(void);
+extern void notify_shmem_request(void);
+extern void notify_shmem_startup(void);
+extern void notify_install_hooks(void);
+extern bool notify_shmem_ready(void);
+
+/* One message of a batch, as the worker hands it to deliver.c. */
+typedef struct DeliveryItem
+{
+	int32		tenant_id;
+	int64		outbox_id;
+	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
+	char	   *recipient;
+	char	   *key;			/* message_key: Message-ID / idempotency key */
+	char	   *data;			/* the composed mail, or the JSON body */
+	size_t		len;
+	size_t		sent;			/* bytes of data read by curl so far */
+	/* results */
+	bool		done;
+	bool		ok;
+	bool		permanent;
+	char	   *error;
+} DeliveryItem;
+
+/* Delivery (deliver.c): returns false when a shutdown interrupted it. */
+extern void deliver_init(void);
+extern bool deliver_batch(DeliveryItem *items, int n);
+extern void deliver_shutdown(void);
+
+/* The mail and the JSON body (smtp.c, http.c). */
+extern char *mail_compose(StringInfo out, const char *from_name, const char *to_name,
+						  const char *to_addr, const char *subject, const char *thread,
+						  const char *key, const char *language, const char *body_text,
+						  const char *body_html);
+
+extern void smtp_setup(void *handle, DeliveryItem *item, void **list);
+extern void http_setup(void *handle, DeliveryItem *item, void **list);
+extern bool http_result(long status, bool *permanent);
+
+/* Templates (template.c). */
+typedef enum TemplateMode
+{
+	TEMPLATE_TEXT,
+	TEMPLATE_HTML,
+	TEMPLATE_HTML_FROM_TEXT
+} TemplateMode;
+
+extern void template_render(StringInfo out, const char *tmpl, int len, void *vars,
+							TemplateMode mode);
+
+#endif							/* NOTIFY_H */
