@@ -90,9 +90,14 @@ deliver_batch(DeliveryItem *items, int n)
 {
 	CURL	  **handles = palloc0(sizeof(CURL *) * n);
 	void	  **lists = palloc0(sizeof(void *) * n);
+	bool	   *added = palloc0(sizeof(bool) * n);
 	char	  (*errbufs)[CURL_ERROR_SIZE] = palloc0(CURL_ERROR_SIZE * n);
 	int			running = 0;
 	bool		complete = true;
+	DeliverySecrets secrets;
+
+	secrets.smtp_password = notify_read_secret(notify_smtp_password_file);
+	secrets.sms_token = notify_read_secret(notify_sms_token_file);
 
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
@@ -100,6 +105,7 @@ deliver_batch(DeliveryItem *items, int n)
 	for (int i = 0; i < n; i++)
 	{
 		CURL	   *h = curl_easy_init();
+		const char *problem;
 
 		if (h == NULL)
 		{
@@ -117,11 +123,17 @@ deliver_batch(DeliveryItem *items, int n)
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, deliver_progress);
 		if (notify_tls_ca_file[0] != '\0')
 			curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
-		if (items[i].channel == 'e')
-			smtp_setup(h, &items[i], &lists[i]);
-		else
-			http_setup(h, &items[i], &lists[i]);
+		problem = (items[i].channel == 'e')
+			? smtp_setup(h, &items[i], &lists[i], &secrets)
+			: http_setup(h, &items[i], &lists[i], &secrets);
+		if (problem != NULL)
+		{
+			items[i].done = true;
+			items[i].error = pstrdup(problem);
+			continue;
+		}
 		curl_multi_add_handle(multi, h);
+		added[i] = true;
 	}
 
 	do
@@ -148,11 +160,18 @@ deliver_batch(DeliveryItem *items, int n)
 			curl_multi_poll(multi, NULL, 0, 100, NULL);
 	} while (running > 0);
 
+	/* Drop the secrets from memory as soon as they are not needed. */
+	if (secrets.smtp_password != NULL)
+		explicit_bzero(secrets.smtp_password, strlen(secrets.smtp_password));
+	if (secrets.sms_token != NULL)
+		explicit_bzero(secrets.sms_token, strlen(secrets.sms_token));
+
 	for (int i = 0; i < n; i++)
 	{
 		if (handles[i] == NULL)
 			continue;
-		curl_multi_remove_handle(multi, handles[i]);
+		if (added[i])
+			curl_multi_remove_handle(multi, handles[i]);
 		curl_easy_cleanup(handles[i]);
 		curl_slist_free_all((struct curl_slist *) lists[i]);
 		if (!items[i].done)
@@ -163,6 +182,7 @@ deliver_batch(DeliveryItem *items, int n)
 	}
 	pfree(handles);
 	pfree(lists);
+	pfree(added);
 	pfree(errbufs);
 	return complete;
 }

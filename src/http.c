@@ -30,10 +30,11 @@ append_setting_headers(struct curl_slist *list, const char *setting)
 
 /*
  * http_setup prepares easy handle h to POST item; headers receives the
- * header list the caller frees after the transfer.
+ * header list the caller frees after the transfer. Returns an error
+ * message when the transfer cannot be made, else NULL.
  */
-void
-http_setup(void *handle, DeliveryItem *item, void **headers)
+const char *
+http_setup(void *handle, DeliveryItem *item, void **headers, const DeliverySecrets *secrets)
 {
 	CURL	   *h = (CURL *) handle;
 	struct curl_slist *list = NULL;
@@ -42,9 +43,14 @@ http_setup(void *handle, DeliveryItem *item, void **headers)
 	list = curl_slist_append(list, "Content-Type: application/json; charset=utf-8");
 	snprintf(line, sizeof(line), "Idempotency-Key: %s", item->key);
 	list = curl_slist_append(list, line);
-	if (item->channel == 's' && notify_sms_token[0] != '\0')
+	if (item->channel == 's' && secrets->sms_token == NULL)
 	{
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", notify_sms_token);
+		*headers = list;
+		return "could not read the file named by ticketdesk.sms_token_file";
+	}
+	if (item->channel == 's' && secrets->sms_token[0] != '\0')
+	{
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", secrets->sms_token);
 		list = curl_slist_append(list, line);
 	}
 	if (item->channel == 's')
@@ -56,6 +62,7 @@ http_setup(void *handle, DeliveryItem *item, void **headers)
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, item->data);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) item->len);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+	return NULL;
 }
 
 /*

@@ -247,12 +247,6 @@ register_xact_callback(void)
 	}
 }
 
-bool
-notify_shmem_ready(void)
-{
-	return notify_shared != NULL;
-}
-
 /*
  * ticketdesk_notify_wake asks for this database's worker to be woken when
  * the current transaction commits. Without the preloaded library (no

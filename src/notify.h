@@ -22,11 +22,11 @@ extern char *notify_base_url;
 extern char *notify_mail_from;
 extern char *notify_smtp_url;
 extern char *notify_smtp_user;
-extern char *notify_smtp_password;
+extern char *notify_smtp_password_file;
 extern bool notify_smtp_starttls;
 extern char *notify_tls_ca_file;
 extern char *notify_sms_url;
-extern char *notify_sms_token;
+extern char *notify_sms_token_file;
 extern char *notify_sms_headers;
 extern char *notify_webhook_url;
 extern int	notify_concurrency;
@@ -41,13 +41,11 @@ extern int	notify_retention_min;
 extern bool notify_worker_enabled;
 
 extern void notify_define_settings(void);
+extern char *notify_read_secret(const char *path);
 
 /* Launcher and workers (worker.c). */
 extern void notify_register_launcher(void);
-extern void notify_shmem_request(void);
-extern void notify_shmem_startup(void);
 extern void notify_install_hooks(void);
-extern bool notify_shmem_ready(void);
 
 /* One message of a batch, as the worker hands it to deliver.c. */
 typedef struct DeliveryItem
@@ -67,6 +65,13 @@ typedef struct DeliveryItem
 	char	   *error;
 } DeliveryItem;
 
+/* The secrets of a batch, read from their files by deliver_batch. */
+typedef struct DeliverySecrets
+{
+	char	   *smtp_password;	/* NULL: the file could not be read */
+	char	   *sms_token;
+} DeliverySecrets;
+
 /* Delivery (deliver.c): returns false when a shutdown interrupted it. */
 extern void deliver_init(void);
 extern bool deliver_batch(DeliveryItem *items, int n);
@@ -78,8 +83,10 @@ extern char *mail_compose(StringInfo out, const char *from_name, const char *to_
 						  const char *key, const char *language, const char *body_text,
 						  const char *body_html);
 
-extern void smtp_setup(void *handle, DeliveryItem *item, void **list);
-extern void http_setup(void *handle, DeliveryItem *item, void **list);
+extern const char *smtp_setup(void *handle, DeliveryItem *item, void **list,
+							  const DeliverySecrets *secrets);
+extern const char *http_setup(void *handle, DeliveryItem *item, void **list,
+							  const DeliverySecrets *secrets);
 extern bool http_result(long status, bool *permanent);
 
 /* Templates (template.c). */

@@ -3,14 +3,16 @@
  *		The settings of notifications and of their delivery worker.
  *
  * The worker reads them again on SIGHUP. Secrets (the SMTP password and the
- * SMS token) are superuser-only: other roles can neither read nor set them,
- * and they never appear in a log line or an outbox error.
+ * SMS token) are not settings but files named by settings: the postmaster
+ * logs every changed setting on reload, with its value, so a secret in a
+ * setting would end up in the log. Only the file's path is ever logged.
  */
 #include "postgres.h"
 
 #include <limits.h>
 
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/guc.h"
 
 #include "notify.h"
@@ -19,11 +21,11 @@ char	   *notify_base_url = NULL;
 char	   *notify_mail_from = NULL;
 char	   *notify_smtp_url = NULL;
 char	   *notify_smtp_user = NULL;
-char	   *notify_smtp_password = NULL;
+char	   *notify_smtp_password_file = NULL;
 bool		notify_smtp_starttls = false;
 char	   *notify_tls_ca_file = NULL;
 char	   *notify_sms_url = NULL;
-char	   *notify_sms_token = NULL;
+char	   *notify_sms_token_file = NULL;
 char	   *notify_sms_headers = NULL;
 char	   *notify_webhook_url = NULL;
 int			notify_concurrency = 8;
@@ -55,8 +57,6 @@ define_int(const char *name, const char *desc, int *var, int def, int min, int m
 void
 notify_define_settings(void)
 {
-	const int	secret = GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL;
-
 	define_string("ticketdesk.base_url",
 				  "The web address of the desk; notifications link to base_url/ticket/REFERENCE.",
 				  &notify_base_url, "http://localhost:8080", PGC_SUSET, 0);
@@ -67,8 +67,9 @@ notify_define_settings(void)
 				  &notify_smtp_url, "", PGC_SIGHUP, 0);
 	define_string("ticketdesk.smtp_user", "The SMTP AUTH user name (empty: no AUTH).",
 				  &notify_smtp_user, "", PGC_SIGHUP, 0);
-	define_string("ticketdesk.smtp_password", "The SMTP AUTH password.",
-				  &notify_smtp_password, "", PGC_SIGHUP, secret);
+	define_string("ticketdesk.smtp_password_file",
+				  "A file holding the SMTP AUTH password (read by the worker; never logged).",
+				  &notify_smtp_password_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY);
 	DefineCustomBoolVariable("ticketdesk.smtp_starttls",
 							 "Require STARTTLS on the SMTP connection.", NULL,
 							 &notify_smtp_starttls, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
@@ -78,11 +79,12 @@ notify_define_settings(void)
 	define_string("ticketdesk.sms_url",
 				  "The SMS gateway's URL, which receives a JSON POST (empty: SMS is not sent).",
 				  &notify_sms_url, "", PGC_SIGHUP, 0);
-	define_string("ticketdesk.sms_token", "The SMS gateway's token, sent as a bearer authorisation.",
-				  &notify_sms_token, "", PGC_SIGHUP, secret);
+	define_string("ticketdesk.sms_token_file",
+				  "A file holding the SMS gateway's token, sent as a bearer authorisation.",
+				  &notify_sms_token_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY);
 	define_string("ticketdesk.sms_headers",
 				  "Extra headers for the SMS gateway, as 'Name: value; Name: value'.",
-				  &notify_sms_headers, "", PGC_SIGHUP, secret);
+				  &notify_sms_headers, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY);
 	define_string("ticketdesk.webhook_url",
 				  "The URL that receives webhook messages as a JSON POST (empty: not sent).",
 				  &notify_webhook_url, "", PGC_SIGHUP, 0);
@@ -113,4 +115,27 @@ notify_define_settings(void)
 								 "Run the notification launcher and workers (needs shared_preload_libraries).",
 								 NULL, &notify_worker_enabled, true, PGC_POSTMASTER, 0,
 								 NULL, NULL, NULL);
+}
+
+/*
+ * notify_read_secret returns the first line of the file at path (palloc'd),
+ * "" for an empty path, or NULL when the file cannot be read. The secret is
+ * never part of a message.
+ */
+char *
+notify_read_secret(const char *path)
+{
+	FILE	   *f;
+	char		buf[1024];
+
+	if (path == NULL || path[0] == '\0')
+		return pstrdup("");
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		return NULL;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	FreeFile(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return pstrdup(buf);
 }

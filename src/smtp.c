@@ -243,10 +243,11 @@ smtp_read(char *buf, size_t size, size_t nitems, void *arg)
 
 /*
  * smtp_setup prepares easy handle h to send item; rcpt receives the list
- * of recipients the caller frees after the transfer.
+ * of recipients the caller frees after the transfer. Returns an error
+ * message when the transfer cannot be made, else NULL.
  */
-void
-smtp_setup(void *handle, DeliveryItem *item, void **rcpt)
+const char *
+smtp_setup(void *handle, DeliveryItem *item, void **rcpt, const DeliverySecrets *secrets)
 {
 	CURL	   *h = (CURL *) handle;
 	struct curl_slist *list = NULL;
@@ -267,7 +268,10 @@ smtp_setup(void *handle, DeliveryItem *item, void **rcpt)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long) CURLUSESSL_ALL);
 	if (notify_smtp_user[0] != '\0')
 	{
+		if (secrets->smtp_password == NULL)
+			return "could not read the file named by ticketdesk.smtp_password_file";
 		curl_easy_setopt(h, CURLOPT_USERNAME, notify_smtp_user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, notify_smtp_password);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, secrets->smtp_password);
 	}
+	return NULL;
 }
