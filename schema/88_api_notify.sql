@@ -45,13 +45,13 @@ CREATE FUNCTION notify_start_workers() RETURNS void
 COMMENT ON FUNCTION notify_start_workers() IS
     'Internal: asks the notification launcher to look for databases with the extension when this transaction commits.';
 
--- This database's delivery worker and its counters since it started.
-CREATE FUNCTION notify_worker_status(OUT pid integer, OUT wakes bigint, OUT batches bigint,
-                                     OUT delivered bigint, OUT failed bigint)
+-- This database's delivery workers and their counters since they started.
+CREATE FUNCTION notify_worker_status(OUT pid integer, OUT workers bigint, OUT wakes bigint,
+                                     OUT batches bigint, OUT delivered bigint, OUT failed bigint)
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'ticketdesk_notify_worker_status';
 COMMENT ON FUNCTION notify_worker_status() IS
-    'The delivery worker of this database: pid (NULL when none runs), commits that woke it, batches, delivered, failed.';
+    'The delivery workers of this database: the first one''s pid (NULL when none runs), how many run, commits that woke them, batches, delivered, failed.';
 
 -- The channels an event goes by for a recipient (R09, R30): the most
 -- specific policy row decides; the recipient's preference counts where that

@@ -81,28 +81,20 @@ deliver_finish(DeliveryItem *item, CURL *h, CURLcode rc, const char *errbuf)
 }
 
 /*
- * deliver_batch sends every item and fills in its result. Items left
- * unfinished by a shutdown request get an error that retries them; the
- * return value is false in that case.
+ * Start the transfers of items from first on until notify_concurrency are
+ * under way; returns the index of the first item not started.
  */
-bool
-deliver_batch(DeliveryItem *items, int n)
+static int
+deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **lists,
+			  bool *added, char (*errbufs)[CURL_ERROR_SIZE], const DeliverySecrets *secrets)
 {
-	CURL	  **handles = palloc0(sizeof(CURL *) * n);
-	void	  **lists = palloc0(sizeof(void *) * n);
-	bool	   *added = palloc0(sizeof(bool) * n);
-	char	  (*errbufs)[CURL_ERROR_SIZE] = palloc0(CURL_ERROR_SIZE * n);
-	int			running = 0;
-	bool		complete = true;
-	DeliverySecrets secrets;
+	int			i;
+	int			active = 0;
 
-	secrets.smtp_password = notify_read_secret(notify_smtp_password_file);
-	secrets.sms_token = notify_read_secret(notify_sms_token_file);
-
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
-
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < first; i++)
+		if (added[i] && !items[i].done)
+			active++;
+	for (i = first; i < n && active < notify_concurrency; i++)
 	{
 		CURL	   *h = curl_easy_init();
 		const char *problem;
@@ -116,6 +108,7 @@ deliver_batch(DeliveryItem *items, int n)
 		handles[i] = h;
 		curl_easy_setopt(h, CURLOPT_PRIVATE, &items[i]);
 		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbufs[i]);
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) notify_timeout_ms);
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(notify_timeout_ms, 10000));
@@ -124,8 +117,8 @@ deliver_batch(DeliveryItem *items, int n)
 		if (notify_tls_ca_file[0] != '\0')
 			curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
 		problem = (items[i].channel == 'e')
-			? smtp_setup(h, &items[i], &lists[i], &secrets)
-			: http_setup(h, &items[i], &lists[i], &secrets);
+			? smtp_setup(h, &items[i], &lists[i], secrets)
+			: http_setup(h, &items[i], &lists[i], secrets);
 		if (problem != NULL)
 		{
 			items[i].done = true;
@@ -134,13 +127,43 @@ deliver_batch(DeliveryItem *items, int n)
 		}
 		curl_multi_add_handle(multi, h);
 		added[i] = true;
+		active++;
 	}
+	return i;
+}
 
+/*
+ * deliver_batch sends every item and fills in its result. Items left
+ * unfinished by a shutdown request get an error that retries them; the
+ * return value is false in that case.
+ */
+bool
+deliver_batch(DeliveryItem *items, int n)
+{
+	CURL	  **handles = palloc0(sizeof(CURL *) * n);
+	void	  **lists = palloc0(sizeof(void *) * n);
+	bool	   *added = palloc0(sizeof(bool) * n);
+	char	  (*errbufs)[CURL_ERROR_SIZE] = palloc0(CURL_ERROR_SIZE * n);
+	int			running = 0;
+	int			next;
+	bool		complete = true;
+	DeliverySecrets secrets;
+
+	secrets.smtp_password = notify_read_secret(notify_smtp_password_file);
+	secrets.sms_token = notify_read_secret(notify_sms_token_file);
+
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
+
+	next = 0;
 	do
 	{
 		CURLMsg    *msg;
 		int			left;
 
+		/* Keep at most notify_concurrency transfers in the multi handle. */
+		if (next < n)
+			next = deliver_start(items, n, next, handles, lists, added, errbufs, &secrets);
 		curl_multi_perform(multi, &running);
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 		{
@@ -150,6 +173,9 @@ deliver_batch(DeliveryItem *items, int n)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &item);
 			deliver_finish(item, msg->easy_handle, msg->data.result, errbufs[item - items]);
+			/* Its connection is free for the next transfer. */
+			curl_multi_remove_handle(multi, msg->easy_handle);
+			added[item - items] = false;
 		}
 		if (ShutdownRequestPending)
 		{
@@ -158,7 +184,7 @@ deliver_batch(DeliveryItem *items, int n)
 		}
 		if (running > 0)
 			curl_multi_poll(multi, NULL, 0, 100, NULL);
-	} while (running > 0);
+	} while (running > 0 || next < n);
 
 	/* Drop the secrets from memory as soon as they are not needed. */
 	if (secrets.smtp_password != NULL)

@@ -3,8 +3,9 @@
  *		The notification launcher: shared state, waking on commit, and one
  *		delivery worker per database that has the extension.
  *
- * The launcher connects to no database. It lists the databases and starts a
- * worker in each; a worker that finds no extension there exits and is not
+ * The launcher connects to no database. It lists the databases and starts
+ * ticketdesk.notify_workers workers in each; they claim their batches
+ * independently (SKIP LOCKED). A worker that finds no extension there exits and is not
  * started again until a CREATE EXTENSION commits somewhere (that commit asks
  * for a new scan). A worker that fails is started again after a pause. Before
  * DROP DATABASE the worker of that database is stopped, so it never blocks
@@ -85,36 +86,32 @@ notify_startup(void)
 		memset(notify_shared, 0, sizeof(NotifyShared));
 		SpinLockInit(&notify_shared->mutex);
 		notify_shared->launcher_procno = -1;
-		for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+		for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 			notify_shared->dbs[i].procno = -1;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Stop the worker of a database and wait (5 s at most) until it is gone. */
+/* Stop the workers of a database and wait (5 s at most) until they are gone. */
 static void
 notify_stop_db_worker(Oid dboid)
 {
-	pid_t		pid = 0;
-
 	SpinLockAcquire(&notify_shared->mutex);
-	for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 		if (notify_shared->dbs[i].dboid == dboid)
 		{
 			notify_shared->dbs[i].stopping = true;
-			pid = notify_shared->dbs[i].pid;
+			if (notify_shared->dbs[i].pid != 0)
+				kill(notify_shared->dbs[i].pid, SIGTERM);
 		}
 	SpinLockRelease(&notify_shared->mutex);
-	if (pid == 0)
-		return;
-	kill(pid, SIGTERM);
 	for (int waited = 0; waited < 5000; waited += 10)
 	{
 		bool		gone = true;
 
 		SpinLockAcquire(&notify_shared->mutex);
-		for (int i = 0; i < NOTIFY_MAX_DBS; i++)
-			if (notify_shared->dbs[i].dboid == dboid && notify_shared->dbs[i].pid == pid)
+		for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
+			if (notify_shared->dbs[i].dboid == dboid && notify_shared->dbs[i].pid != 0)
 				gone = false;
 		SpinLockRelease(&notify_shared->mutex);
 		if (gone)
@@ -124,7 +121,7 @@ notify_stop_db_worker(Oid dboid)
 	}
 }
 
-/* Before DROP DATABASE, stop that database's worker. */
+/* Before DROP DATABASE, stop that database's workers. */
 static void
 notify_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			   ProcessUtilityContext context, ParamListInfo params,
@@ -185,27 +182,36 @@ set_proc_latch(int procno)
 		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }
 
-/* Set the latch of this database's worker; without one, ask for a scan. */
+/* Set the latches of this database's workers; without any, ask for a scan. */
 static void
 wake_db_worker(void)
 {
-	int			procno = -1;
+	int			procnos[NOTIFY_MAX_SLOTS];
+	int			n = 0;
+	bool		counted = false;
 
 	SpinLockAcquire(&notify_shared->mutex);
-	for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 	{
 		NotifyDb   *db = &notify_shared->dbs[i];
 
 		if (db->dboid == MyDatabaseId && db->pid != 0)
 		{
-			procno = db->procno;
-			db->wakes++;
+			procnos[n++] = db->procno;
+			if (db->index == 0)
+			{
+				db->wakes++;
+				counted = true;
+			}
 		}
 	}
-	if (procno < 0)
+	if (!counted)
 		notify_shared->rescan = true;
 	SpinLockRelease(&notify_shared->mutex);
-	set_proc_latch(procno >= 0 ? procno : notify_shared->launcher_procno);
+	for (int i = 0; i < n; i++)
+		set_proc_latch(procnos[i]);
+	if (!counted)
+		set_proc_latch(notify_shared->launcher_procno);
 }
 
 static void
@@ -276,42 +282,44 @@ ticketdesk_notify_start_workers(PG_FUNCTION_ARGS)
 }
 
 /*
- * ticketdesk_notify_worker_status returns this database's worker: its pid
- * (NULL when none runs), the wake-ups asked by commits, the batches claimed,
- * and the messages delivered and failed since it started.
+ * ticketdesk_notify_worker_status returns this database's workers: the pid
+ * of the first (NULL when none runs), the commits that woke them, and the
+ * batches claimed and the messages delivered and failed since they started.
  */
 Datum
 ticketdesk_notify_worker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[5] = {0};
-	bool		nulls[5] = {true, false, false, false, false};
+	Datum		values[6] = {0};
+	bool		nulls[6] = {true, false, false, false, false, false};
+	int64		sums[5] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "notify_worker_status must return a record");
-	for (int i = 1; i < 5; i++)
-		values[i] = Int64GetDatum(0);
 	if (notify_shared != NULL)
 	{
 		SpinLockAcquire(&notify_shared->mutex);
-		for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+		for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 		{
 			NotifyDb   *db = &notify_shared->dbs[i];
 
 			if (db->dboid != MyDatabaseId)
 				continue;
-			if (db->pid != 0)
+			if (db->pid != 0 && db->index == 0)
 			{
 				values[0] = Int32GetDatum(db->pid);
 				nulls[0] = false;
 			}
-			values[1] = Int64GetDatum(db->wakes);
-			values[2] = Int64GetDatum(db->batches);
-			values[3] = Int64GetDatum(db->delivered);
-			values[4] = Int64GetDatum(db->failed);
+			sums[0] += db->pid != 0 ? 1 : 0;
+			sums[1] += db->wakes;
+			sums[2] += db->batches;
+			sums[3] += db->delivered;
+			sums[4] += db->failed;
 		}
 		SpinLockRelease(&notify_shared->mutex);
 	}
+	for (int i = 0; i < 5; i++)
+		values[i + 1] = Int64GetDatum(sums[i]);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -320,11 +328,12 @@ ticketdesk_notify_worker_status(PG_FUNCTION_ARGS)
 typedef struct LauncherEntry
 {
 	Oid			dboid;
+	int			index;
 	BackgroundWorkerHandle *handle;
 	TimestampTz restart_at;		/* 0: running or not to be restarted */
 } LauncherEntry;
 
-static LauncherEntry entries[NOTIFY_MAX_DBS];
+static LauncherEntry entries[NOTIFY_MAX_SLOTS];
 
 /* The databases that accept connections and are not templates. */
 static List *
@@ -358,13 +367,13 @@ list_databases(void)
 }
 
 static LauncherEntry *
-entry_for(Oid dboid, bool create)
+entry_for(Oid dboid, int index, bool create)
 {
 	LauncherEntry *free_entry = NULL;
 
-	for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 	{
-		if (entries[i].dboid == dboid)
+		if (entries[i].dboid == dboid && entries[i].index == index)
 			return &entries[i];
 		if (free_entry == NULL && entries[i].dboid == InvalidOid)
 			free_entry = &entries[i];
@@ -372,6 +381,7 @@ entry_for(Oid dboid, bool create)
 	if (create && free_entry != NULL)
 	{
 		free_entry->dboid = dboid;
+		free_entry->index = index;
 		free_entry->handle = NULL;
 		free_entry->restart_at = 0;
 		return free_entry;
@@ -390,9 +400,10 @@ start_worker(LauncherEntry *e)
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "ticketdesk");
 	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "notify_worker_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "ticketdesk notify worker %u", e->dboid);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "ticketdesk notify worker %u/%d", e->dboid, e->index);
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "ticketdesk notify worker");
 	bgw.bgw_main_arg = ObjectIdGetDatum(e->dboid);
+	memcpy(bgw.bgw_extra, &e->index, sizeof(int));
 	bgw.bgw_notify_pid = MyProcPid;
 	e->restart_at = 0;
 	if (!RegisterDynamicBackgroundWorker(&bgw, &e->handle))
@@ -407,12 +418,12 @@ start_worker(LauncherEntry *e)
 
 /* The shared slot's view of a database: still serving, or being dropped. */
 static void
-slot_state(Oid dboid, bool *serving, bool *stopping)
+slot_state(Oid dboid, int index, bool *serving, bool *stopping)
 {
 	*serving = *stopping = false;
 	SpinLockAcquire(&notify_shared->mutex);
-	for (int i = 0; i < NOTIFY_MAX_DBS; i++)
-		if (notify_shared->dbs[i].dboid == dboid)
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
+		if (notify_shared->dbs[i].dboid == dboid && notify_shared->dbs[i].index == index)
 		{
 			*serving = notify_shared->dbs[i].serving;
 			*stopping = notify_shared->dbs[i].stopping;
@@ -426,7 +437,7 @@ slot_state(Oid dboid, bool *serving, bool *stopping)
 static void
 reap_workers(TimestampTz now)
 {
-	for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 	{
 		LauncherEntry *e = &entries[i];
 		pid_t		pid;
@@ -439,7 +450,7 @@ reap_workers(TimestampTz now)
 			continue;
 		pfree(e->handle);
 		e->handle = NULL;
-		slot_state(e->dboid, &serving, &stopping);
+		slot_state(e->dboid, e->index, &serving, &stopping);
 		if (serving && !stopping)
 			e->restart_at = now + RESTART_DELAY_MS * 1000L;
 		else
@@ -487,16 +498,19 @@ notify_launcher_main(Datum arg)
 
 			foreach(lc, dbs)
 			{
-				LauncherEntry *e = entry_for(lfirst_oid(lc), true);
+				for (int k = 0; k < notify_workers; k++)
+				{
+					LauncherEntry *e = entry_for(lfirst_oid(lc), k, true);
 
-				if (e != NULL && e->handle == NULL)
-					start_worker(e);
+					if (e != NULL && e->handle == NULL)
+						start_worker(e);
+				}
 			}
 			list_free(dbs);
 		}
 
 		/* Restart failed workers whose pause is over. */
-		for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+		for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 		{
 			LauncherEntry *e = &entries[i];
 

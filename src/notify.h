@@ -13,8 +13,7 @@
 
 #include "lib/stringinfo.h"
 
-/* SQLSTATEs of the notification modules (TD540-TD559, doc/errors.md). */
-#define ERRCODE_TD_OUTBOX_NOT_FOUND		MAKE_SQLSTATE('T','D','5','4','0')
+/* SQLSTATEs raised in C (TD540-TD559 are notifications', doc/errors.md). */
 #define ERRCODE_TD_TEMPLATE_TOO_LARGE	MAKE_SQLSTATE('T','D','5','4','6')
 
 /* Settings (ticketdesk.c registers them, notify_settings.c defines them). */
@@ -39,6 +38,7 @@ extern int	notify_backoff_cap_ms;
 extern int	notify_lease_ms;
 extern int	notify_retention_min;
 extern bool notify_worker_enabled;
+extern int	notify_workers;
 
 extern void notify_define_settings(void);
 extern char *notify_read_secret(const char *path);

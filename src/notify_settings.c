@@ -38,6 +38,7 @@ int			notify_backoff_cap_ms = 3600000;
 int			notify_lease_ms = 300000;
 int			notify_retention_min = 7 * 24 * 60;
 bool		notify_worker_enabled = true;
+int			notify_workers = 2;
 
 static void
 define_string(const char *name, const char *desc, char **var, const char *def,
@@ -111,10 +112,18 @@ notify_define_settings(void)
 			   &notify_retention_min, 7 * 24 * 60, 1, INT_MAX, GUC_UNIT_MIN);
 	/* A server-start setting can only be defined while preloading. */
 	if (process_shared_preload_libraries_in_progress)
+	{
 		DefineCustomBoolVariable("ticketdesk.notify_worker",
 								 "Run the notification launcher and workers (needs shared_preload_libraries).",
 								 NULL, &notify_worker_enabled, true, PGC_POSTMASTER, 0,
 								 NULL, NULL, NULL);
+		DefineCustomIntVariable("ticketdesk.notify_workers",
+								"Delivery workers per database.",
+								"libcurl waits for an SMTP server's answer to the end of a mail "
+								"with the whole process blocked, so parallel SMTP needs processes.",
+								&notify_workers, 2, 1, 16, PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
+	}
 }
 
 /*

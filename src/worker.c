@@ -1,6 +1,6 @@
 /*
  * worker.c
- *		The delivery worker of one database: claims due outbox rows in a
+ *		A delivery worker of one database: claims due outbox rows in a
  *		short transaction, delivers them with no transaction open, records
  *		the results in another short transaction, and sleeps until a commit
  *		wakes it, the next retry is due, or the fallback poll comes round.
@@ -49,19 +49,19 @@ typedef enum TxnResult
 static NotifyDb *my_slot = NULL;
 static MemoryContext batch_cxt = NULL;
 
-/* Take this database's slot; false when another worker already has it. */
+/* Take this worker's slot; false when another process already has it. */
 static bool
-claim_slot(Oid dboid)
+claim_slot(Oid dboid, int index)
 {
 	NotifyDb   *free_slot = NULL;
 	bool		ok = true;
 
 	SpinLockAcquire(&notify_shared->mutex);
-	for (int i = 0; i < NOTIFY_MAX_DBS; i++)
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
 	{
 		NotifyDb   *db = &notify_shared->dbs[i];
 
-		if (db->dboid == dboid)
+		if (db->dboid == dboid && db->index == index)
 		{
 			my_slot = db;
 			if (db->pid != 0 && db->pid != MyProcPid && kill(db->pid, 0) == 0)
@@ -76,6 +76,7 @@ claim_slot(Oid dboid)
 		my_slot = free_slot;
 		memset(my_slot, 0, sizeof(NotifyDb));
 		my_slot->dboid = dboid;
+		my_slot->index = index;
 	}
 	if (my_slot != NULL && ok)
 	{
@@ -312,6 +313,7 @@ void
 notify_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
+	int			index;
 	TimestampTz last_prune = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -320,7 +322,8 @@ notify_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("ticketdesk notify worker");
 
-	if (!claim_slot(dboid))
+	memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof(int));
+	if (!claim_slot(dboid, index))
 		proc_exit(0);
 	before_shmem_exit(release_slot, (Datum) 0);
 	batch_cxt = AllocSetContextCreate(TopMemoryContext, "ticketdesk notify batch",
@@ -370,7 +373,7 @@ notify_worker_main(Datum arg)
 				wait_ms = 0;
 		}
 
-		if (GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
+		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
 		{
 			prune_sent();
 			last_prune = GetCurrentTimestamp();

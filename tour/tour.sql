@@ -64,3 +64,26 @@ UPDATE ticket SET status = 'waiting' WHERE ticket_id = 1;
 SELECT kind, old_value, new_value, note, actor FROM ticket_history(1);
 SELECT m.internal, m.body FROM message m ORDER BY m.message_id;
 SELECT filename, content_type, size_bytes, encode(sha256, 'hex') AS sha256 FROM attachment;
+
+-- 7. Notifications (R05, R09, R28-R30, R41). Every step above queued its
+--    messages in the outbox, inside the transaction of the change, rendered
+--    in each recipient's language (Rita and Eli read Lithuanian). A
+--    background worker delivers them over SMTP and HTTP after commit; this
+--    tour's cluster has no mail server configured, so they wait as 'queued'.
+SELECT outbox_id, event, channel, recipient, language AS lang, sender_name, status, subject
+  FROM outbox WHERE ticket_id = 1 ORDER BY outbox_id;
+-- The thank-you Rita received when she registered the request (R41).
+SELECT body_text FROM outbox WHERE ticket_id = 1 AND event = 'registered';
+-- The mail as the worker sends it: a Message-ID stable per row, the
+-- reference in the subject and the thread, Auto-Submitted, and a plain-text
+-- part beside the HTML part (headers shown; the subject is UTF-8 encoded).
+SELECT split_part(outbox_mail(o), E'\r\n\r\n', 1) AS headers
+  FROM outbox o WHERE ticket_id = 1 AND event = 'resolved' AND recipient = 'rita@acme.test';
+-- An urgent ticket also goes by SMS (R30), to Fay's phone, in Polish.
+SELECT reference FROM open_ticket('Gas smell near the boiler', 2, contact_id => 1);
+UPDATE ticket SET priority = 'urgent' WHERE ticket_id = 2;
+SELECT reference, status FROM assign(2, 3, 'Urgent: go now');
+SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox
+ WHERE ticket_id = 2 AND event = 'assigned' ORDER BY channel;
+-- The worker of this database (one per database with the extension).
+SELECT workers, wakes, delivered FROM notify_worker_status();

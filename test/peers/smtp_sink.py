@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """smtp_sink.py: a real SMTP server (aiosmtpd) on 127.0.0.1 for the tests.
 
-Every accepted message is appended to --out as one JSON line: envelope
-sender and recipients, the Message-ID, and (unless --count-only) the raw
-message. Options add STARTTLS (--tls-cert/--tls-key, then required) and
+Every accepted message is appended to --out as one JSON line: the time
+it arrived, envelope sender and recipients, the Message-ID, and (unless
+--count-only) the raw message. Options add STARTTLS (--tls-cert/--tls-key, then required) and
 AUTH (--auth user:password, then required). Stops on SIGTERM.
 """
 import argparse
@@ -13,6 +13,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -42,7 +43,7 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         data = envelope.original_content or envelope.content
         m = mid_re.search(data)
-        rec = {"from": envelope.mail_from, "to": envelope.rcpt_tos,
+        rec = {"t": time.time(), "from": envelope.mail_from, "to": envelope.rcpt_tos,
                "message_id": m.group(1).decode() if m else None,
                "auth": session.authenticated}
         if not args.count_only:
