@@ -85,5 +85,6 @@ UPDATE ticket SET priority = 'urgent' WHERE ticket_id = 2;
 SELECT reference, status FROM assign(2, 3, 'Urgent: go now');
 SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox
  WHERE ticket_id = 2 AND event = 'assigned' ORDER BY channel;
--- The worker of this database (one per database with the extension).
+-- The delivery workers of this database (ticketdesk.notify_workers, two by
+-- default, in every database with the extension).
 SELECT workers, wakes, delivered FROM notify_worker_status();
