@@ -45,10 +45,7 @@ BEGIN
         SELECT k.center_id INTO category_center FROM ticketdesk.category k
          WHERE k.tenant_id = NEW.tenant_id AND k.category_id = NEW.category_id;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'category % does not exist', NEW.category_id
-                USING ERRCODE = 'TD206',
-                      DETAIL = format('Tenant %s has no category with id %s.', NEW.tenant_id, NEW.category_id),
-                      HINT = 'A priority rule names a category of its own tenant.';
+            PERFORM ticketdesk.raise_not_found('category', NEW.category_id);
         END IF;
         IF NEW.center_id IS NOT NULL AND NEW.center_id <> category_center THEN
             RAISE EXCEPTION 'category % belongs to centre %, not to centre %',
@@ -61,33 +58,30 @@ BEGIN
     ELSIF NEW.center_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM ticketdesk.center c
                            WHERE c.tenant_id = NEW.tenant_id AND c.center_id = NEW.center_id) THEN
-        RAISE EXCEPTION 'centre % does not exist', NEW.center_id
-            USING ERRCODE = 'TD202',
-                  DETAIL = format('Tenant %s has no centre with id %s.', NEW.tenant_id, NEW.center_id),
-                  HINT = 'A priority rule names a centre of its own tenant.';
+        PERFORM ticketdesk.raise_not_found('center', NEW.center_id);
     END IF;
     IF NEW.internal_category_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM ticketdesk.internal_category i
                         WHERE i.tenant_id = NEW.tenant_id AND i.internal_category_id = NEW.internal_category_id) THEN
-        RAISE EXCEPTION 'internal category % does not exist', NEW.internal_category_id
-            USING ERRCODE = 'TD210',
-                  DETAIL = format('Tenant %s has no internal category with id %s.', NEW.tenant_id, NEW.internal_category_id),
-                  HINT = 'A priority rule names an internal category of its own tenant.';
+        PERFORM ticketdesk.raise_not_found('internal category', NEW.internal_category_id);
     END IF;
 
-    -- One rule per cell. The lock makes a concurrent insert of the same cell
-    -- wait for this one and then see it (the unique constraint stays the
-    -- last line of defence).
-    PERFORM pg_advisory_xact_lock(hashtextextended(
-        format('ticketdesk.priority_rule %s %s %s %s', NEW.tenant_id, NEW.center_id,
-               NEW.category_id, NEW.internal_category_id), 0));
-    SELECT r.rule_id INTO other_rule FROM ticketdesk.priority_rule r
-     WHERE r.tenant_id = NEW.tenant_id
-       AND r.center_id IS NOT DISTINCT FROM NEW.center_id
-       AND r.category_id IS NOT DISTINCT FROM NEW.category_id
-       AND r.internal_category_id IS NOT DISTINCT FROM NEW.internal_category_id
-       AND r.rule_id <> NEW.rule_id;
-    IF FOUND THEN
+    -- One rule per cell. Writers of a tenant's rules take turns (one lock
+    -- per tenant, not per cell, so a bulk load does not fill the lock
+    -- table): a concurrent insert of the same cell waits for this one and
+    -- then sees it. The unique constraint stays the last line of defence.
+    PERFORM pg_advisory_xact_lock(hashtextextended('ticketdesk.priority_rule ' || NEW.tenant_id, 0));
+    -- Written out per null so that the lookup is a probe of the unique index
+    -- (IS NOT DISTINCT FROM would read every rule of the tenant).
+    EXECUTE format('SELECT r.rule_id FROM ticketdesk.priority_rule r
+                     WHERE r.tenant_id = $1 AND r.rule_id <> $2
+                       AND r.center_id %s AND r.category_id %s AND r.internal_category_id %s',
+                   CASE WHEN NEW.center_id IS NULL THEN 'IS NULL' ELSE '= $3' END,
+                   CASE WHEN NEW.category_id IS NULL THEN 'IS NULL' ELSE '= $4' END,
+                   CASE WHEN NEW.internal_category_id IS NULL THEN 'IS NULL' ELSE '= $5' END)
+        INTO other_rule
+        USING NEW.tenant_id, NEW.rule_id, NEW.center_id, NEW.category_id, NEW.internal_category_id;
+    IF other_rule IS NOT NULL THEN
         RAISE EXCEPTION 'the matrix cell already has a rule'
             USING ERRCODE = 'TD502',
                   DETAIL = format('Rule %s already covers %s × %s.', other_rule,

@@ -139,8 +139,9 @@ COMMENT ON FUNCTION explain_priority(bigint, bigint, bigint, integer, integer, t
     'Why compute_priority gives its result: the matched rule, each weight, the deadline and the result, one row each.';
 
 -- Why a ticket has its priority (the dispatcher's "why is this urgent?"):
--- the explanation of its inputs as of as_of, and the dispatcher's override
--- if there is one.
+-- the explanation of its inputs as of as_of, then the dispatcher's override
+-- if there is one, or the stored priority if it is no longer the computed
+-- one (a rule changed, or the deadline came nearer, since its last change).
 CREATE FUNCTION explain_priority(ticket_id bigint, as_of timestamptz DEFAULT now())
     RETURNS TABLE (step integer, factor text, input text, effect text, priority ticket_priority)
     LANGUAGE plpgsql STABLE AS $$
@@ -160,55 +161,59 @@ BEGIN
     IF k.priority_fixed THEN
         RETURN QUERY SELECT 7, 'override', 'fixed by the dispatcher',
                             'replaces the computed priority', k.priority;
+    ELSIF k.priority IS DISTINCT FROM ticketdesk.compute_priority(
+              k.center_id, k.category_id, k.internal_category_id, k.requester_weight,
+              k.dispatcher_weight, k.deadline, as_of) THEN
+        RETURN QUERY SELECT 7, 'stored', 'computed at the ticket''s last change',
+                            'the rules or the deadline''s nearness moved since', k.priority;
     END IF;
 END $$;
 COMMENT ON FUNCTION explain_priority(bigint, timestamptz) IS
     'Why a ticket has its priority: its matrix rule, weights and deadline as of as_of, and the override if fixed.';
 
--- The dispatcher's override: the ticket keeps this priority, whatever the
--- matrix, the weights and the deadline say, until released.
-CREATE FUNCTION fix_priority(ticket_id bigint, priority ticket_priority, note text DEFAULT NULL) RETURNS ticket
+-- Internal: sets or clears the dispatcher's override in one update, with
+-- the note recorded in the history. Clearing it makes the trigger compute
+-- the priority again.
+CREATE FUNCTION set_priority_fixed(ticket_id bigint, fixed boolean, priority ticket_priority, note text)
+    RETURNS ticket
     LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     result ticketdesk.ticket;
     caller_note text;
+BEGIN
+    caller_note := ticketdesk.set_note(note);
+    UPDATE ticketdesk.ticket k
+       SET priority_fixed = fixed,
+           priority = CASE WHEN fixed THEN set_priority_fixed.priority ELSE k.priority END
+     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = set_priority_fixed.ticket_id
+    RETURNING * INTO result;
+    PERFORM ticketdesk.set_note(caller_note);
+    IF result.ticket_id IS NULL THEN
+        PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
+    END IF;
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION set_priority_fixed(bigint, boolean, ticket_priority, text) IS
+    'Internal: sets (with a priority) or clears the dispatcher''s priority override.';
+
+-- The dispatcher's override: the ticket keeps this priority, whatever the
+-- matrix, the weights and the deadline say, until released.
+CREATE FUNCTION fix_priority(ticket_id bigint, priority ticket_priority, note text DEFAULT NULL) RETURNS ticket
+    LANGUAGE plpgsql AS $$
 BEGIN
     IF priority IS NULL THEN
         RAISE EXCEPTION 'fixing a priority needs a priority'
             USING ERRCODE = 'TD505',
                   HINT = 'Pass low, normal, high or urgent; to let the matrix decide again, call ticketdesk.release_priority.';
     END IF;
-    caller_note := ticketdesk.set_note(note);
-    UPDATE ticketdesk.ticket k SET priority = fix_priority.priority, priority_fixed = true
-     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = fix_priority.ticket_id
-    RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(caller_note);
-    IF result.ticket_id IS NULL THEN
-        PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
-    END IF;
-    RETURN result;
+    RETURN ticketdesk.set_priority_fixed(ticket_id, true, priority, note);
 END $$;
 COMMENT ON FUNCTION fix_priority(bigint, ticket_priority, text) IS
     'The dispatcher''s override: fixes a ticket''s priority; recorded in the history (priority, priority_fixed).';
 
 -- Ends the override: the priority is computed again, at once.
 CREATE FUNCTION release_priority(ticket_id bigint, note text DEFAULT NULL) RETURNS ticket
-    LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    result ticketdesk.ticket;
-    caller_note text;
-BEGIN
-    caller_note := ticketdesk.set_note(note);
-    UPDATE ticketdesk.ticket k SET priority_fixed = false
-     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.ticket_id = release_priority.ticket_id
-    RETURNING * INTO result;
-    PERFORM ticketdesk.set_note(caller_note);
-    IF result.ticket_id IS NULL THEN
-        PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
-    END IF;
-    RETURN result;
-END $$;
+    LANGUAGE sql AS $$ SELECT * FROM ticketdesk.set_priority_fixed(ticket_id, false, NULL, note) $$;
 COMMENT ON FUNCTION release_priority(bigint, text) IS
     'Ends the dispatcher''s override: the ticket''s priority is computed from the matrix again.';

@@ -169,6 +169,7 @@ INSERT INTO priority_rule (center_id, priority) VALUES (4, 'high');
 SELECT priority AS stored, compute_priority(center_id, category_id, internal_category_id,
                                             requester_weight, dispatcher_weight, deadline) AS computed
   FROM ticket WHERE ticket_id = 3;
+SELECT step, factor, input, effect, priority FROM explain_priority(3) WHERE step IN (1, 6, 7);
 UPDATE ticket k SET priority = compute_priority(k.center_id, k.category_id, k.internal_category_id,
                                                 k.requester_weight, k.dispatcher_weight, k.deadline)
  WHERE ticket_id = 3 RETURNING priority, priority_fixed;

@@ -558,7 +558,7 @@ matrix_resolve(TenantMatrix *m, const CellKey *cell, bool strict, CellEntry *out
 		}
 	}
 	if (has_center && !walk_up(m->centers, center_id, "centre", &centers, &ncen, &cencap) && strict)
-		not_found("centre", MAKE_SQLSTATE('T', 'D', '2', '0', '2'), center_id, m->tenant_id);
+		not_found("center", MAKE_SQLSTATE('T', 'D', '2', '0', '2'), center_id, m->tenant_id);
 	if ((cell->present & 4) &&
 		!walk_up(m->internals, cell->internal_id, "internal category", &internals, &nint, &intcap) &&
 		strict)
