@@ -19,3 +19,4 @@ $(OBJS): src/ticketdesk.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
+src/priority.o src/lifecycle.o: src/priority.h

@@ -25,6 +25,7 @@ CREATE TABLE ticket (
     requester_weight     smallint NOT NULL DEFAULT 3 CHECK (requester_weight BETWEEN 1 AND 5),
     dispatcher_weight    smallint CHECK (dispatcher_weight BETWEEN 1 AND 5),
     priority             ticket_priority NOT NULL DEFAULT 'normal',
+    priority_fixed       boolean NOT NULL DEFAULT false,  -- the dispatcher's override: not recomputed
     deadline             timestamptz,        -- the requester's wanted deadline (R16)
     planned              tstzrange,          -- the planned period (R49)
     site_id              bigint,

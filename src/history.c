@@ -33,6 +33,7 @@ static const struct
 	{TC_REQUESTER_WEIGHT, "requester_weight"},
 	{TC_DISPATCHER_WEIGHT, "dispatcher_weight"},
 	{TC_PRIORITY, "priority"},
+	{TC_PRIORITY_FIXED, "priority_fixed"},
 	{TC_DEADLINE, "deadline"},
 	{TC_PLANNED, "planned"},
 	{TC_SUBJECT, "subject"},

@@ -16,6 +16,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "priority.h"
 #include "ticketdesk.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_ticket_lifecycle);
@@ -236,6 +237,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
  *	- any other status change must be allowed by table transition;
  *	- finished work has a resolution; the input rules hold (requester,
  *	  subject, weights, deadline, planned period);
+ *	- the priority is computed from the matrix unless it is fixed;
  *	- times are stamped by the trigger alone: updated_at, the time each
  *	  status was entered; reopening clears the finished-work times.
  */
@@ -364,6 +366,11 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 				 errhint("Assign the ticket to an agent first.")));
 
 	check_input(tc, rel, newtup);
+
+	/* The priority: computed from the matrix unless the dispatcher fixed it. */
+	if (priority_for_ticket(tc, rel, oldtup, newtup,
+							GetCurrentTransactionStartTimestamp(), &value))
+		edit_set(&edit, tc, TC_PRIORITY, value, false);
 
 	/* Stamp the times. */
 	edit_set(&edit, tc, TC_STATUS, ticket_status_to_datum(statustype, status), false);

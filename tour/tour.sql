@@ -64,3 +64,33 @@ UPDATE ticket SET status = 'waiting' WHERE ticket_id = 1;
 SELECT kind, old_value, new_value, note, actor FROM ticket_history(1);
 SELECT m.internal, m.body FROM message m ORDER BY m.message_id;
 SELECT filename, content_type, size_bytes, encode(sha256, 'hex') AS sha256 FROM attachment;
+
+-- 7. Automatic priority (R06, R24). A matrix of rules over the centre and
+--    category tree × the dispatchers' internal categories gives a base
+--    priority; the most specific rule wins, and no rule means normal.
+INSERT INTO internal_category (code, name) VALUES ('gas', 'Gas') RETURNING internal_category_id AS gas \gset
+INSERT INTO priority_rule (center_id, category_id, internal_category_id, priority, note)
+VALUES (1, NULL, NULL, 'low', 'routine, unless a rule below says otherwise'),
+       (1, 1, NULL, 'high', 'boilers: people get cold'),
+       (1, 1, :gas, 'urgent', 'a boiler that smells of gas');
+-- Rita reports a new problem; the rule for boilers sets its priority.
+SELECT ticket_id AS smell FROM open_ticket(subject => 'Smell near the boiler', center_id => 2,
+                                           contact_id => 1, category_id => 1) \gset
+SELECT reference, priority FROM ticket WHERE ticket_id = :smell;
+-- Dana classifies it as gas: the priority follows at once.
+SELECT reference, internal_category_id, priority
+  FROM correct(:smell, internal_category_id => :gas, note => 'Smells of gas');
+-- "Why is this urgent?"
+SELECT step, factor, input, effect, priority FROM explain_priority(:smell);
+-- The function works on its own too, for any cell, weights, deadline and
+-- moment: the requester's and the dispatcher's weights move the base (the
+-- dispatcher's counts twice), and so does a near or passed deadline.
+SELECT compute_priority(2, 1, NULL) AS boiler,
+       compute_priority(2, 1, NULL, requester_weight => 1, dispatcher_weight => 2) AS boiler_unimportant,
+       compute_priority(2, 1, NULL, deadline => now() + interval '1 hour') AS boiler_due_soon,
+       compute_priority(2, NULL, NULL) AS anything_else;
+-- Dana may fix a priority by hand; the history keeps it, and releasing the
+-- fix lets the matrix decide again.
+SELECT reference, priority, priority_fixed FROM fix_priority(:smell, 'normal', 'Gas company already on site');
+SELECT reference, priority, priority_fixed FROM release_priority(:smell, 'Gas company left');
+SELECT kind, old_value, new_value, note FROM ticket_history(:smell) WHERE kind LIKE 'priority%';
