@@ -88,6 +88,8 @@ typedef enum TicketColumn
 	TC_CONFIRMED_AT,
 	TC_CLOSED_AT,
 	TC_CANCELLED_AT,
+	TC_STAGE,
+	TC_CHANNEL,
 	TC_COUNT
 } TicketColumn;
 
