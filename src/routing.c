@@ -51,47 +51,62 @@ static const char *const context_sql =
 /*
  * Active holders of the profile who are members of the centre or of one
  * above it; their load rows are locked in agent order (no deadlocks between
- * routings).
+ * routings). Driven by the profile's holders (index), not by all agents;
+ * the OFFSET 0 fences keep the planner from scanning all load rows.
  */
 static const char *const candidates_sql =
 CENTRE_CHAIN
-"SELECT l.agent_id FROM ticketdesk.agent_load l"
-" WHERE l.tenant_id = $1"
-"   AND l.agent_id IN (SELECT ap.agent_id FROM ticketdesk.agent_profile ap"
-"                        JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"
-"                        JOIN ticketdesk.center_member m ON m.tenant_id = ap.tenant_id AND m.agent_id = ap.agent_id"
-"                       WHERE ap.tenant_id = $1 AND ap.profile_id = $2 AND a.active"
-"                         AND m.center_id IN (SELECT up.center_id FROM up))"
-" ORDER BY l.agent_id"
+"SELECT l.agent_id, h.name"
+"  FROM (SELECT ap.agent_id, a.name"
+"          FROM ticketdesk.agent_profile ap"
+"          JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"
+"         WHERE ap.tenant_id = $1 AND ap.profile_id = $2 AND a.active"
+"           AND EXISTS (SELECT 1 FROM ticketdesk.center_member m"
+"                        WHERE m.tenant_id = $1 AND m.agent_id = ap.agent_id"
+"                          AND m.center_id IN (SELECT up.center_id FROM up))"
+"         ORDER BY ap.agent_id OFFSET 0) AS h"
+"  CROSS JOIN LATERAL (SELECT x.agent_id FROM ticketdesk.agent_load x"
+"                       WHERE x.tenant_id = $1 AND x.agent_id = h.agent_id OFFSET 0) AS l"
 "   FOR UPDATE OF l";
 
 /*
- * The locked candidates who are available now, read with a new snapshot:
- * load, last assignment, and the sticky and affinity evidence.
+ * The locked candidates, read with a new snapshot: load, last assignment,
+ * whether they are available now (absent, in working hours, under their
+ * cap), and the sticky and affinity evidence. Driven by the candidate list
+ * (the OFFSET 0 fence keeps it so), so the cost follows the number of
+ * candidates, not the number of agents or tickets.
  */
 static const char *const rank_sql =
-"SELECT l.agent_id, a.name,"
+"WITH sticky AS ("
+"  SELECT e.new_value, max(e.event_id) AS event_id FROM ticketdesk.ticket_event e"
+"   WHERE $7 AND e.tenant_id = $1 AND e.ticket_id = $3 AND e.kind = 'assignee'"
+"   GROUP BY e.new_value),"
+" absent AS ("
+"  SELECT DISTINCT b.agent_id FROM ticketdesk.agent_absence b"
+"   WHERE b.tenant_id = $1 AND b.agent_id = ANY ($2) AND b.during @> now()),"
+" hours AS ("
+"  SELECT h.agent_id,"
+"         bool_or(h.weekday = extract(isodow FROM now() AT TIME ZONE h.time_zone)"
+"                 AND (now() AT TIME ZONE h.time_zone)::time >= h.starts"
+"                 AND (now() AT TIME ZONE h.time_zone)::time < h.ends) AS on_duty"
+"    FROM ticketdesk.agent_hours h"
+"   WHERE h.tenant_id = $1 AND h.agent_id = ANY ($2)"
+"   GROUP BY h.agent_id) "
+"SELECT l.agent_id,"
 "       CASE WHEN $6 THEN l.weighted_load ELSE l.open_tickets END,"
 "       l.last_assigned_at,"
-"       (SELECT max(e.event_id) FROM ticketdesk.ticket_event e"
-"         WHERE e.tenant_id = $1 AND e.ticket_id = $3 AND e.kind = 'assignee'"
-"           AND e.new_value = l.agent_id::text),"
+"       s.event_id,"
 "       CASE WHEN $5 THEN (SELECT max(t.assigned_at) FROM ticketdesk.ticket t"
 "                           WHERE t.tenant_id = $1 AND t.customer_id = $4"
-"                             AND t.assignee_id = l.agent_id AND t.ticket_id <> $3) END"
-"  FROM ticketdesk.agent_load l"
-"  JOIN ticketdesk.agent a ON a.tenant_id = l.tenant_id AND a.agent_id = l.agent_id"
-" WHERE l.tenant_id = $1 AND l.agent_id = ANY ($2) AND a.active"
-"   AND (l.load_cap IS NULL OR l.open_tickets < l.load_cap)"
-"   AND NOT EXISTS (SELECT 1 FROM ticketdesk.agent_absence b"
-"                    WHERE b.tenant_id = $1 AND b.agent_id = l.agent_id AND b.during @> now())"
-"   AND (NOT EXISTS (SELECT 1 FROM ticketdesk.agent_hours h"
-"                     WHERE h.tenant_id = $1 AND h.agent_id = l.agent_id)"
-"        OR EXISTS (SELECT 1 FROM ticketdesk.agent_hours h"
-"                    WHERE h.tenant_id = $1 AND h.agent_id = l.agent_id"
-"                      AND h.weekday = extract(isodow FROM now() AT TIME ZONE h.time_zone)"
-"                      AND (now() AT TIME ZONE h.time_zone)::time >= h.starts"
-"                      AND (now() AT TIME ZONE h.time_zone)::time < h.ends))";
+"                             AND t.assignee_id = l.agent_id AND t.ticket_id <> $3) END,"
+"       (l.load_cap IS NULL OR l.open_tickets < l.load_cap)"
+"       AND b.agent_id IS NULL AND coalesce(w.on_duty, true)"
+"  FROM unnest($2::bigint[]) AS c(agent_id)"
+"  CROSS JOIN LATERAL (SELECT * FROM ticketdesk.agent_load x"
+"                      WHERE x.tenant_id = $1 AND x.agent_id = c.agent_id OFFSET 0) AS l"
+"  LEFT JOIN sticky s ON s.new_value = l.agent_id::text"
+"  LEFT JOIN absent b ON b.agent_id = l.agent_id"
+"  LEFT JOIN hours w ON w.agent_id = l.agent_id";
 
 /* Whether the centre (or one above) has a dispatcher, and the tenant's administrator. */
 static const char *const fallback_sql =
@@ -243,13 +258,17 @@ routing_take_event(int32 tenant_id, int64 ticket_id, char **rule, char **note)
 	return false;
 }
 
-/* Prepare a plan once per backend. */
+/*
+ * Prepare a plan once per backend. The plan is generic: planning these
+ * queries costs more than running them, and their best plan does not depend
+ * on the parameter values.
+ */
 static SPIPlanPtr
 routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
 {
 	if (plans[which] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "ticketdesk: could not prepare a routing query: %s",
@@ -334,10 +353,11 @@ route_fallback(const RouteCtx *ctx, const char *why, bool only_without_dispatche
 
 /*
  * route_lock_candidates locks the load rows of the profile's holders in
- * the centre and returns how many there are, their ids in *ids.
+ * the centre and returns how many there are, their ids in *ids and their
+ * names in *names.
  */
 static int
-route_lock_candidates(const RouteCtx *ctx, Datum **ids)
+route_lock_candidates(const RouteCtx *ctx, Datum **ids, char ***names)
 {
 	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
 	Datum		args[3] = {Int32GetDatum(ctx->tenant_id), Int64GetDatum(ctx->profile_id),
@@ -347,20 +367,28 @@ route_lock_candidates(const RouteCtx *ctx, Datum **ids)
 	routing_exec(RP_CANDIDATES, candidates_sql, 3, argtypes, args, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
 	*ids = palloc(sizeof(Datum) * Max(n, 1));
+	*names = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
+	{
 		(*ids)[i] = Int64GetDatum(spi_int8(i, 1));
+		(*names)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
 	return n;
 }
 
-/* Read the available candidates among the locked ones, with their evidence. */
+/*
+ * Read the locked candidates and keep the available ones, with their
+ * evidence; sticky applies when the ticket moves on from an earlier stage.
+ */
 static int
-route_rank_candidates(const RouteCtx *ctx, Datum *ids, int n, Candidate **out)
+route_rank_candidates(const RouteCtx *ctx, Datum *ids, char **names, int n, bool sticky,
+					  Candidate **out)
 {
-	Oid			argtypes[6] = {INT4OID, INT8ARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID};
-	Datum		args[6];
-	char		nulls[6] = "      ";
+	Oid			argtypes[7] = {INT4OID, INT8ARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID, BOOLOID};
+	Datum		args[7];
+	char		nulls[7] = "       ";
 	Candidate  *c;
-	int			m;
+	int			m = 0;
 
 	args[0] = Int32GetDatum(ctx->tenant_id);
 	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -370,27 +398,34 @@ route_rank_candidates(const RouteCtx *ctx, Datum *ids, int n, Candidate **out)
 		nulls[3] = 'n';
 	args[4] = BoolGetDatum(ctx->affinity);
 	args[5] = BoolGetDatum(ctx->weighted);
-	routing_exec(RP_RANK, rank_sql, 6, argtypes, args, nulls, SPI_OK_SELECT);
+	args[6] = BoolGetDatum(sticky);
+	routing_exec(RP_RANK, rank_sql, 7, argtypes, args, nulls, SPI_OK_SELECT);
 
-	m = SPI_processed;
-	c = palloc0(sizeof(Candidate) * Max(m, 1));
-	for (int i = 0; i < m; i++)
+	c = palloc0(sizeof(Candidate) * Max(SPI_processed, 1));
+	for (int i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		d;
 
-		c[i].agent_id = spi_int8(i, 1);
-		c[i].name = SPI_getvalue(tup, desc, 2);
-		c[i].load = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		c[i].never_assigned = isnull;
-		c[i].last_assigned = isnull ? 0 : DatumGetTimestampTz(d);
-		c[i].sticky = spi_int8(i, 5);
+		/* Skip the absent, those outside their hours and those at their cap. */
 		d = SPI_getbinval(tup, desc, 6, &isnull);
-		c[i].has_affinity = !isnull;
-		c[i].affinity = isnull ? 0 : DatumGetTimestampTz(d);
+		if (isnull || !DatumGetBool(d))
+			continue;
+		c[m].agent_id = spi_int8(i, 1);
+		for (int j = 0; j < n; j++)
+			if (DatumGetInt64(ids[j]) == c[m].agent_id)
+				c[m].name = names[j];
+		c[m].load = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		c[m].never_assigned = isnull;
+		c[m].last_assigned = isnull ? 0 : DatumGetTimestampTz(d);
+		c[m].sticky = spi_int8(i, 4);
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		c[m].has_affinity = !isnull;
+		c[m].affinity = isnull ? 0 : DatumGetTimestampTz(d);
+		m++;
 	}
 	*out = c;
 	return m;
@@ -555,9 +590,10 @@ routing_decide(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTupl
 	else
 	{
 		Datum	   *ids;
+		char	  **names;
 		Candidate  *cands;
-		int			n = route_lock_candidates(&ctx, &ids);
-		int			m = n > 0 ? route_rank_candidates(&ctx, ids, n, &cands) : 0;
+		int			n = route_lock_candidates(&ctx, &ids, &names);
+		int			m = n > 0 ? route_rank_candidates(&ctx, ids, names, n, !is_insert, &cands) : 0;
 
 		if (n == 0)
 			route_fallback(&ctx, psprintf("%s: nobody in the centre holds the profile", stage_label(&ctx)),
