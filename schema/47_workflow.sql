@@ -142,19 +142,21 @@ CREATE TABLE agent_hours (
 CREATE INDEX agent_hours_agent_idx ON agent_hours (tenant_id, agent_id);
 COMMENT ON TABLE agent_hours IS 'Working hours per ISO weekday in a time zone; agents without rows are always available.';
 
--- A change to an agent's availability locks their load row, like a routing
--- does: a routing under way finishes first, and one that starts later sees
--- the change (doc/routing.md, "Concurrency").
+-- A change to an agent's availability updates their load row (a new row
+-- version, the counters unchanged), like a routing locks it: a routing
+-- under way finishes first, and one that started earlier or later sees the
+-- new row version and reads availability again (doc/routing.md,
+-- "Concurrency").
 CREATE FUNCTION lock_agent_load() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        PERFORM 1 FROM ticketdesk.agent_load l
-         WHERE l.tenant_id = OLD.tenant_id AND l.agent_id = OLD.agent_id FOR NO KEY UPDATE;
+        UPDATE ticketdesk.agent_load l SET load_cap = l.load_cap
+         WHERE l.tenant_id = OLD.tenant_id AND l.agent_id = OLD.agent_id;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        PERFORM 1 FROM ticketdesk.agent_load l
-         WHERE l.tenant_id = NEW.tenant_id AND l.agent_id = NEW.agent_id FOR NO KEY UPDATE;
+        UPDATE ticketdesk.agent_load l SET load_cap = l.load_cap
+         WHERE l.tenant_id = NEW.tenant_id AND l.agent_id = NEW.agent_id;
     END IF;
     RETURN NULL;
 END $$;

@@ -8,12 +8,14 @@
  *		centre's dispatcher queue or the tenant's administrator. The reason
  *		waits here until the ticket's AFTER trigger (load.c) records it.
  *
- *		Concurrency: the candidates' agent_load rows are locked, in agent
- *		order, before their loads and availability are read with a fresh
- *		snapshot; see doc/routing.md.
+ *		Concurrency: the candidates' agent_load rows are locked in agent
+ *		order; loads and availability are used only as of a snapshot that
+ *		sees every change committed before the locks were granted; see
+ *		doc/routing.md.
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -23,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "routing.h"
@@ -49,64 +52,60 @@ static const char *const context_sql =
 " LIMIT 1";
 
 /*
- * Active holders of the profile who are members of the centre or of one
- * above it; their load rows are locked in agent order (no deadlocks between
- * routings). Driven by the profile's holders (index), not by all agents;
- * the OFFSET 0 fences keep the planner from scanning all load rows.
- */
-static const char *const candidates_sql =
-CENTRE_CHAIN
-"SELECT l.agent_id, h.name"
-"  FROM (SELECT ap.agent_id, a.name"
-"          FROM ticketdesk.agent_profile ap"
-"          JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"
-"         WHERE ap.tenant_id = $1 AND ap.profile_id = $2 AND a.active"
-"           AND EXISTS (SELECT 1 FROM ticketdesk.center_member m"
-"                        WHERE m.tenant_id = $1 AND m.agent_id = ap.agent_id"
-"                          AND m.center_id IN (SELECT up.center_id FROM up))"
-"         ORDER BY ap.agent_id OFFSET 0) AS h"
-"  CROSS JOIN LATERAL (SELECT x.agent_id FROM ticketdesk.agent_load x"
-"                       WHERE x.tenant_id = $1 AND x.agent_id = h.agent_id OFFSET 0) AS l"
-"   FOR UPDATE OF l";
-
-/*
- * The locked candidates, read with a new snapshot: load, last assignment,
- * whether they are available now (absent, in working hours, under their
- * cap), and the sticky and affinity evidence. Driven by the candidate list
- * (the OFFSET 0 fence keeps it so), so the cost follows the number of
- * candidates, not the number of agents or tickets.
+ * The holders of the profile who can take a ticket of the centre (active,
+ * members of the centre or of one above it), with their load rows locked in
+ * agent order, so routings never deadlock each other; and for each, read in
+ * the same statement: load, last assignment, whether they are available now
+ * (not absent, in their working hours, under their cap), and the sticky and
+ * affinity evidence. Driven by the profile's holders through indexes (the
+ * OFFSET 0 fences keep the planner from scanning all load rows), so the
+ * cost follows the number of candidates, not of agents or tickets. xmin
+ * tells the caller whether a locked row changed after the statement's
+ * snapshot was taken.
  */
 static const char *const rank_sql =
-"WITH sticky AS ("
+CENTRE_CHAIN ","
+" holders AS MATERIALIZED ("
+"  SELECT ap.agent_id, a.name"
+"    FROM ticketdesk.agent_profile ap"
+"    JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"
+"   WHERE ap.tenant_id = $1 AND ap.profile_id = $2 AND a.active"
+"     AND EXISTS (SELECT 1 FROM ticketdesk.center_member m"
+"                  WHERE m.tenant_id = $1 AND m.agent_id = ap.agent_id"
+"                    AND m.center_id IN (SELECT up.center_id FROM up))),"
+" sticky AS ("
 "  SELECT e.new_value, max(e.event_id) AS event_id FROM ticketdesk.ticket_event e"
-"   WHERE $7 AND e.tenant_id = $1 AND e.ticket_id = $3 AND e.kind = 'assignee'"
+"   WHERE $7 AND e.tenant_id = $1 AND e.ticket_id = $4 AND e.kind = 'assignee'"
 "   GROUP BY e.new_value),"
 " absent AS ("
-"  SELECT DISTINCT b.agent_id FROM ticketdesk.agent_absence b"
-"   WHERE b.tenant_id = $1 AND b.agent_id = ANY ($2) AND b.during @> now()),"
+"  SELECT DISTINCT b.agent_id FROM holders hh"
+"    JOIN ticketdesk.agent_absence b ON b.tenant_id = $1 AND b.agent_id = hh.agent_id"
+"   WHERE b.during @> now()),"
 " hours AS ("
 "  SELECT h.agent_id,"
 "         bool_or(h.weekday = extract(isodow FROM now() AT TIME ZONE h.time_zone)"
 "                 AND (now() AT TIME ZONE h.time_zone)::time >= h.starts"
 "                 AND (now() AT TIME ZONE h.time_zone)::time < h.ends) AS on_duty"
-"    FROM ticketdesk.agent_hours h"
-"   WHERE h.tenant_id = $1 AND h.agent_id = ANY ($2)"
+"    FROM holders hh"
+"    JOIN ticketdesk.agent_hours h ON h.tenant_id = $1 AND h.agent_id = hh.agent_id"
 "   GROUP BY h.agent_id) "
-"SELECT l.agent_id,"
+"SELECT l.agent_id, c.name,"
 "       CASE WHEN $6 THEN l.weighted_load ELSE l.open_tickets END,"
 "       l.last_assigned_at,"
 "       s.event_id,"
 "       CASE WHEN $5 THEN (SELECT max(t.assigned_at) FROM ticketdesk.ticket t"
-"                           WHERE t.tenant_id = $1 AND t.customer_id = $4"
-"                             AND t.assignee_id = l.agent_id AND t.ticket_id <> $3) END,"
+"                           WHERE t.tenant_id = $1 AND t.customer_id = $8"
+"                             AND t.assignee_id = l.agent_id AND t.ticket_id <> $4) END,"
 "       (l.load_cap IS NULL OR l.open_tickets < l.load_cap)"
-"       AND b.agent_id IS NULL AND coalesce(w.on_duty, true)"
-"  FROM unnest($2::bigint[]) AS c(agent_id)"
-"  CROSS JOIN LATERAL (SELECT * FROM ticketdesk.agent_load x"
+"       AND b.agent_id IS NULL AND coalesce(w.on_duty, true),"
+"       l.row_xmin"
+"  FROM (SELECT * FROM holders ORDER BY agent_id OFFSET 0) AS c"
+"  CROSS JOIN LATERAL (SELECT x.*, x.xmin AS row_xmin FROM ticketdesk.agent_load x"
 "                      WHERE x.tenant_id = $1 AND x.agent_id = c.agent_id OFFSET 0) AS l"
 "  LEFT JOIN sticky s ON s.new_value = l.agent_id::text"
 "  LEFT JOIN absent b ON b.agent_id = l.agent_id"
-"  LEFT JOIN hours w ON w.agent_id = l.agent_id";
+"  LEFT JOIN hours w ON w.agent_id = l.agent_id"
+"   FOR UPDATE OF l";
 
 /* Whether the centre (or one above) has a dispatcher, and the tenant's administrator. */
 static const char *const fallback_sql =
@@ -125,7 +124,6 @@ CENTRE_CHAIN
 typedef enum RoutingPlan
 {
 	RP_CONTEXT,
-	RP_CANDIDATES,
 	RP_RANK,
 	RP_FALLBACK,
 	RP_COUNT
@@ -352,54 +350,60 @@ route_fallback(const RouteCtx *ctx, const char *why, bool only_without_dispatche
 }
 
 /*
- * route_lock_candidates locks the load rows of the profile's holders in
- * the centre and returns how many there are, their ids in *ids and their
- * names in *names.
+ * route_candidates locks and reads the profile's holders in the centre
+ * (rank_sql). It returns how many there are; the available ones, with
+ * their evidence, go to *out and their number to *available.
+ *
+ * The statement runs on a snapshot taken here. When a locked load row
+ * turns out newer than that snapshot (a routing, a load change or an
+ * availability change committed meanwhile: recording an absence or working
+ * hours updates the agent's load row), availability read from other tables
+ * may be stale, so the statement runs once more: the rows are ours now, and
+ * a new snapshot sees every change made before the locks were granted.
  */
 static int
-route_lock_candidates(const RouteCtx *ctx, Datum **ids, char ***names)
+route_candidates(const RouteCtx *ctx, bool sticky, Candidate **out, int *available)
 {
-	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		args[3] = {Int32GetDatum(ctx->tenant_id), Int64GetDatum(ctx->profile_id),
-	Int64GetDatum(ctx->center_id)};
-	int			n;
-
-	routing_exec(RP_CANDIDATES, candidates_sql, 3, argtypes, args, NULL, SPI_OK_SELECT);
-	n = SPI_processed;
-	*ids = palloc(sizeof(Datum) * Max(n, 1));
-	*names = palloc(sizeof(char *) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		(*ids)[i] = Int64GetDatum(spi_int8(i, 1));
-		(*names)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-	}
-	return n;
-}
-
-/*
- * Read the locked candidates and keep the available ones, with their
- * evidence; sticky applies when the ticket moves on from an earlier stage.
- */
-static int
-route_rank_candidates(const RouteCtx *ctx, Datum *ids, char **names, int n, bool sticky,
-					  Candidate **out)
-{
-	Oid			argtypes[7] = {INT4OID, INT8ARRAYOID, INT8OID, INT8OID, BOOLOID, BOOLOID, BOOLOID};
-	Datum		args[7];
-	char		nulls[7] = "       ";
+	Oid			argtypes[8] = {INT4OID, INT8OID, INT8OID, INT8OID, BOOLOID, BOOLOID, BOOLOID, INT8OID};
+	Datum		args[8];
+	char		nulls[8] = "        ";
+	SPIPlanPtr	plan = routing_plan(RP_RANK, rank_sql, 8, argtypes);
 	Candidate  *c;
 	int			m = 0;
 
 	args[0] = Int32GetDatum(ctx->tenant_id);
-	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = Int64GetDatum(ctx->ticket_id);
-	args[3] = Int64GetDatum(ctx->customer_id);
-	if (ctx->customer_id == 0)
-		nulls[3] = 'n';
+	args[1] = Int64GetDatum(ctx->profile_id);
+	args[2] = Int64GetDatum(ctx->center_id);
+	args[3] = Int64GetDatum(ctx->ticket_id);
 	args[4] = BoolGetDatum(ctx->affinity);
 	args[5] = BoolGetDatum(ctx->weighted);
 	args[6] = BoolGetDatum(sticky);
-	routing_exec(RP_RANK, rank_sql, 7, argtypes, args, nulls, SPI_OK_SELECT);
+	args[7] = Int64GetDatum(ctx->customer_id);
+	if (ctx->customer_id == 0)
+		nulls[7] = 'n';
+
+	for (int attempt = 0;; attempt++)
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		bool		changed = false;
+		int			ret = SPI_execute_snapshot(plan, args, nulls, snap, InvalidSnapshot,
+											   false, false, 0);
+
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "ticketdesk: a routing query failed");
+		for (int i = 0; i < SPI_processed && attempt == 0; i++)
+		{
+			bool		isnull;
+			TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 8, &isnull));
+
+			if (!TransactionIdIsCurrentTransactionId(xmin) && XidInMVCCSnapshot(xmin, snap))
+				changed = true;
+		}
+		UnregisterSnapshot(snap);
+		if (!changed)
+			break;
+	}
 
 	c = palloc0(sizeof(Candidate) * Max(SPI_processed, 1));
 	for (int i = 0; i < SPI_processed; i++)
@@ -410,25 +414,24 @@ route_rank_candidates(const RouteCtx *ctx, Datum *ids, char **names, int n, bool
 		Datum		d;
 
 		/* Skip the absent, those outside their hours and those at their cap. */
-		d = SPI_getbinval(tup, desc, 6, &isnull);
+		d = SPI_getbinval(tup, desc, 7, &isnull);
 		if (isnull || !DatumGetBool(d))
 			continue;
 		c[m].agent_id = spi_int8(i, 1);
-		for (int j = 0; j < n; j++)
-			if (DatumGetInt64(ids[j]) == c[m].agent_id)
-				c[m].name = names[j];
-		c[m].load = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
+		c[m].name = SPI_getvalue(tup, desc, 2);
+		c[m].load = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		d = SPI_getbinval(tup, desc, 4, &isnull);
 		c[m].never_assigned = isnull;
 		c[m].last_assigned = isnull ? 0 : DatumGetTimestampTz(d);
-		c[m].sticky = spi_int8(i, 4);
-		d = SPI_getbinval(tup, desc, 5, &isnull);
+		c[m].sticky = spi_int8(i, 5);
+		d = SPI_getbinval(tup, desc, 6, &isnull);
 		c[m].has_affinity = !isnull;
 		c[m].affinity = isnull ? 0 : DatumGetTimestampTz(d);
 		m++;
 	}
 	*out = c;
-	return m;
+	*available = m;
+	return SPI_processed;
 }
 
 /* True when a should be picked before b by load, then by fair rotation. */
@@ -589,11 +592,9 @@ routing_decide(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTupl
 		route_fallback(&ctx, psprintf("%s has no profile", stage_label(&ctx)), false, decision);
 	else
 	{
-		Datum	   *ids;
-		char	  **names;
 		Candidate  *cands;
-		int			n = route_lock_candidates(&ctx, &ids, &names);
-		int			m = n > 0 ? route_rank_candidates(&ctx, ids, names, n, !is_insert, &cands) : 0;
+		int			m;
+		int			n = route_candidates(&ctx, !is_insert, &cands, &m);
 
 		if (n == 0)
 			route_fallback(&ctx, psprintf("%s: nobody in the centre holds the profile", stage_label(&ctx)),
