@@ -35,6 +35,7 @@ CREATE TABLE ticket (
     status               ticket_status NOT NULL DEFAULT 'new',
     assignee_id          bigint,
     parent_id            bigint,             -- work breakdown: a sub-ticket's parent (R27)
+    stage                smallint CHECK (stage >= 1), -- current stage of the type's workflow (R39)
     resolution           text,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),

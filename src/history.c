@@ -47,6 +47,7 @@ static const struct
 	{TC_SITE_ID, "site"},
 	{TC_PARENT_ID, "parent"},
 	{TC_RESOLUTION, "resolution"},
+	{TC_STAGE, "stage"},
 };
 
 #define MAX_EVENTS (lengthof(tracked) + 1)

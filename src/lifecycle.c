@@ -18,6 +18,7 @@
 
 #include "priority.h"
 #include "ticketdesk.h"
+#include "routing.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_ticket_lifecycle);
 
@@ -289,6 +290,21 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 				 errmsg("the status of a ticket cannot be null")));
 	status = ticket_status_from_datum(statustype, value);
 	(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &assignee_null);
+
+	/* The workflow stage, and automatic routing when nobody was named (routing.c). */
+	{
+		RoutingDecision route;
+
+		routing_decide(tc, rel, oldtup, newtup, status, assignee_null, &route);
+		if (route.set_stage)
+			edit_set(&edit, tc, TC_STAGE, Int16GetDatum(route.stage), false);
+		if (route.agent_id != 0)
+		{
+			edit_set(&edit, tc, TC_ASSIGNEE_ID, Int64GetDatum(route.agent_id), false);
+			assignee_null = false;
+			status = TS_ASSIGNED;
+		}
+	}
 
 	/* Naming an assignee on a new ticket is assigning it. */
 	if (old_status == TS_NEW && status == TS_NEW && !assignee_null)

@@ -93,6 +93,8 @@ typedef enum TicketColumn
 	TC_CLOSED_AT,
 	TC_CANCELLED_AT,
 	TC_PRIORITY_FIXED,
+	TC_STAGE,
+	TC_CHANNEL,
 	TC_COUNT
 } TicketColumn;
 
