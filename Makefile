@@ -19,3 +19,4 @@ $(OBJS): src/ticketdesk.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
+src/lifecycle.o src/checklist.o: src/checklist.h
