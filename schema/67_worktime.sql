@@ -46,8 +46,6 @@ CREATE TABLE time_entry (
     corrected_at      timestamptz,
     corrected_by      bigint,
     correction_reason text,
-    -- The last billing run that included this entry (69_billing.sql).
-    billed_run_id     bigint,
     created_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, entry_id),
     FOREIGN KEY (tenant_id, ticket_id) REFERENCES ticket,
@@ -64,7 +62,6 @@ CREATE TABLE time_entry (
 );
 CREATE INDEX time_entry_ticket_idx ON time_entry (tenant_id, ticket_id);
 CREATE INDEX time_entry_running_idx ON time_entry (tenant_id, agent_id) WHERE upper_inf(period);
-CREATE INDEX time_entry_unbilled_idx ON time_entry (tenant_id, ticket_id) WHERE billed_run_id IS NULL;
 COMMENT ON TABLE time_entry IS
     'Time per sitting (R11): timers and after-the-fact periods, confirmed by the requester, corrected by the dispatcher (R25).';
 
@@ -113,14 +110,12 @@ BEGIN
                   HINT = 'Reopen the ticket, or have the dispatcher correct an existing entry with ticketdesk.correct_time.';
     END IF;
 
-    -- Changed time is due for billing again: the next run bills the difference.
-    IF TG_OP = 'UPDATE' AND (NEW.period, NEW.work_type) IS DISTINCT FROM (OLD.period, OLD.work_type) THEN
-        NEW.billed_run_id := NULL;
-    END IF;
-
     IF TG_OP = 'INSERT' OR NEW.period IS DISTINCT FROM OLD.period OR NEW.agent_id IS DISTINCT FROM OLD.agent_id THEN
+        -- Written as the exclusion constraint's expressions, so its index serves it.
         SELECT * INTO other FROM ticketdesk.time_entry e
-         WHERE e.tenant_id = NEW.tenant_id AND e.agent_id = NEW.agent_id AND e.period && NEW.period
+         WHERE int4range(e.tenant_id, e.tenant_id, '[]') = int4range(NEW.tenant_id, NEW.tenant_id, '[]')
+           AND int8range(e.agent_id, e.agent_id, '[]') = int8range(NEW.agent_id, NEW.agent_id, '[]')
+           AND e.period && NEW.period AND e.tenant_id = NEW.tenant_id
            AND e.entry_id IS DISTINCT FROM NEW.entry_id
          ORDER BY lower(e.period) LIMIT 1;
         IF FOUND THEN

@@ -151,6 +151,24 @@ $$;
 COMMENT ON FUNCTION ticket_approved(integer, bigint, timestamptz) IS
     'True when a manager approved the ticket''s resolution of this time (the latest decision on it).';
 
+-- Whether each ticket's work counts as completed (R13, R14): it is resolved,
+-- confirmed or closed, and a manager approved the current resolution where
+-- its type requires approval. Set-based, for billing; work_completed() asks
+-- it about one ticket.
+CREATE VIEW ticket_completion WITH (security_invoker = true) AS
+SELECT k.tenant_id, k.ticket_id, k.customer_id, k.type_id, k.status, k.resolved_at,
+       coalesce(p.requires_approval, false) AS requires_approval,
+       coalesce(a.decision = 'approved', false) AS approved,
+       k.status IN ('resolved', 'confirmed', 'closed')
+           AND (coalesce(a.decision = 'approved', false) OR NOT coalesce(p.requires_approval, false)) AS completed
+  FROM ticket k
+  LEFT JOIN approval_policy p ON p.tenant_id = k.tenant_id AND p.type_id = k.type_id
+  LEFT JOIN LATERAL (SELECT x.decision FROM approval x
+                      WHERE x.tenant_id = k.tenant_id AND x.ticket_id = k.ticket_id AND x.resolved_at = k.resolved_at
+                      ORDER BY x.approval_id DESC LIMIT 1) a ON true;
+COMMENT ON VIEW ticket_completion IS
+    'Per ticket: requires_approval, approved (the current resolution), completed (finished, and approved where required).';
+
 CREATE FUNCTION requires_approval(tenant integer, type bigint) RETURNS boolean
     LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM ticketdesk.approval_policy p

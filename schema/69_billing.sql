@@ -105,8 +105,9 @@ CREATE TABLE billed_item (
     minutes     integer,
     unit_price  numeric(12,2) NOT NULL,
     PRIMARY KEY (tenant_id, billed_id),
+    -- No key to ticket: tickets are never deleted (their history refers to
+    -- them), and the check would cost every ledger row a lookup.
     FOREIGN KEY (tenant_id, run_id, line_no) REFERENCES billing_line,
-    FOREIGN KEY (tenant_id, ticket_id) REFERENCES ticket,
     FOREIGN KEY (tenant_id, entry_id) REFERENCES time_entry,
     CHECK ((kind = 'fee') = (entry_id IS NULL))
 );
@@ -117,6 +118,49 @@ CREATE UNIQUE INDEX billed_item_fee_once ON billed_item (tenant_id, ticket_id) W
 CREATE UNIQUE INDEX billed_item_entry_once ON billed_item (tenant_id, run_id, entry_id, work_type)
     WHERE entry_id IS NOT NULL;
 COMMENT ON TABLE billed_item IS 'Ledger of what each billing run billed per time entry and per ticket fee.';
+
+-- The entries a billing run has to look at: new ones, and billed ones whose
+-- time changed since. A trigger queues them; the run that bills an entry
+-- removes it, in the same transaction as the ledger rows. changes counts
+-- the changes, so a run never removes an entry changed while it billed it.
+CREATE TABLE billing_due (
+    tenant_id   integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    entry_id    bigint NOT NULL,
+    changes     integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (tenant_id, entry_id),
+    FOREIGN KEY (tenant_id, entry_id) REFERENCES time_entry ON DELETE CASCADE
+);
+COMMENT ON TABLE billing_due IS 'Time entries due for the next billing run: not billed yet, or changed since billed.';
+
+CREATE FUNCTION time_entry_due() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ticketdesk.billing_due AS q (tenant_id, entry_id) VALUES (NEW.tenant_id, NEW.entry_id)
+        ON CONFLICT (tenant_id, entry_id) DO UPDATE SET changes = q.changes + 1;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER time_entry_due AFTER INSERT ON time_entry
+    FOR EACH ROW EXECUTE FUNCTION time_entry_due();
+CREATE TRIGGER time_entry_due_again AFTER UPDATE OF period, work_type ON time_entry
+    FOR EACH ROW WHEN ((OLD.period, OLD.work_type) IS DISTINCT FROM (NEW.period, NEW.work_type))
+    EXECUTE FUNCTION time_entry_due();
+
+-- Each entry's billing state: billed minutes and amount so far (the sum of
+-- its ledger rows), the last run, and whether it is due for the next run.
+CREATE VIEW time_entry_billing WITH (security_invoker = true) AS
+SELECT e.tenant_id, e.entry_id, e.ticket_id,
+       b.billed_minutes, b.billed_amount, b.last_run_id,
+       b.last_run_id IS NOT NULL AS billed,
+       q.entry_id IS NOT NULL AS due
+  FROM time_entry e
+  LEFT JOIN LATERAL (SELECT sum(i.minutes)::integer AS billed_minutes,
+                            sum(round(i.minutes * i.unit_price / 60, 2)) AS billed_amount,
+                            max(i.run_id) AS last_run_id
+                       FROM billed_item i WHERE i.tenant_id = e.tenant_id AND i.entry_id = e.entry_id) b ON true
+  LEFT JOIN billing_due q ON q.tenant_id = e.tenant_id AND q.entry_id = e.entry_id
+ WHERE e.tenant_id = current_tenant();
+COMMENT ON VIEW time_entry_billing IS
+    'Per time entry: billed (has ledger rows), billed minutes and amount, last run, due for the next run.';
 
 -- The export layout handed to an ERP (doc/worktime.md#export): one row per
 -- invoice line, in line order. COPY it to CSV, or use billing_export_json.

@@ -414,14 +414,11 @@ CREATE FUNCTION checklist(ticket_id bigint)
 $$;
 COMMENT ON FUNCTION checklist(bigint) IS 'A ticket''s checklist in order: title, required, done, by whom.';
 
--- Whether a ticket's work counts as completed (R13, R14): it is resolved,
--- confirmed or closed, and either a manager approved this resolution, or the
--- type needs no approval and the requester confirmed the time.
+-- Whether a ticket's work counts as completed: see view ticket_completion.
 CREATE FUNCTION work_completed(k ticket) RETURNS boolean
     LANGUAGE sql STABLE AS $$
-    SELECT k.status IN ('resolved', 'confirmed', 'closed')
-       AND (ticketdesk.ticket_approved(k.tenant_id, k.ticket_id, k.resolved_at)
-            OR NOT ticketdesk.requires_approval(k.tenant_id, k.type_id))
+    SELECT c.completed FROM ticketdesk.ticket_completion c
+     WHERE c.tenant_id = k.tenant_id AND c.ticket_id = k.ticket_id
 $$;
 COMMENT ON FUNCTION work_completed(ticket) IS
     'True when the ticket is resolved, confirmed or closed and approved where its type requires approval.';

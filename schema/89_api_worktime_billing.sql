@@ -47,18 +47,24 @@ BEGIN
     VALUES (t, first_day, month_end > now(), cfg.currency)
     RETURNING * INTO result;
 
-    WITH cand AS (
+    WITH due AS MATERIALIZED (
         -- Entries not billed since their last change, finished before the end of the month.
-        SELECT e.entry_id, e.ticket_id, e.work_type, e.period, e.minutes, k.customer_id,
-               EXISTS (SELECT 1 FROM ticketdesk.billed_item b WHERE b.tenant_id = t AND b.entry_id = e.entry_id)
+        SELECT e.entry_id, e.ticket_id, e.work_type, e.period, e.minutes, e.confirmed_at, q.changes
+          FROM ticketdesk.billing_due q
+          JOIN ticketdesk.time_entry e ON e.tenant_id = q.tenant_id AND e.entry_id = q.entry_id
+         WHERE q.tenant_id = t AND NOT upper_inf(e.period) AND upper(e.period) <= month_end
+    ), done AS (
+        -- Their tickets, each looked at once.
+        SELECT c.ticket_id, c.customer_id, c.completed, c.approved
+          FROM ticketdesk.ticket_completion c
+         WHERE c.tenant_id = t AND c.customer_id IS NOT NULL
+           AND c.ticket_id IN (SELECT d.ticket_id FROM due d)
+    ), cand AS (
+        SELECT d.entry_id, d.ticket_id, d.work_type, d.changes, d.minutes, k.customer_id,
+               EXISTS (SELECT 1 FROM ticketdesk.billed_item b WHERE b.tenant_id = t AND b.entry_id = d.entry_id)
                    AS billed_before,
-               ticketdesk.work_completed(k)
-                   AND (e.confirmed_at IS NOT NULL OR ticketdesk.ticket_approved(t, k.ticket_id, k.resolved_at))
-                   AS billable
-          FROM ticketdesk.time_entry e
-          JOIN ticketdesk.ticket k ON k.tenant_id = e.tenant_id AND k.ticket_id = e.ticket_id
-         WHERE e.tenant_id = t AND e.billed_run_id IS NULL AND NOT upper_inf(e.period)
-           AND upper(e.period) <= month_end AND k.customer_id IS NOT NULL
+               k.completed AND (d.confirmed_at IS NOT NULL OR k.approved) AS billable
+          FROM due d JOIN done k ON k.ticket_id = d.ticket_id
     ), want AS (
         -- What each entry should have been billed in total: rounded minutes.
         SELECT c.*, greatest(cfg.minimum_minutes,
@@ -95,15 +101,14 @@ BEGIN
                  WHERE f.tenant_id = t AND f.type_id = k.type_id
                    AND (f.customer_id = k.customer_id OR f.customer_id IS NULL)
                  ORDER BY f.customer_id IS NULL LIMIT 1) AS amount
-          FROM ticketdesk.ticket k
+          FROM ticketdesk.ticket_completion k
          WHERE k.tenant_id = t AND k.customer_id IS NOT NULL
-           AND coalesce((SELECT max(upper(e.period)) FROM ticketdesk.time_entry e
-                          WHERE e.tenant_id = t AND e.ticket_id = k.ticket_id), k.resolved_at) <= month_end
            AND k.type_id IN (SELECT f.type_id FROM ticketdesk.ticket_fee f WHERE f.tenant_id = t)
-           AND ticketdesk.work_completed(k)
-           AND (k.status IN ('confirmed', 'closed') OR ticketdesk.ticket_approved(t, k.ticket_id, k.resolved_at))
+           AND k.completed AND (k.status IN ('confirmed', 'closed') OR k.approved)
            AND NOT EXISTS (SELECT 1 FROM ticketdesk.billed_item b
                             WHERE b.tenant_id = t AND b.ticket_id = k.ticket_id AND b.kind = 'fee')
+           AND coalesce((SELECT max(upper(e.period)) FROM ticketdesk.time_entry e
+                          WHERE e.tenant_id = t AND e.ticket_id = k.ticket_id), k.resolved_at) <= month_end
     ), items AS (
         SELECT x.ticket_id, d.entry_id, x.customer_id,
                CASE WHEN x.billed_before THEN 'correction' ELSE 'work' END AS kind,
@@ -116,14 +121,18 @@ BEGIN
         UNION ALL
         SELECT f.ticket_id, NULL, f.customer_id, 'fee', NULL, f.type_id, NULL, f.amount
           FROM fees f WHERE f.amount IS NOT NULL
-    ), lines AS (
-        SELECT (row_number() OVER (ORDER BY i.customer_id, array_position(ARRAY['work', 'correction', 'fee'], i.kind),
-                                   i.work_type, i.type_id, i.unit_price))::integer AS line_no,
-               i.customer_id, i.kind, i.work_type, i.type_id, i.unit_price,
-               sum(i.minutes)::integer AS minutes, count(DISTINCT i.ticket_id)::integer AS tickets,
-               count(i.entry_id)::integer AS entries, count(*)::integer AS items
+    ), numbered AS (
+        -- Items that share customer, kind, work or ticket type and price share a line.
+        SELECT i.*, (dense_rank() OVER (ORDER BY i.customer_id,
+                                                 array_position(ARRAY['work', 'correction', 'fee'], i.kind),
+                                                 i.work_type, i.type_id, i.unit_price))::integer AS line_no
           FROM items i
-         GROUP BY i.customer_id, i.kind, i.work_type, i.type_id, i.unit_price
+    ), lines AS (
+        SELECT n.line_no, n.customer_id, n.kind, n.work_type, n.type_id, n.unit_price,
+               sum(n.minutes)::integer AS minutes, count(DISTINCT n.ticket_id)::integer AS tickets,
+               count(n.entry_id)::integer AS entries, count(*)::integer AS items
+          FROM numbered n
+         GROUP BY n.line_no, n.customer_id, n.kind, n.work_type, n.type_id, n.unit_price
     ), new_lines AS (
         INSERT INTO ticketdesk.billing_line (tenant_id, run_id, line_no, customer_id, kind, work_type, type_id,
                                              item, quantity, unit, unit_price, amount, minutes, tickets, entries)
@@ -140,18 +149,14 @@ BEGIN
     ), new_items AS (
         INSERT INTO ticketdesk.billed_item (tenant_id, run_id, line_no, ticket_id, entry_id, kind, work_type,
                                             minutes, unit_price)
-        SELECT t, result.run_id, l.line_no, i.ticket_id, i.entry_id, i.kind, i.work_type, i.minutes, i.unit_price
-          FROM items i
-          JOIN lines l ON l.customer_id = i.customer_id AND l.kind = i.kind
-                      AND l.work_type IS NOT DISTINCT FROM i.work_type AND l.type_id IS NOT DISTINCT FROM i.type_id
-                      AND l.unit_price = i.unit_price
-    ), marked AS (
-        -- An entry changed meanwhile by a concurrent correction fails the
-        -- period test on its new version: it stays due for the next run.
-        UPDATE ticketdesk.time_entry e SET billed_run_id = result.run_id
-          FROM want w
-         WHERE e.tenant_id = t AND e.entry_id = w.entry_id AND e.billed_run_id IS NULL
-           AND e.period = w.period AND e.work_type = w.work_type
+        SELECT t, result.run_id, n.line_no, n.ticket_id, n.entry_id, n.kind, n.work_type, n.minutes, n.unit_price
+          FROM numbered n
+    ), billed AS (
+        -- The entries looked at leave the queue. One changed meanwhile by a
+        -- concurrent correction fails the changes test on its new version:
+        -- it stays due, and the next run bills the difference.
+        DELETE FROM ticketdesk.billing_due q USING want w
+         WHERE q.tenant_id = t AND q.entry_id = w.entry_id AND q.changes = w.changes
     )
     UPDATE ticketdesk.billing_run r
        SET lines = (SELECT count(*) FROM new_lines), total = coalesce((SELECT sum(amount) FROM new_lines), 0)

@@ -271,8 +271,9 @@ SELECT billing_run(now()::date);
 SELECT to_char(month, 'YYYY-MM') AS month, forced, currency, lines, total FROM billing_run('2025-03-15');
 SELECT line_no, customer_id, kind, item, quantity, unit, unit_price, amount, minutes, tickets, entries
   FROM billing_line WHERE run_id = 1 ORDER BY line_no;
--- The entries are marked billed in the same transaction.
-SELECT entry_id, billed_run_id FROM time_entry ORDER BY entry_id;
+-- The entries are marked billed in the same transaction: ledger rows, and
+-- out of the queue. The valve's entry and the printer's stay due.
+SELECT entry_id, billed, billed_minutes, billed_amount, last_run_id, due FROM time_entry_billing ORDER BY entry_id;
 -- A second run for the month returns the first: nothing is billed twice.
 SELECT run_id, lines, total FROM billing_run('2025-03-01');
 SELECT count(*) AS ledger_rows FROM billed_item;
@@ -280,8 +281,8 @@ SELECT count(*) AS ledger_rows FROM billed_item;
 -- A late correction: Eli's sitting on the closed boiler ticket was 40
 -- minutes, not 70 (45 billed, not 75). Max approves the valve work.
 SET ticketdesk.agent = 1;
-SELECT entry_id, minutes, billed_run_id FROM correct_time(2, 'customer disputed the duration',
-                                                         stopped => '2025-03-03 09:40');
+SELECT entry_id, minutes FROM correct_time(2, 'customer disputed the duration', stopped => '2025-03-03 09:40');
+SELECT entry_id, billed_minutes, due FROM time_entry_billing WHERE entry_id = 2;
 SET ticketdesk.agent = 4;
 SELECT approve(4) AS approval;
 -- April's run credits the difference at the billed price, and bills the valve.
