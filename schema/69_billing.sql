@@ -105,10 +105,10 @@ CREATE TABLE billed_item (
     minutes     integer,
     unit_price  numeric(12,2) NOT NULL,
     PRIMARY KEY (tenant_id, billed_id),
-    -- No key to ticket: tickets are never deleted (their history refers to
-    -- them), and the check would cost every ledger row a lookup.
-    FOREIGN KEY (tenant_id, run_id, line_no) REFERENCES billing_line,
-    FOREIGN KEY (tenant_id, entry_id) REFERENCES time_entry,
+    -- No foreign keys to the line, the ticket or the entry: a run writes the
+    -- lines and the ledger in one statement, tickets are never deleted (their
+    -- history refers to them), and trigger time_entry_delete refuses to delete
+    -- a billed entry. A key check would lock every billed entry's row.
     CHECK ((kind = 'fee') = (entry_id IS NULL))
 );
 CREATE INDEX billed_item_entry_idx ON billed_item (tenant_id, entry_id) WHERE entry_id IS NOT NULL;
@@ -127,8 +127,7 @@ CREATE TABLE billing_due (
     tenant_id   integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     entry_id    bigint NOT NULL,
     changes     integer NOT NULL DEFAULT 1,
-    PRIMARY KEY (tenant_id, entry_id),
-    FOREIGN KEY (tenant_id, entry_id) REFERENCES time_entry ON DELETE CASCADE
+    PRIMARY KEY (tenant_id, entry_id)
 );
 COMMENT ON TABLE billing_due IS 'Time entries due for the next billing run: not billed yet, or changed since billed.';
 
@@ -144,6 +143,22 @@ CREATE TRIGGER time_entry_due AFTER INSERT ON time_entry
 CREATE TRIGGER time_entry_due_again AFTER UPDATE OF period, work_type ON time_entry
     FOR EACH ROW WHEN ((OLD.period, OLD.work_type) IS DISTINCT FROM (NEW.period, NEW.work_type))
     EXECUTE FUNCTION time_entry_due();
+
+-- A billed entry stays: its ledger rows would lose their meaning. An entry
+-- never billed may go, and leaves the queue with it.
+CREATE FUNCTION time_entry_delete() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM ticketdesk.billed_item b WHERE b.tenant_id = OLD.tenant_id AND b.entry_id = OLD.entry_id) THEN
+        RAISE EXCEPTION 'time entry % is billed and cannot be deleted', OLD.entry_id
+            USING ERRCODE = 'TD587',
+                  HINT = 'Correct it with ticketdesk.correct_time; the next billing run credits the difference.';
+    END IF;
+    DELETE FROM ticketdesk.billing_due q WHERE q.tenant_id = OLD.tenant_id AND q.entry_id = OLD.entry_id;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER time_entry_delete BEFORE DELETE ON time_entry
+    FOR EACH ROW EXECUTE FUNCTION time_entry_delete();
 
 -- Each entry's billing state: billed minutes and amount so far (the sum of
 -- its ledger rows), the last run, and whether it is due for the next run.

@@ -64,23 +64,30 @@ BEGIN
     RETURN tstzrange(started, stopped);
 END $$;
 
--- Starts a timer for an agent on a ticket (R11); returns the entry id.
-CREATE FUNCTION start_timer(ticket_id bigint, work_type work_type DEFAULT 'normal', note text DEFAULT NULL,
-                            agent_id bigint DEFAULT NULL) RETURNS bigint
+-- Internal: records an entry of the acting agent on a ticket; the trigger
+-- time_entry_check refuses overlaps and finished tickets.
+CREATE FUNCTION add_time_entry(ticket_id bigint, period tstzrange, work_type work_type, note text,
+                               agent_id bigint, what text) RETURNS bigint
     LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    who    bigint;
     result bigint;
 BEGIN
     PERFORM ticketdesk.require('ticket', ticket_id);
-    who := ticketdesk.acting_agent(agent_id, 'starting a timer');
     INSERT INTO ticketdesk.time_entry (tenant_id, ticket_id, agent_id, work_type, period, note)
-    VALUES (ticketdesk.current_tenant(), ticket_id, who, coalesce(work_type, 'normal'),
-            tstzrange(now(), NULL), note)
+    VALUES (ticketdesk.current_tenant(), ticket_id, ticketdesk.acting_agent(agent_id, what),
+            coalesce(work_type, 'normal'), period, note)
     RETURNING entry_id INTO result;
     RETURN result;
 END $$;
+
+-- Starts a timer for an agent on a ticket (R11); returns the entry id.
+CREATE FUNCTION start_timer(ticket_id bigint, work_type work_type DEFAULT 'normal', note text DEFAULT NULL,
+                            agent_id bigint DEFAULT NULL) RETURNS bigint
+    LANGUAGE sql AS $$
+    SELECT ticketdesk.add_time_entry(ticket_id, tstzrange(now(), NULL), work_type, note, agent_id,
+                                     'starting a timer')
+$$;
 COMMENT ON FUNCTION start_timer(bigint, work_type, text, bigint) IS
     'Starts a timer for the agent (default: the session''s) on a ticket (R11); returns the entry id.';
 
@@ -109,20 +116,10 @@ COMMENT ON FUNCTION stop_timer(bigint, text) IS 'Stops the agent''s running time
 CREATE FUNCTION record_time(ticket_id bigint, started timestamptz, stopped timestamptz,
                             work_type work_type DEFAULT 'normal', note text DEFAULT NULL,
                             agent_id bigint DEFAULT NULL) RETURNS bigint
-    LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-    who    bigint;
-    result bigint;
-BEGIN
-    PERFORM ticketdesk.require('ticket', ticket_id);
-    who := ticketdesk.acting_agent(agent_id, 'recording time');
-    INSERT INTO ticketdesk.time_entry (tenant_id, ticket_id, agent_id, work_type, period, note)
-    VALUES (ticketdesk.current_tenant(), ticket_id, who, coalesce(work_type, 'normal'),
-            ticketdesk.require_period(started, stopped), note)
-    RETURNING entry_id INTO result;
-    RETURN result;
-END $$;
+    LANGUAGE sql AS $$
+    SELECT ticketdesk.add_time_entry(ticket_id, ticketdesk.require_period(started, stopped), work_type, note,
+                                     agent_id, 'recording time')
+$$;
 COMMENT ON FUNCTION record_time(bigint, timestamptz, timestamptz, work_type, text, bigint) IS
     'Records a finished sitting after the fact (R11); returns the entry id.';
 

@@ -274,6 +274,11 @@ SELECT line_no, customer_id, kind, item, quantity, unit, unit_price, amount, min
 -- The entries are marked billed in the same transaction: ledger rows, and
 -- out of the queue. The valve's entry and the printer's stay due.
 SELECT entry_id, billed, billed_minutes, billed_amount, last_run_id, due FROM time_entry_billing ORDER BY entry_id;
+-- A billed entry cannot be deleted; the printer's zero-minute timer can.
+DELETE FROM time_entry WHERE entry_id = 1;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DELETE FROM time_entry WHERE ticket_id = 3 RETURNING entry_id;
+SELECT entry_id AS still_due FROM billing_due ORDER BY entry_id;
 -- A second run for the month returns the first: nothing is billed twice.
 SELECT run_id, lines, total FROM billing_run('2025-03-01');
 SELECT count(*) AS ledger_rows FROM billed_item;
@@ -303,11 +308,19 @@ SELECT status FROM reopen(2, 'one more visit');
 SET ticketdesk.agent = 3;
 SELECT record_time(2, '2025-05-05 09:00', '2025-05-05 10:00') AS entry;
 SELECT status FROM resolve(2, 'Filter checked again');
-SET ticketdesk.agent = 4;
+-- This time Dana approves her own centre's work: the tenant now allows it.
+UPDATE work_setting SET allow_self_approval = true;
+SET ticketdesk.agent = 1;
 SELECT approve(2) IS NOT NULL AS approved;
 SELECT billing_run('2025-05-01');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS runs FROM billing_run;
+-- With the rate back, the month still running can be billed when forced:
+-- the run is marked as forced, and May's visit is billed.
+INSERT INTO rate (hourly) VALUES (40);
+SELECT forced, lines, total FROM billing_run(now()::date, force => true);
+SELECT kind, item, quantity, unit_price, amount FROM billing_export
+ WHERE run_id = (SELECT max(run_id) FROM billing_run) ORDER BY line_no;
 
 DROP OWNED BY td_worktime_agent;
 DROP ROLE td_worktime_agent;
