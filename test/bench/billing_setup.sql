@@ -43,8 +43,10 @@ INSERT INTO approval (ticket_id, resolved_at, decision, decided_by)
 SELECT k.ticket_id, k.resolved_at, 'approved', 1 FROM ticket k
  WHERE k.status = 'resolved' AND k.type_id = (SELECT type_id FROM ticket_type WHERE code = 'intervention');
 
--- The baseline's target: the same line columns, no keys to the ledger.
+-- The baselines' targets: copies of the line and ledger tables, primary keys only.
 CREATE SCHEMA bench;
 CREATE TABLE bench.bare_line (LIKE ticketdesk.billing_line);
 ALTER TABLE bench.bare_line ADD PRIMARY KEY (tenant_id, run_id, line_no);
+CREATE TABLE bench.bare_item (LIKE ticketdesk.billed_item);
+ALTER TABLE bench.bare_item ADD PRIMARY KEY (tenant_id, billed_id);
 VACUUM ANALYZE;
