@@ -57,8 +57,9 @@ BEGIN
     IF started IS NULL OR stopped IS NULL OR stopped <= started THEN
         RAISE EXCEPTION 'a time entry must end after it starts'
             USING ERRCODE = 'TD560',
-                  DETAIL = format('It starts %s and ends %s.', coalesce(started::text, 'nowhere'),
-                                  coalesce(stopped::text, 'nowhere')),
+                  DETAIL = format('It starts %s and ends %s.',
+                                  coalesce(to_char(started, 'YYYY-MM-DD HH24:MI:SS TZ'), 'nowhere'),
+                                  coalesce(to_char(stopped, 'YYYY-MM-DD HH24:MI:SS TZ'), 'nowhere')),
                   HINT = 'Give the start and then a later end.';
     END IF;
     RETURN tstzrange(started, stopped);

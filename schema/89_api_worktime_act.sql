@@ -263,8 +263,8 @@ BEGIN
     IF period_from IS NULL OR period_to IS NULL OR period_to < period_from THEN
         RAISE EXCEPTION 'an act needs a period from one day to the same or a later day'
             USING ERRCODE = 'TD560',
-                  DETAIL = format('The period runs from %s to %s.', coalesce(period_from::text, 'nothing'),
-                                  coalesce(period_to::text, 'nothing')),
+                  DETAIL = format('The period runs from %s to %s.', coalesce(to_char(period_from, 'YYYY-MM-DD'), 'nothing'),
+                                  coalesce(to_char(period_to, 'YYYY-MM-DD'), 'nothing')),
                   HINT = 'Give period_from and period_to, e.g. the first and last day of a month.';
     END IF;
     span := tstzrange(period_from::timestamptz, (period_to + 1)::timestamptz);

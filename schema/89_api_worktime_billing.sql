@@ -33,7 +33,7 @@ BEGIN
     IF month_end > now() AND NOT coalesce(force, false) THEN
         RAISE EXCEPTION 'month % is not over yet', to_char(first_day, 'YYYY-MM')
             USING ERRCODE = 'TD581',
-                  DETAIL = format('It ends at %s.', month_end),
+                  DETAIL = format('It ends at %s.', to_char(month_end, 'YYYY-MM-DD HH24:MI TZ')),
                   HINT = 'Wait for the month to end, or pass force => true to bill the work completed so far.';
     END IF;
     -- Runs of one tenant take turns; a concurrent run for the same month

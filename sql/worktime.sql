@@ -104,6 +104,8 @@ SELECT correct_time(2, 'my mistake', stopped => '2025-03-03 10:10');
 SET ticketdesk.agent = 1;
 SELECT correct_time(2, '  ', stopped => '2025-03-03 10:10');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT correct_time(999, 'no such entry');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT entry_id, period_text(period), minutes, period_text(original_period) AS original, correction_reason
   FROM correct_time(2, 'lunch break counted', stopped => '2025-03-03 10:10');
 -- The history keeps the original value next to the corrected one.
@@ -256,6 +258,8 @@ SELECT work_act(1, 'pdf');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT work_act(1, 'html', 'de');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT customer_work_act(1, '2025-03-31', '2025-03-01');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 --
 -- Billing (R14). The month that is still running cannot be billed unless forced.
@@ -300,6 +304,8 @@ SELECT run_id, entry_id, kind, work_type, minutes, unit_price FROM billed_item W
 COPY (SELECT * FROM billing_export WHERE run_id = 2 ORDER BY line_no) TO STDOUT WITH (FORMAT csv, HEADER);
 SELECT jsonb_pretty(billing_export_json(2));
 SELECT billing_export_json(99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT billing_run(NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- A rate missing for billable work stops the run, which writes nothing.
 DELETE FROM rate WHERE customer_id IS NULL AND work_type IS NULL;
