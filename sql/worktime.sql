@@ -292,13 +292,20 @@ SELECT count(*) AS ledger_rows FROM billed_item;
 SET ticketdesk.agent = 1;
 SELECT entry_id, minutes FROM correct_time(2, 'customer disputed the duration', stopped => '2025-03-03 09:40');
 SELECT entry_id, billed_minutes, due FROM time_entry_billing WHERE entry_id = 2;
+-- Fay's 20 minutes on 11 March were the drive back, not work.
+SELECT entry_id, work_type, original_type FROM correct_time(12, 'it was the drive back', work_type => 'travel');
 SET ticketdesk.agent = 4;
 SELECT approve(4) AS approval;
--- April's run credits the difference at the billed price, and bills the valve.
+-- Acme's rate for normal work goes up to 55 from April.
+UPDATE rate SET hourly = 55 WHERE customer_id = 1 AND work_type = 'normal';
+-- April's run credits Eli's difference at the price it was billed (50), bills
+-- the valve at the new price, and moves Fay's half hour from normal work to
+-- travel: a credit at the old price, a debit at the travel rate.
 SELECT to_char(month, 'YYYY-MM') AS month, lines, total FROM billing_run('2025-04-01');
 SELECT line_no, customer_id, kind, item, quantity, unit, unit_price, amount, minutes, tickets, entries
   FROM billing_line WHERE run_id = 2 ORDER BY line_no;
-SELECT run_id, entry_id, kind, work_type, minutes, unit_price FROM billed_item WHERE entry_id = 2 ORDER BY billed_id;
+SELECT run_id, entry_id, kind, work_type, minutes, unit_price FROM billed_item WHERE entry_id IN (2, 12)
+ ORDER BY entry_id, billed_id;
 
 -- The export for the ERP: CSV through COPY, and JSON.
 COPY (SELECT * FROM billing_export WHERE run_id = 2 ORDER BY line_no) TO STDOUT WITH (FORMAT csv, HEADER);
