@@ -127,6 +127,21 @@ CREATE TRIGGER gate_bypass_guard BEFORE INSERT OR UPDATE OR DELETE ON gate_bypas
 CREATE TRIGGER approval_append_only BEFORE UPDATE OR DELETE ON approval
     FOR EACH ROW EXECUTE FUNCTION forbid_history_change();
 
+-- A checklist change takes a share lock on its ticket, whichever way it
+-- comes. A resolve of the same ticket then waits for it (and the gate sees
+-- it), or it waits for the resolve: the gate is never passed on a stale list.
+CREATE FUNCTION checklist_item_lock() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    item ticketdesk.checklist_item := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+BEGIN
+    PERFORM 1 FROM ticketdesk.ticket k
+     WHERE k.tenant_id = item.tenant_id AND k.ticket_id = item.ticket_id FOR SHARE;
+    RETURN item;
+END $$;
+CREATE TRIGGER checklist_item_lock BEFORE INSERT OR UPDATE OR DELETE ON checklist_item
+    FOR EACH ROW EXECUTE FUNCTION checklist_item_lock();
+
 -- Copies the type's checklist template onto a new ticket.
 CREATE FUNCTION ticket_checklist_copy() RETURNS trigger
     LANGUAGE plpgsql AS $$

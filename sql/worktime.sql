@@ -134,16 +134,12 @@ SELECT add_checklist_item(2, 'Dispose of the old filter') AS item;
 SELECT add_checklist_item(2, ' ');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- Resolving is refused while required items are open, and the error lists them.
-\set VERBOSITY verbose
 SELECT status FROM resolve(2, 'Filter replaced');
-\set VERBOSITY default
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT title, done_at IS NOT NULL AS done FROM check_item(1);
 SELECT title, done_at IS NOT NULL AS done FROM check_item(7);
 -- A plain UPDATE meets the same gate.
-\set VERBOSITY verbose
 UPDATE ticket SET status = 'resolved', resolution = 'Filter replaced' WHERE ticket_id = 2;
-\set VERBOSITY default
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT title, done_at IS NOT NULL AS done FROM check_item(3);
 SELECT check_item(99);

@@ -18,6 +18,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "checklist.h"
 
@@ -124,8 +125,14 @@ completion_gate(const TicketColumns *tc, Relation rel,
 		SPI_keepplan(plan);
 		gate_plan = plan;
 	}
+	/*
+	 * Read with the latest snapshot: a checklist change that this update
+	 * waited for (its trigger holds a share lock on the ticket) is seen.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_execute_plan(gate_plan, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "ticketdesk: could not check the completion gate");
+	PopActiveSnapshot();
 
 	open_items = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	approval_missing = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
