@@ -7,8 +7,8 @@
  *		has the formula and a worked table).
  *
  * The rules and the three trees are cached per backend and per tenant, and
- * every resolved cell is remembered, so that a call costs one hash probe
- * whatever the number of rules. Statement triggers on the four tables send a
+ * every resolved cell's base is remembered, so that a call costs two probes
+ * of small hash tables whatever the number of rules. Statement triggers on the four tables send a
  * relcache invalidation, which empties the cache: this backend's at the next
  * command, the others' when the change commits.
  */
@@ -127,7 +127,7 @@ typedef struct RuleEntry
 	PriorityLevel level;
 } RuleEntry;
 
-/* A resolved cell: the inputs of the matrix lookup, and its outcome. */
+/* A cell of the matrix as the inputs give it. */
 typedef struct CellKey
 {
 	int64		center_id;
@@ -137,12 +137,13 @@ typedef struct CellKey
 	uint32		pad;
 } CellKey;
 
-typedef struct CellEntry
+/* The outcome of resolving a cell: the rule that matched, if any. */
+typedef struct CellRule
 {
 	int64		rule_id;
 	PriorityLevel base;
 	bool		has_rule;
-} CellEntry;
+} CellRule;
 
 /*
  * The memo of resolved cells is a row per place on the category side (centre
@@ -581,7 +582,7 @@ walk_up(HTAB *nodes, int64 id, const char *tree, int64 **chain, int *n, int *cap
  * keys report them.
  */
 static void
-matrix_resolve(TenantMatrix *m, const CellKey *cell, bool strict, CellEntry *out)
+matrix_resolve(TenantMatrix *m, const CellKey *cell, bool strict, CellRule *out)
 {
 	int			ncat = 0,
 				catcap = 8,
@@ -673,7 +674,7 @@ memo_base(TenantMatrix *m, const CellKey *cell, bool strict)
 	RowEntry   *row;
 	IndexEntry *internal = NULL;
 	int32		index = m->ninternal;
-	CellEntry	resolved;
+	CellRule	resolved;
 	bool		found;
 
 	if (cell->present & 4)
@@ -744,7 +745,7 @@ priority_compute(int32 tenant_id, const PriorityInputs *in, bool strict, bool wa
 	r->rule_id = 0;
 	if (want_rule)
 	{
-		CellEntry	resolved;
+		CellRule	resolved;
 
 		matrix_resolve(m, &key, strict, &resolved);
 		r->has_rule = resolved.has_rule;
