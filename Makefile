@@ -23,3 +23,5 @@ $(OBJS): src/ticketdesk.h src/notify.h src/notify_shared.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
+src/priority.o src/lifecycle.o: src/priority.h
+src/lifecycle.o src/checklist.o: src/checklist.h

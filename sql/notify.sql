@@ -66,7 +66,7 @@ SELECT split_part(body_html, E'\n', 2) AS html_tag, body_html ~ '<a href="http:/
 --    by SMS; a normal one by e-mail only.
 --
 SELECT ticket_id FROM open_ticket('No heating at all', 1, contact_id => 1);
-UPDATE ticket SET priority = 'urgent' WHERE ticket_id = 2;
+UPDATE ticket SET priority = 'urgent', priority_fixed = true WHERE ticket_id = 2;
 SELECT status FROM assign(2, 3);
 SELECT channel, recipient, language, coalesce(subject, body_text) AS text, payload ->> 'to' AS sms_to
   FROM outbox WHERE ticket_id = 2 AND event = 'assigned' ORDER BY channel;
@@ -81,7 +81,7 @@ SELECT notify_channels(1, 'assigned', 'urgent', '{sms}') AS urgent,
        notify_channels(1, 'assigned', 'normal', '{sms}') AS normal,
        notify_channels(1, 'assigned', 'high', NULL) AS high_no_preference;
 SELECT ticket_id FROM open_ticket('Pressure drops', 1, contact_id => 1);
-UPDATE ticket SET priority = 'urgent' WHERE ticket_id = 3;
+UPDATE ticket SET priority = 'urgent', priority_fixed = true WHERE ticket_id = 3;
 SELECT status FROM assign(3, 3);
 SELECT channel, recipient FROM outbox WHERE ticket_id = 3 AND event = 'assigned';
 

@@ -232,7 +232,7 @@ cmp_ok($latency, '<', 2, sprintf('a commit wakes the worker: delivered in %.3f s
 #    e-mail only for normal priority.
 # ---------------------------------------------------------------------------
 sql(q{SET search_path = ticketdesk; SET ticketdesk.agent = 1;
-      UPDATE ticket SET priority = 'high' WHERE ticket_id = 2;
+      UPDATE ticket SET priority = 'high', priority_fixed = true WHERE ticket_id = 2;
       SELECT assign(2, 2)});
 my @sms = wait_records($posts, 1);
 is(scalar @sms, 1, 'the high-priority assignment sent one SMS');
