@@ -257,14 +257,14 @@ routing_take_event(int32 tenant_id, int64 ticket_id, char **rule, char **note)
 }
 
 /*
- * Prepare a plan once per backend. The plan is generic: planning these
- * queries costs more than running them, and their best plan does not depend
- * on the parameter values.
+ * routing_saved_plan returns the plan kept in *slot, preparing and keeping
+ * it on first use. The plan is generic: planning these queries costs more
+ * than running them, and their best plan does not depend on the values.
  */
-static SPIPlanPtr
-routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	if (plans[which] == NULL)
+	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
@@ -272,9 +272,16 @@ routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
 			elog(ERROR, "ticketdesk: could not prepare a routing query: %s",
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		plans[which] = plan;
+		*slot = plan;
 	}
-	return plans[which];
+	return *slot;
+}
+
+/* The routing plan of the given kind. */
+static SPIPlanPtr
+routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
+{
+	return routing_saved_plan(&plans[which], sql, nargs, argtypes);
 }
 
 /* Run a saved plan; elog on failure (a bug, not user input). */

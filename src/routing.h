@@ -6,6 +6,8 @@
 #ifndef ROUTING_H
 #define ROUTING_H
 
+#include "executor/spi.h"
+
 #include "ticketdesk.h"
 
 /* What the lifecycle trigger must write into the row after routing. */
@@ -20,6 +22,9 @@ extern void routing_decide(const TicketColumns *tc, Relation rel,
 						   HeapTuple oldtup, HeapTuple newtup,
 						   TicketStatus status, bool assignee_null,
 						   RoutingDecision *decision);
+
+/* A saved, generic SPI plan, prepared on first use. */
+extern SPIPlanPtr routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 
 /* The routing event waiting for the ticket's AFTER trigger, if any. */
 extern bool routing_take_event(int32 tenant_id, int64 ticket_id,
