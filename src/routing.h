@@ -23,6 +23,10 @@ extern void routing_decide(const TicketColumns *tc, Relation rel,
 						   TicketStatus status, bool assignee_null,
 						   RoutingDecision *decision);
 
+/* The agents who may take a stage of the profile in the centre (holders.c). */
+extern int	routing_holders(int32 tenant_id, int64 profile_id, int64 center_id,
+							const int64 **agent_ids, char *const **names);
+
 /* A saved, generic SPI plan, prepared on first use. */
 extern SPIPlanPtr routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 
