@@ -11,11 +11,17 @@ EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
+# libcurl delivers notifications (SMTP, HTTP).
+PG_CPPFLAGS += $(shell pkg-config --cflags libcurl)
+SHLIB_LINK  += $(shell pkg-config --libs libcurl)
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Every module includes the shared header.
-$(OBJS): src/ticketdesk.h
+$(OBJS): src/ticketdesk.h src/notify.h src/notify_shared.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
+src/priority.o src/lifecycle.o: src/priority.h
+src/lifecycle.o src/checklist.o: src/checklist.h

@@ -189,7 +189,7 @@ SELECT count(*) AS workflows FROM workflow;
 -- 12. Loads weighted by priority (optional; low 1, normal 2, high 3,
 -- urgent 4): Fay holds fewer tickets, but both are urgent, so Eli's three
 -- normal ones weigh less.
-UPDATE ticket SET priority = 'urgent' WHERE ticket_id IN (7, 13);
+UPDATE ticket SET priority = 'urgent', priority_fixed = true WHERE ticket_id IN (7, 13);
 UPDATE routing_policy SET weigh_by_priority = true;
 SELECT agent_id, open_tickets, weighted_load FROM agent_load WHERE agent_id IN (2, 3) ORDER BY agent_id;
 SELECT ticket_id, assignee_id

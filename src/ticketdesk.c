@@ -1,14 +1,17 @@
 /*
  * ticketdesk.c
- *		Module entry point: registers the settings. Nothing else lives here.
+ *		Module entry point: registers the settings and, when preloaded, the
+ *		notification launcher and its shared memory. Nothing else lives here.
  */
 #include "postgres.h"
 
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "notify.h"
 #include "ticketdesk.h"
 
 PG_MODULE_MAGIC;
@@ -17,6 +20,7 @@ int			ticketdesk_tenant = 1;
 int			ticketdesk_agent = 0;
 char	   *ticketdesk_note = NULL;
 int			ticketdesk_max_attachment_kb = 10 * 1024;
+int			ticketdesk_deadline_near_min = 24 * 60;
 
 void		_PG_init(void);
 
@@ -58,6 +62,22 @@ _PG_init(void)
 							10 * 1024, 1, INT_MAX / 2,
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ticketdesk.deadline_near",
+							"How close a deadline is near enough to raise the priority by one level.",
+							"A passed deadline raises it by two. 0 counts only passed deadlines. "
+							"Plain time for now; business time replaces it with the business calendars.",
+							&ticketdesk_deadline_near_min,
+							24 * 60, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	notify_define_settings();
+	if (process_shared_preload_libraries_in_progress && notify_worker_enabled)
+	{
+		notify_install_hooks();
+		notify_register_launcher();
+	}
 
 	MarkGUCPrefixReserved("ticketdesk");
 }
