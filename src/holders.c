@@ -83,12 +83,7 @@ holders_load(const HoldersKey *key, HoldersEntry *entry)
 	SPI_connect();
 	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_execute_with_args(
-							  "WITH RECURSIVE up(center_id, parent_id) AS ("
-							  "  SELECT c.center_id, c.parent_id FROM ticketdesk.center c"
-							  "   WHERE c.tenant_id = $1 AND c.center_id = $3"
-							  "  UNION"
-							  "  SELECT c.center_id, c.parent_id FROM ticketdesk.center c"
-							  "    JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent_id) "
+							  CENTRE_CHAIN
 							  "SELECT ap.agent_id, a.name"
 							  "  FROM ticketdesk.agent_profile ap"
 							  "  JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"

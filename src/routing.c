@@ -30,15 +30,6 @@
 
 #include "routing.h"
 
-/* The centre and the centres above it, for queries that take $1 tenant, $3 centre. */
-#define CENTRE_CHAIN \
-	"WITH RECURSIVE up(center_id, parent_id) AS (" \
-	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
-	"   WHERE c.tenant_id = $1 AND c.center_id = $3" \
-	"  UNION" \
-	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
-	"    JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent_id) "
-
 /* The workflow of the type, the stage's name and profile, the load policy. */
 static const char *const context_sql =
 "SELECT tt.workflow_id, s.name, s.profile_id, p.code,"

@@ -10,6 +10,15 @@
 
 #include "ticketdesk.h"
 
+/* The centre and the centres above it, for queries that take $1 tenant, $3 centre. */
+#define CENTRE_CHAIN \
+	"WITH RECURSIVE up(center_id, parent_id) AS (" \
+	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
+	"   WHERE c.tenant_id = $1 AND c.center_id = $3" \
+	"  UNION" \
+	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
+	"    JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent_id) "
+
 /* What the lifecycle trigger must write into the row after routing. */
 typedef struct RoutingDecision
 {
