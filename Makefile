@@ -10,6 +10,9 @@ EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+# Inbound mail: GMime 3 parses, libpq for the MTA pipe program.
+PG_CPPFLAGS += $(shell pkg-config --cflags gmime-3.0)
+SHLIB_LINK  += $(shell pkg-config --libs gmime-3.0)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

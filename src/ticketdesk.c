@@ -59,5 +59,7 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	mailin_define_settings();
+
 	MarkGUCPrefixReserved("ticketdesk");
 }
