@@ -22,3 +22,15 @@ $(OBJS): src/ticketdesk.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
+
+# ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
+MAILGATE = ticketdesk-mailgate
+EXTRA_CLEAN += $(MAILGATE)
+all: $(MAILGATE)
+$(MAILGATE): src/mailgate/mailgate.c
+	$(CC) $(CFLAGS) -Wall -Wextra -Werror -I$(includedir) -o $@ $< -L$(libdir) -lpq
+install: install-mailgate
+install-mailgate: $(MAILGATE)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(MAILGATE) '$(DESTDIR)$(bindir)/$(MAILGATE)'
+.PHONY: install-mailgate

@@ -64,3 +64,29 @@ UPDATE ticket SET status = 'waiting' WHERE ticket_id = 1;
 SELECT kind, old_value, new_value, note, actor FROM ticket_history(1);
 SELECT m.internal, m.body FROM message m ORDER BY m.message_id;
 SELECT filename, content_type, size_bytes, encode(sha256, 'hex') AS sha256 FROM attachment;
+
+-- 7. Mail (R02, R51). Rita writes to help@example.com, the head office's
+--    mailbox. The MTA pipes the mail into ticketdesk-mailgate, which calls
+--    ingest_mail: a ticket on channel email, her photo attached.
+\! ticketdesk-mailgate -v < mail/request.eml
+SELECT reference, channel, center_id, status, subject FROM ticket WHERE channel = 'email';
+SELECT filename, content_type, size_bytes FROM attachment WHERE ticket_id = 2;
+
+-- Dana gives it to Eli, who answers the allocation mail with "Patvirtinu"
+-- ("I confirm", Lithuanian is his language): acknowledged by mail.
+SET ticketdesk.agent = 1;
+SELECT reference, status FROM assign(2, 2);
+RESET ticketdesk.agent;
+\! ticketdesk-mailgate -v < mail/eli-confirms.eml
+SELECT reference, status FROM ticket WHERE ticket_id = 2;
+
+-- Rita answers her own mail; In-Reply-To threads it onto the ticket, and
+-- only the new text becomes the remark. Her out-of-office reply is stored
+-- but not acted on, and piping the same mail again changes nothing.
+\! ticketdesk-mailgate -v < mail/rita-replies.eml
+\! ticketdesk-mailgate -v < mail/out-of-office.eml
+\! ticketdesk-mailgate -v < mail/rita-replies.eml
+SELECT m.body, coalesce(a.name, c.name) AS author FROM message m
+  LEFT JOIN agent a ON a.agent_id = m.author_agent_id LEFT JOIN contact c ON c.contact_id = m.author_contact_id
+ WHERE m.ticket_id = 2 ORDER BY m.message_id;
+SELECT mail_id, outcome, action, reason FROM mail_intake ORDER BY intake_id;
