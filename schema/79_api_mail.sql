@@ -53,21 +53,20 @@ COMMENT ON FUNCTION mail_keywords(text) IS
 -- and a reason ("Reject: on holiday", "Resping - în concediu"). "No problem"
 -- is no keyword: a word must not go on after it. NULL otherwise.
 CREATE FUNCTION mail_keyword_of(reply text, language text) RETURNS text
-    LANGUAGE sql STABLE AS $$
-    WITH first AS (
-        SELECT lower(btrim(split_part(btrim(coalesce($1, ''), E' \t\n'), E'\n', 1), E' \t')) AS line
-    )
-    SELECT k.kind
-      FROM first,
-           (SELECT * FROM ticketdesk.mail_keywords(coalesce($2, 'en'))
-            UNION ALL
-            SELECT * FROM ticketdesk.mail_keywords('en')) k
-     WHERE starts_with(first.line, k.word)
-       AND left(ltrim(substr(first.line, length(k.word) + 1)), 1)
-           = ANY (ARRAY['', ':', ',', ';', '.', '!', '-', '–', '—'])
-     ORDER BY length(k.word) DESC
-     LIMIT 1
-$$;
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    line text := lower(btrim(split_part(btrim(coalesce(reply, ''), E' \t\n'), E'\n', 1), E' \t'));
+BEGIN
+    RETURN (SELECT k.kind
+              FROM (SELECT * FROM ticketdesk.mail_keywords(coalesce(mail_keyword_of.language, 'en'))
+                    UNION ALL
+                    SELECT * FROM ticketdesk.mail_keywords('en')) k
+             WHERE starts_with(line, k.word)
+               AND left(ltrim(substr(line, length(k.word) + 1)), 1)
+                   = ANY (ARRAY['', ':', ',', ';', '.', '!', '-', '–', '—'])
+             ORDER BY length(k.word) DESC
+             LIMIT 1);
+END $$;
 COMMENT ON FUNCTION mail_keyword_of(text, text) IS
     'confirm or reject when the reply''s first line is a keyword of the language or of English (R51); else null.';
 
@@ -90,77 +89,80 @@ COMMENT ON FUNCTION mail_settings() IS 'The current tenant''s row of mail_config
 -- The ticket a mail answers: the first of its In-Reply-To and References ids
 -- that is the Message-ID of a mail we took in or of a remark.
 CREATE FUNCTION mail_thread(refs text[]) RETURNS bigint
-    LANGUAGE sql STABLE AS $$
-    SELECT x.ticket_id
-      FROM unnest($1) WITH ORDINALITY AS r(id, n)
-     CROSS JOIN LATERAL (
-        SELECT i.ticket_id FROM ticketdesk.mail_intake i
-         WHERE i.tenant_id = ticketdesk.current_tenant() AND i.mail_id = r.id AND i.ticket_id IS NOT NULL
-        UNION ALL
-        SELECT m.ticket_id FROM ticketdesk.message m
-         WHERE m.tenant_id = ticketdesk.current_tenant() AND m.email_message_id = r.id
-     ) x
-     ORDER BY r.n
-     LIMIT 1
-$$;
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT x.ticket_id
+              FROM unnest(refs) WITH ORDINALITY AS r(id, n)
+             CROSS JOIN LATERAL (
+                SELECT i.ticket_id FROM ticketdesk.mail_intake i
+                 WHERE i.tenant_id = ticketdesk.current_tenant() AND i.mail_id = r.id AND i.ticket_id IS NOT NULL
+                UNION ALL
+                SELECT m.ticket_id FROM ticketdesk.message m
+                 WHERE m.tenant_id = ticketdesk.current_tenant() AND m.email_message_id = r.id
+             ) x
+             ORDER BY r.n
+             LIMIT 1);
+END $$;
 COMMENT ON FUNCTION mail_thread(text[]) IS
     'The ticket whose mail or remark has one of these Message-IDs (In-Reply-To first), or null.';
 
 -- How an address takes part in a ticket: requester (its contact, customer or
 -- requesting employee), assignee, watcher; NULL for a stranger.
 CREATE FUNCTION mail_participant(tk ticket, address text) RETURNS text
-    LANGUAGE sql STABLE AS $$
-    SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM ticketdesk.contact c
-                      WHERE c.tenant_id = $1.tenant_id AND c.contact_id = $1.contact_id AND lower(c.email) = $2)
-          OR EXISTS (SELECT 1 FROM ticketdesk.customer u
-                      WHERE u.tenant_id = $1.tenant_id AND u.customer_id = $1.customer_id AND lower(u.email) = $2)
-          OR EXISTS (SELECT 1 FROM ticketdesk.agent a
-                      WHERE a.tenant_id = $1.tenant_id AND a.agent_id = $1.requester_agent_id AND lower(a.email) = $2)
-            THEN 'requester'
-        WHEN EXISTS (SELECT 1 FROM ticketdesk.agent a
-                      WHERE a.tenant_id = $1.tenant_id AND a.agent_id = $1.assignee_id AND lower(a.email) = $2)
-            THEN 'assignee'
-        WHEN EXISTS (SELECT 1 FROM ticketdesk.watcher w
-                       LEFT JOIN ticketdesk.agent a ON a.tenant_id = w.tenant_id AND a.agent_id = w.agent_id
-                       LEFT JOIN ticketdesk.contact c ON c.tenant_id = w.tenant_id AND c.contact_id = w.contact_id
-                      WHERE w.tenant_id = $1.tenant_id AND w.ticket_id = $1.ticket_id
-                        AND $2 IN (lower(a.email), lower(c.email)))
-            THEN 'watcher'
-    END
-$$;
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM ticketdesk.contact c
+                WHERE c.tenant_id = tk.tenant_id AND c.contact_id = tk.contact_id AND lower(c.email) = mail_participant.address)
+       OR EXISTS (SELECT 1 FROM ticketdesk.customer u
+                   WHERE u.tenant_id = tk.tenant_id AND u.customer_id = tk.customer_id AND lower(u.email) = mail_participant.address)
+       OR EXISTS (SELECT 1 FROM ticketdesk.agent a
+                   WHERE a.tenant_id = tk.tenant_id AND a.agent_id = tk.requester_agent_id AND lower(a.email) = mail_participant.address) THEN
+        RETURN 'requester';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ticketdesk.agent a
+                WHERE a.tenant_id = tk.tenant_id AND a.agent_id = tk.assignee_id AND lower(a.email) = mail_participant.address) THEN
+        RETURN 'assignee';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ticketdesk.watcher w
+                 LEFT JOIN ticketdesk.agent a ON a.tenant_id = w.tenant_id AND a.agent_id = w.agent_id
+                 LEFT JOIN ticketdesk.contact c ON c.tenant_id = w.tenant_id AND c.contact_id = w.contact_id
+                WHERE w.tenant_id = tk.tenant_id AND w.ticket_id = tk.ticket_id
+                  AND mail_participant.address IN (lower(a.email), lower(c.email))) THEN
+        RETURN 'watcher';
+    END IF;
+    RETURN NULL;
+END $$;
 COMMENT ON FUNCTION mail_participant(ticket, text) IS
     'requester, assignee or watcher when the address takes part in the ticket; null otherwise.';
 
 -- Stores a mail's files on a ticket (and remark). Files over
 -- ticketdesk.max_attachment_size are left in the raw mail, and an internal
--- remark says so. Returns how many were stored.
+-- remark says so. Returns how many were stored. One INSERT for all files:
+-- large files are not copied around part by part.
 CREATE FUNCTION mail_store_parts(ticket_id bigint, message_id bigint, parts mail_part[]) RETURNS integer
     LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
     limit_bytes bigint := ticketdesk.max_attachment_bytes();
-    part        ticketdesk.mail_part;
-    stored      integer := 0;
-    skipped     text[] := '{}';
+    stored      integer;
+    skipped     text;
 BEGIN
-    FOREACH part IN ARRAY coalesce(parts, '{}') LOOP
-        IF octet_length(part.data) > limit_bytes THEN
-            skipped := skipped || format('%s (%s bytes)', part.filename, octet_length(part.data));
-            CONTINUE;
-        END IF;
-        INSERT INTO ticketdesk.attachment (tenant_id, ticket_id, message_id, filename, content_type, data,
-                                           size_bytes, sha256)
-        VALUES (ticketdesk.current_tenant(), ticket_id, message_id, part.filename, part.content_type,
-                part.data, 0, ''::bytea);
-        stored := stored + 1;
-    END LOOP;
-    IF cardinality(skipped) > 0 THEN
+    IF cardinality(parts) IS NULL OR cardinality(parts) = 0 THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO ticketdesk.attachment (tenant_id, ticket_id, message_id, filename, content_type, data,
+                                       size_bytes, sha256)
+    SELECT ticketdesk.current_tenant(), ticket_id, message_id, x.filename, x.content_type, x.data, 0, ''::bytea
+      FROM unnest(parts) x
+     WHERE octet_length(x.data) <= limit_bytes;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    IF stored < cardinality(parts) THEN
+        SELECT string_agg(format('%s (%s bytes)', x.filename, octet_length(x.data)), ', ')
+          INTO skipped FROM unnest(parts) x WHERE octet_length(x.data) > limit_bytes;
         INSERT INTO ticketdesk.message (tenant_id, ticket_id, internal, body)
         VALUES (ticketdesk.current_tenant(), ticket_id, true,
                 format('Not attached, larger than ticketdesk.max_attachment_size (%s bytes): %s. '
-                       'The raw mail in table mail_intake still holds them.',
-                       limit_bytes, array_to_string(skipped, ', ')));
+                       'The raw mail in table mail_intake still holds them.', limit_bytes, skipped));
     END IF;
     RETURN stored;
 END $$;
@@ -169,8 +171,9 @@ COMMENT ON FUNCTION mail_store_parts(bigint, bigint, mail_part[]) IS
 
 -- Decides what a parsed mail does, and does it: only stored (machine-made,
 -- our own, over the rate limit), a reply on its ticket (with confirm, reject,
--- reopen), or a new ticket. Returns the intake row to record; ingest_mail
--- calls it inside a subtransaction and records any error as a failed intake.
+-- reopen), or a new ticket. Returns the intake row to record (not yet
+-- written); ingest_mail calls it inside a subtransaction and records any
+-- error as a failed intake.
 CREATE FUNCTION mail_act(intake mail_intake, p mail_parsed, center_id bigint) RETURNS mail_intake
     LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
@@ -178,7 +181,6 @@ DECLARE
     t            integer := intake.tenant_id;
     cfg          ticketdesk.mail_config := ticketdesk.mail_settings();
     sender       text := p.from_addr;
-    own          text[];
     recent       bigint;
     sender_agent ticketdesk.agent;
     sender_lang  text;
@@ -197,27 +199,32 @@ BEGIN
         intake.reason := 'the mail has no sender address (From)';
         RETURN intake;
     END IF;
-    intake.ticket_id := ticketdesk.mail_thread(p.refs);
+    IF cardinality(p.refs) > 0 THEN
+        intake.ticket_id := ticketdesk.mail_thread(p.refs);
+    END IF;
 
     -- Loop and bounce protection: machine-made mail, our own mail and storms
     -- are stored, never acted on.
-    own := ARRAY(SELECT lower(c.email) FROM ticketdesk.center c WHERE c.tenant_id = t AND c.email IS NOT NULL)
-           || ARRAY(SELECT lower(a) FROM unnest(cfg.own_addresses) a);
-    intake.reason := CASE
-        WHEN p.auto_reason IS NOT NULL THEN 'machine-made mail: ' || p.auto_reason
-        WHEN EXISTS (SELECT 1 FROM unnest(p.x_loop) x
-                      WHERE lower(x) = lower(cfg.loop_token) OR lower(x) = ANY (own))
-            THEN 'our own mail: it carries our X-Loop header'
-        WHEN sender = ANY (own) THEN format('our own mail: sent from %s', sender)
-    END;
-    IF intake.reason IS NULL THEN
-        SELECT count(*) INTO recent FROM ticketdesk.mail_intake i
-         WHERE i.tenant_id = t AND i.sender = sender AND i.received_at > now() - cfg.rate_window
-           AND i.intake_id <> intake.intake_id;
+    IF p.auto_reason IS NOT NULL THEN
+        intake.reason := 'machine-made mail: ' || p.auto_reason;
+    ELSIF cardinality(p.x_loop) > 0 AND EXISTS (
+            SELECT 1 FROM unnest(p.x_loop) x
+             WHERE lower(x) = lower(cfg.loop_token)
+                OR lower(x) IN (SELECT lower(a) FROM unnest(cfg.own_addresses) a)
+                OR EXISTS (SELECT 1 FROM ticketdesk.center c WHERE c.tenant_id = t AND lower(c.email) = lower(x))) THEN
+        intake.reason := 'our own mail: it carries our X-Loop header';
+    ELSIF EXISTS (SELECT 1 FROM ticketdesk.center c WHERE c.tenant_id = t AND lower(c.email) = sender)
+          OR sender IN (SELECT lower(a) FROM unnest(cfg.own_addresses) a) THEN
+        intake.reason := format('our own mail: sent from %s', sender);
+    ELSE
+        -- Counting stops at the limit: a storm costs no more than a trickle.
+        SELECT count(*) INTO recent FROM (
+            SELECT 1 FROM ticketdesk.mail_intake i
+             WHERE i.tenant_id = t AND i.sender = sender AND i.received_at > now() - cfg.rate_window
+             LIMIT cfg.rate_limit) x;
         IF recent >= cfg.rate_limit THEN
-            intake.reason := format('rate limit: %s mails from %s within %s minutes (limit %s)',
-                                    recent, sender, round(extract(epoch FROM cfg.rate_window) / 60),
-                                    cfg.rate_limit);
+            intake.reason := format('rate limit: more than %s mails from %s within %s minutes',
+                                    cfg.rate_limit, sender, round(extract(epoch FROM cfg.rate_window) / 60));
         END IF;
     END IF;
     IF intake.reason IS NOT NULL THEN
@@ -358,53 +365,61 @@ COMMENT ON FUNCTION mail_act(mail_intake, mail_parsed, bigint) IS
 -- Takes in one raw mail (R02, R51, R52). The same Message-ID twice changes
 -- nothing and returns the first intake. A mail that cannot be read or acted
 -- on is recorded as failed with its reason; only a NULL message is an error.
+-- Returns the intake row as stored, but without raw (NULL): a large mail is
+-- not copied back to the caller.
 CREATE FUNCTION ingest_mail(raw bytea, center_id bigint DEFAULT NULL) RETURNS mail_intake
     LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    t       integer := ticketdesk.current_tenant();
-    p       ticketdesk.mail_parsed;
-    intake  ticketdesk.mail_intake;
-    done    ticketdesk.mail_intake;
+    t        integer := ticketdesk.current_tenant();
+    p        ticketdesk.mail_parsed;
+    intake   ticketdesk.mail_intake;
+    done     ticketdesk.mail_intake;
     mail_key text;
 BEGIN
     IF raw IS NULL THEN
         RAISE EXCEPTION 'ingest_mail needs the raw message'
             USING ERRCODE = 'TD630', HINT = 'Pass the whole message, headers and body, as bytea.';
     END IF;
-    PERFORM ticketdesk.require('center', center_id);
+    IF center_id IS NOT NULL THEN
+        PERFORM ticketdesk.require('center', center_id);
+    END IF;
     p := ticketdesk.parse_mail(raw);
     mail_key := coalesce(p.message_id, 'sha256:' || encode(sha256(raw), 'hex'));
 
-    -- Claim the Message-ID first: a concurrent copy waits here, then finds it taken.
-    INSERT INTO ticketdesk.mail_intake AS i (tenant_id, mail_id, sent_at, sender, subject, reason,
-                                             size_bytes, raw)
-    VALUES (t, mail_key, p.sent_at, p.from_addr, p.subject, p.error, octet_length(raw),
-            CASE WHEN octet_length(raw) <= pg_size_bytes(current_setting('ticketdesk.mail_max_size')) THEN raw END)
-    ON CONFLICT ON CONSTRAINT mail_intake_once DO NOTHING
-    RETURNING * INTO intake;
-    IF intake.intake_id IS NULL THEN
-        SELECT * INTO intake FROM ticketdesk.mail_intake i WHERE i.tenant_id = t AND i.mail_id = mail_key;
-        RETURN intake;
-    END IF;
-    IF p.error IS NOT NULL THEN
+    -- Once per Message-ID: a concurrent copy of the same mail waits on this
+    -- lock until the first commits, then finds its intake row.
+    PERFORM pg_advisory_xact_lock(hashtextextended('ticketdesk.mail_intake ' || t || ' ' || mail_key, 0));
+    SELECT i.tenant_id, i.intake_id, i.mail_id, i.received_at, i.sent_at, i.sender, i.subject, i.outcome,
+           i.action, i.reason, i.flagged, i.center_id, i.ticket_id, i.message_id, i.contact_id, i.agent_id,
+           i.size_bytes, NULL::bytea
+      INTO intake FROM ticketdesk.mail_intake i WHERE i.tenant_id = t AND i.mail_id = mail_key;
+    IF FOUND THEN
         RETURN intake;
     END IF;
 
-    BEGIN
-        done := ticketdesk.mail_act(intake, p, center_id);
-    EXCEPTION WHEN OTHERS THEN
-        done := intake;
-        done.outcome := 'failed';
-        done.reason := format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
-    END;
-    UPDATE ticketdesk.mail_intake i
-       SET outcome = done.outcome, action = done.action, reason = done.reason, flagged = done.flagged,
-           center_id = done.center_id, ticket_id = done.ticket_id, message_id = done.message_id,
-           contact_id = done.contact_id, agent_id = done.agent_id
-     WHERE i.tenant_id = t AND i.intake_id = intake.intake_id
-    RETURNING * INTO intake;
-    RETURN intake;
+    intake := ROW(t, NULL, mail_key, now(), p.sent_at, p.from_addr, p.subject, 'failed', NULL, p.error,
+                  false, NULL, NULL, NULL, NULL, NULL, octet_length(raw), NULL);
+    done := intake;
+    IF p.error IS NULL THEN
+        BEGIN
+            done := ticketdesk.mail_act(intake, p, center_id);
+        EXCEPTION WHEN OTHERS THEN
+            done := intake;
+            done.reason := format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+        END;
+    END IF;
+
+    -- One row for the mail, written last; the raw mail is kept but not read back.
+    INSERT INTO ticketdesk.mail_intake AS i (tenant_id, mail_id, received_at, sent_at, sender, subject, outcome,
+                                             action, reason, flagged, center_id, ticket_id, message_id,
+                                             contact_id, agent_id, size_bytes, raw)
+    VALUES (t, mail_key, done.received_at, done.sent_at, done.sender, done.subject, done.outcome, done.action,
+            done.reason, done.flagged, done.center_id, done.ticket_id, done.message_id, done.contact_id,
+            done.agent_id, done.size_bytes,
+            CASE WHEN octet_length(raw) <= pg_size_bytes(current_setting('ticketdesk.mail_max_size')) THEN raw END)
+    RETURNING i.intake_id INTO done.intake_id;
+    RETURN done;
 END $$;
 COMMENT ON FUNCTION ingest_mail(bytea, bigint) IS
     'Takes in one raw mail: a new ticket, a reply on its ticket (confirm/reject/reopen), or stored only; once per Message-ID (R02, R51).';

@@ -7,8 +7,10 @@
 # Every fixture is loaded once, with its Message-ID line taken out; each
 # transaction picks one at random and puts a fresh Message-ID in front, so
 # that no mail is a duplicate (a duplicate would only cost a lookup). The
-# rate limit is lifted, or the storm of mails from a few senders would be
-# stored without being acted on. Both sides get exactly the same bytes.
+# mix comes from some 25 senders, hundreds of times each: the rate limit is
+# scaled to the benchmark's pace (100 mails per sender per second instead of
+# 30 per hour), so that it is checked on every mail without turning the mix
+# into stored-only mail. Both sides get exactly the same bytes.
 # Prints both rates and their ratio; the issue asks for at least 0.25.
 set -euo pipefail
 # shellcheck source=test/lib.sh
@@ -35,7 +37,7 @@ INSERT INTO agent (name, email, language)
 VALUES ('Dana', 'dana@desk.example', 'en'), ('Eli', 'eli@desk.example', 'lt'), ('Fay', 'fay@desk.example', 'pl'),
        ('Noa', 'noa@desk.example', 'he'), ('Ion', 'ion@desk.example', 'ro');
 INSERT INTO contact (name, email, language) VALUES ('Rita Requester', 'rita@acme.test', 'lt');
-INSERT INTO mail_config (rate_limit) VALUES (1000000000);
+INSERT INTO mail_config (rate_limit, rate_window) VALUES (100, '1 second');
 CREATE TABLE public.bench_mail (id serial PRIMARY KEY, name text, raw bytea);
 INSERT INTO public.bench_mail (name, raw)
 SELECT f, pg_read_binary_file('$TD_WORK/bench/' || f)
@@ -61,14 +63,23 @@ SELECT (ticketdesk.ingest_mail(
 SQL
 if [[ $EUID -eq 0 ]]; then chown "$TD_USER": "$TD_WORK/bench"/*.sql; fi
 
-run() { # script -> tps
-	td_as_user "$TD_PG_BIN/pgbench" -n -d bench -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_EACH" -f "$1" 2>&1 |
-		awk '/^tps = / { print $3 }'
+# The machine is shared: load comes and goes. So the two workloads take
+# turns, ROUNDS short rounds each, and the rates are summed over all rounds.
+ROUNDS=${TD_BENCH_ROUNDS:-10}
+run() { # script seconds -> transactions done
+	td_as_user "$TD_PG_BIN/pgbench" -n -d bench -c "$CLIENTS" -j "$CLIENTS" -T "$2" -f "$1" 2>&1 |
+		awk '/^number of transactions actually processed: / { print $6 }'
 }
-td_say "fixture mix: $n messages, $bytes bytes in all; $CLIENTS clients, ${SECONDS_EACH}s each"
-insert_tps=$(run "$TD_WORK/bench/insert.sql")
-ingest_tps=$(run "$TD_WORK/bench/ingest.sql")
+td_say "fixture mix: $n messages, $bytes bytes in all; $CLIENTS clients; $ROUNDS rounds of ${SECONDS_EACH}s / $ROUNDS per side"
+slice=$(( SECONDS_EACH / ROUNDS > 0 ? SECONDS_EACH / ROUNDS : 1 ))
+insert_n=0 ingest_n=0
+for ((r = 0; r < ROUNDS; r++)); do
+	insert_n=$((insert_n + $(run "$TD_WORK/bench/insert.sql" "$slice")))
+	ingest_n=$((ingest_n + $(run "$TD_WORK/bench/ingest.sql" "$slice")))
+done
+total=$((slice * ROUNDS))
 psql_q -c "SELECT outcome, count(*) FROM ticketdesk.mail_intake GROUP BY outcome ORDER BY outcome"
-printf 'plain INSERT of the raw mail: %10.1f mails/s\n' "$insert_tps"
-printf 'ingest_mail:                  %10.1f mails/s\n' "$ingest_tps"
-awk -v a="$ingest_tps" -v b="$insert_tps" 'BEGIN { printf "ratio ingest/insert:          %10.3f (target >= 0.25)\n", a / b }'
+awk -v a="$ingest_n" -v b="$insert_n" -v t="$total" 'BEGIN {
+	printf "plain INSERT of the raw mail: %10.1f mails/s (%d in %ds)\n", b / t, b, t
+	printf "ingest_mail:                  %10.1f mails/s (%d in %ds)\n", a / t, a, t
+	printf "ratio ingest/insert:          %10.3f (target >= 0.25)\n", a / b }'
