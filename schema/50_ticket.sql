@@ -1,7 +1,9 @@
 -- The ticket: one table, one path. Every way in ends in an INSERT here, and
 -- every change, by API or by plain UPDATE, passes the lifecycle trigger.
+-- tenant_id needs no foreign key of its own here: (tenant_id, type_id) already
+-- names a ticket type of the tenant, and every check costs on the hot path.
 CREATE TABLE ticket (
-    tenant_id            integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    tenant_id            integer NOT NULL DEFAULT current_tenant(),
     ticket_id            bigserial,
     -- Readable reference for mails and phone calls.
     reference            text GENERATED ALWAYS AS (
@@ -23,6 +25,7 @@ CREATE TABLE ticket (
     requester_weight     smallint NOT NULL DEFAULT 3 CHECK (requester_weight BETWEEN 1 AND 5),
     dispatcher_weight    smallint CHECK (dispatcher_weight BETWEEN 1 AND 5),
     priority             ticket_priority NOT NULL DEFAULT 'normal',
+    priority_fixed       boolean NOT NULL DEFAULT false,  -- the dispatcher's override: not recomputed
     deadline             timestamptz,        -- the requester's wanted deadline (R16)
     planned              tstzrange,          -- the planned period (R49)
     site_id              bigint,
@@ -32,6 +35,7 @@ CREATE TABLE ticket (
     status               ticket_status NOT NULL DEFAULT 'new',
     assignee_id          bigint,
     parent_id            bigint,             -- work breakdown: a sub-ticket's parent (R27)
+    stage                smallint CHECK (stage >= 1), -- current stage of the type's workflow (R39)
     resolution           text,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),

@@ -16,6 +16,7 @@ extern int	ticketdesk_tenant;
 extern int	ticketdesk_agent;
 extern char *ticketdesk_note;
 extern int	ticketdesk_max_attachment_kb;
+extern int	ticketdesk_deadline_near_min;
 
 /* Inbound mail (mailin.c) */
 extern int	ticketdesk_mail_max_kb;
@@ -33,6 +34,7 @@ extern void mailin_define_settings(void);
 #define ERRCODE_TD_DEADLINE_BEFORE_OPEN	MAKE_SQLSTATE('T','D','3','0','3')
 #define ERRCODE_TD_BAD_PLANNED_PERIOD	MAKE_SQLSTATE('T','D','3','0','4')
 #define ERRCODE_TD_RESOLUTION_REQUIRED	MAKE_SQLSTATE('T','D','3','0','6')
+#define ERRCODE_TD_UNKNOWN_AGENT		MAKE_SQLSTATE('T','D','2','0','3')
 #define ERRCODE_TD_REQUESTER_REQUIRED	MAKE_SQLSTATE('T','D','3','0','8')
 #define ERRCODE_TD_TICKET_FINISHED		MAKE_SQLSTATE('T','D','4','0','7')
 
@@ -54,6 +56,8 @@ typedef enum TicketStatus
 extern TicketStatus ticket_status_from_datum(Oid enumtype, Datum value);
 extern Datum ticket_status_to_datum(Oid enumtype, TicketStatus status);
 extern const char *ticket_status_name(TicketStatus status);
+extern void enum_label_oids(Oid enumtype, const char *typname,
+							const char *const *labels, int nlabels, Oid *oids);
 
 /* The ticket columns the triggers read or write (ticket_row.c). */
 typedef enum TicketColumn
@@ -92,6 +96,9 @@ typedef enum TicketColumn
 	TC_CONFIRMED_AT,
 	TC_CLOSED_AT,
 	TC_CANCELLED_AT,
+	TC_PRIORITY_FIXED,
+	TC_STAGE,
+	TC_CHANNEL,
 	TC_COUNT
 } TicketColumn;
 
@@ -111,6 +118,9 @@ extern Datum ticket_get(const TicketColumns *tc, Relation rel, HeapTuple tup,
 						TicketColumn col, bool *isnull);
 extern bool ticket_column_changed(const TicketColumns *tc, Relation rel,
 								  HeapTuple oldtup, HeapTuple newtup, TicketColumn col);
+
+/* The acting agent (agent.c). */
+extern int64 current_agent_id(int32 tenant_id, bool *isnull);
 
 /* The transition cache (transition.c). */
 extern bool transition_allowed(int32 tenant_id, int64 type_id,
