@@ -112,3 +112,43 @@ CREATE UNIQUE INDEX message_email_message_id_key ON message (tenant_id, email_me
 
 -- Lookups by address: centres by their mailbox, people by their e-mail.
 CREATE INDEX center_email_idx ON center (tenant_id, lower(email)) WHERE email IS NOT NULL;
+
+-- IMAP mailboxes polled by the background worker (R02): one per centre or
+-- more. The worker fetches by UID and records the last UID it took in the
+-- same transaction as the ingest (mail_take), so across crashes no mail is
+-- lost or taken twice.
+CREATE TABLE mail_mailbox (
+    tenant_id     integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    mailbox_id    bigserial,
+    center_id     bigint NOT NULL,          -- mail that names no centre's address goes here
+    url           text NOT NULL CHECK (url ~ '^imaps?://[^/]+/.+'),   -- imaps://host:993/INBOX
+    username      text NOT NULL CHECK (username ~ '\S'),
+    -- After a mail is taken in: mark it \Seen, or move it to move_to.
+    after_fetch   text NOT NULL DEFAULT 'seen' CHECK (after_fetch IN ('seen', 'move')),
+    move_to       text,
+    poll_interval interval NOT NULL DEFAULT '1 minute' CHECK (poll_interval >= '1 second'),
+    enabled       boolean NOT NULL DEFAULT true,
+    uidvalidity   bigint,                   -- of the folder when last_uid was taken
+    last_uid      bigint NOT NULL DEFAULT 0 CHECK (last_uid >= 0),
+    last_poll_at  timestamptz,
+    last_error    text,
+    PRIMARY KEY (tenant_id, mailbox_id),
+    FOREIGN KEY (tenant_id, center_id) REFERENCES center,
+    CHECK (after_fetch <> 'move' OR (move_to IS NOT NULL AND move_to ~ '\S'))
+);
+COMMENT ON TABLE mail_mailbox IS
+    'IMAP mailboxes polled by UID: URL, user, what to do after fetching, last UID taken (with UIDVALIDITY).';
+
+-- The mailbox passwords, apart, so that reading the mailboxes never shows
+-- them. Nobody but the extension's owner (the superuser who created it,
+-- under whom the worker runs) may read this table: see doc/mail.md.
+CREATE TABLE mail_mailbox_secret (
+    tenant_id   integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    mailbox_id  bigint NOT NULL,
+    password    text NOT NULL,
+    PRIMARY KEY (tenant_id, mailbox_id),
+    FOREIGN KEY (tenant_id, mailbox_id) REFERENCES mail_mailbox ON DELETE CASCADE
+);
+REVOKE ALL ON mail_mailbox_secret FROM PUBLIC;
+COMMENT ON TABLE mail_mailbox_secret IS
+    'IMAP passwords of mail_mailbox; readable by the extension owner only (no grants to other roles).';

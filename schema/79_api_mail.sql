@@ -423,3 +423,52 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ingest_mail(bytea, bigint) IS
     'Takes in one raw mail: a new ticket, a reply on its ticket (confirm/reject/reopen), or stored only; once per Message-ID (R02, R51).';
+
+-- Takes in the mail with this UID from an IMAP mailbox (the worker calls it,
+-- one mail per transaction): ingest_mail with the mailbox's centre, and the
+-- mailbox's last UID moved on in the same transaction. A UID at or below the
+-- last one taken is skipped (NULL); a new UIDVALIDITY (the folder was
+-- recreated, UIDs start again) resets the count, and Message-IDs still keep
+-- mail from being taken twice.
+CREATE FUNCTION mail_take(mailbox_id bigint, uidvalidity bigint, uid bigint, raw bytea) RETURNS mail_intake
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    box    ticketdesk.mail_mailbox;
+    result ticketdesk.mail_intake;
+BEGIN
+    IF uid IS NULL OR uid <= 0 OR uidvalidity IS NULL OR uidvalidity <= 0 THEN
+        RAISE EXCEPTION 'an IMAP UID and UIDVALIDITY are positive numbers'
+            USING ERRCODE = 'TD633',
+                  DETAIL = format('UID %s, UIDVALIDITY %s.', coalesce(uid::text, 'missing'),
+                                  coalesce(uidvalidity::text, 'missing')),
+                  HINT = 'Pass the values the IMAP server reported for the folder and the message.';
+    END IF;
+    -- The row lock orders two pollers of the same mailbox.
+    SELECT * INTO box FROM ticketdesk.mail_mailbox b
+     WHERE b.tenant_id = ticketdesk.current_tenant() AND b.mailbox_id = mail_take.mailbox_id
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mailbox % does not exist', mailbox_id
+            USING ERRCODE = 'TD631',
+                  DETAIL = format('Tenant %s has no mailbox with id %s.', ticketdesk.current_tenant(), mailbox_id),
+                  HINT = 'Check the mailbox id, and that the setting ticketdesk.tenant names the right tenant.';
+    END IF;
+    IF NOT box.enabled THEN
+        RAISE EXCEPTION 'mailbox % is disabled', mailbox_id
+            USING ERRCODE = 'TD632', HINT = 'Set mail_mailbox.enabled to take mail from it again.';
+    END IF;
+    IF box.uidvalidity IS DISTINCT FROM uidvalidity THEN
+        box.last_uid := 0;
+    END IF;
+    IF uid <= box.last_uid THEN
+        RETURN NULL;
+    END IF;
+    result := ticketdesk.ingest_mail(raw, box.center_id);
+    UPDATE ticketdesk.mail_mailbox b
+       SET last_uid = uid, uidvalidity = mail_take.uidvalidity, last_poll_at = now(), last_error = NULL
+     WHERE b.tenant_id = box.tenant_id AND b.mailbox_id = box.mailbox_id;
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION mail_take(bigint, bigint, bigint, bytea) IS
+    'Takes in one IMAP mail by UID and moves the mailbox''s last UID on in the same transaction; NULL if already taken.';
