@@ -14,15 +14,20 @@ PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
 PG_CPPFLAGS += $(shell pkg-config --cflags gmime-3.0)
 SHLIB_LINK  += $(shell pkg-config --libs gmime-3.0)
 
+# libcurl delivers notifications (SMTP, HTTP).
+PG_CPPFLAGS += $(shell pkg-config --cflags libcurl)
+SHLIB_LINK  += $(shell pkg-config --libs libcurl)
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Every module includes the shared header.
-$(OBJS): src/ticketdesk.h
+$(OBJS): src/ticketdesk.h src/notify.h src/notify_shared.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
 src/priority.o src/lifecycle.o: src/priority.h
+src/lifecycle.o src/checklist.o: src/checklist.h
 
 # ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
 MAILGATE = ticketdesk-mailgate

@@ -19,6 +19,7 @@
 #include "priority.h"
 #include "ticketdesk.h"
 #include "routing.h"
+#include "checklist.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_ticket_lifecycle);
 
@@ -362,6 +363,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 						 errdetail("From %s the allowed next statuses are: %s.",
 								   ticket_status_name(old_status), status_list(allowed)),
 						 errhint("Use a move allowed from the current status, or add the move to table ticketdesk.transition.")));
+			completion_gate(tc, rel, oldtup, newtup, old_status, status);
 		}
 
 		/* Finished work always says what was done. */

@@ -141,7 +141,91 @@ RESET ticketdesk.agent;
 -- Nobody has to count: the loads are kept as the tickets move.
 SELECT a.name, l.open_tickets, l.load_cap FROM agent_load l JOIN agent a USING (tenant_id, agent_id) ORDER BY a.agent_id;
 
--- 9. Mail (R02, R51). Rita writes to help@example.com, the head office's
+-- 9. Work time, a checklist with approval, the act and billing (R11-R14, R25).
+--    The tenant rounds each sitting up to 15 minutes, at least 30, and bills
+--    45/h (travel 25/h). Interventions start with a checklist and need a
+--    manager's approval; Dana supervises the technicians.
+INSERT INTO work_setting (rounding_minutes, minimum_minutes) VALUES (15, 30);
+INSERT INTO rate (work_type, hourly) VALUES (NULL, 45), ('travel', 25);
+INSERT INTO checklist_template (type_id, position, title)
+SELECT type_id, p, t FROM ticket_type, (VALUES (1, 'Pressure test'), (2, 'Customer signature')) v(p, t)
+ WHERE code = 'intervention';
+INSERT INTO approval_policy (type_id) SELECT type_id FROM ticket_type WHERE code = 'intervention';
+UPDATE agent SET supervisor_id = 1 WHERE agent_id IN (2, 3);
+SELECT ticket_id AS svc, reference, status FROM open_ticket('Yearly boiler service', 2, type => 'intervention',
+                                                     contact_id => 1, site_id => 1, assignee_id => 3) \gset
+SELECT :svc AS ticket_id, reference, status FROM ticket WHERE ticket_id = :svc;
+SELECT * FROM checklist(:svc);
+
+-- Fay worked on it on two days last month, and times today's final check.
+SET ticketdesk.agent = 3;
+SELECT status FROM start_work(:svc);
+\set last_month 'date_trunc(''month'', now()) - interval ''1 month'''
+SELECT record_time(:svc, :last_month + interval '3 days 08:00', :last_month + interval '3 days 08:40', 'travel', 'to Kaunas') AS entry;
+SELECT record_time(:svc, :last_month + interval '3 days 08:40', :last_month + interval '3 days 10:20', note => 'Burner cleaned') AS entry;
+SELECT record_time(:svc, :last_month + interval '4 days 09:00', :last_month + interval '4 days 09:25', note => 'Pressure test') AS entry;
+SELECT start_timer(:svc, note => 'Final check') AS timer;
+SELECT period_text(period), minutes FROM stop_timer();
+
+-- Resolving with open checklist items is refused (TD570), listing them.
+\set ON_ERROR_STOP off
+SELECT status FROM resolve(:svc, 'Burner cleaned, pressure tested');
+\set ON_ERROR_STOP on
+SELECT title, done_at IS NOT NULL AS done FROM check_item(1);
+SELECT title, done_at IS NOT NULL AS done FROM check_item(2);
+SELECT status FROM resolve(:svc, 'Burner cleaned, pressure tested');
+
+-- Dana, the supervisor, corrects a sitting and approves; Rita confirms the time.
+SET ticketdesk.agent = 1;
+SELECT period_text(period), minutes, period_text(original_period) AS original
+  FROM correct_time(3, 'the test took 20 minutes', stopped => :last_month + interval '4 days 09:20');
+SELECT approve(:svc, 'Checked the photos') AS approval;
+SELECT confirm_time(:svc) AS entries_confirmed;
+SELECT status FROM confirm(:svc);
+SELECT status FROM close(:svc);
+SELECT kind, old_value, new_value, note, actor FROM ticket_history(:svc) WHERE kind NOT IN ('created', 'assignee');
+
+-- The work-completion act in Rita's language (R12): plain text, and the
+-- start of the printable HTML page.
+\pset format unaligned
+\pset tuples_only on
+SELECT work_act(:svc, 'text');
+SELECT left(work_act(:svc), 400);
+\pset format aligned
+\pset tuples_only off
+
+-- Time per ticket, and last month's billing run with its export for the ERP
+-- (R14): CSV through COPY, and JSON. A second run returns the same run.
+SELECT reference, entries, minutes, confirmed_minutes, running_timers FROM time_by_ticket;
+SELECT run_id, to_char(month, 'YYYY-MM') AS month, lines, total FROM billing_run((:last_month)::date);
+SELECT run_id, lines, total FROM billing_run((:last_month)::date);
+COPY (SELECT * FROM billing_export ORDER BY run_id, line_no) TO STDOUT WITH (FORMAT csv, HEADER);
+SELECT jsonb_pretty(billing_export_json(1));
+
+-- 10. Notifications (R05, R09, R28-R30, R41). Every step above queued its
+--    messages in the outbox, inside the transaction of the change, rendered
+--    in each recipient's language (Rita and Eli read Lithuanian). A
+--    background worker delivers them over SMTP and HTTP after commit; this
+--    tour's cluster has no mail server configured, so they wait as 'queued'.
+SELECT outbox_id, event, channel, recipient, language AS lang, sender_name, status, subject
+  FROM outbox WHERE ticket_id = 1 ORDER BY outbox_id;
+-- The thank-you Rita received when she registered the request (R41).
+SELECT body_text FROM outbox WHERE ticket_id = 1 AND event = 'registered';
+-- The mail as the worker sends it: a Message-ID stable per row, the
+-- reference in the subject and the thread, Auto-Submitted, and a plain-text
+-- part beside the HTML part (headers shown; the subject is UTF-8 encoded).
+SELECT split_part(outbox_mail(o), E'\r\n\r\n', 1) AS headers
+  FROM outbox o WHERE ticket_id = 1 AND event = 'resolved' AND recipient = 'rita@acme.test';
+-- An urgent ticket also goes by SMS (R30), to Fay's phone, in Polish.
+SELECT ticket_id AS gas FROM open_ticket('Gas smell near the boiler', 2, contact_id => 1) \gset
+SELECT reference, priority FROM fix_priority(:gas, 'urgent', 'Gas: urgent whatever the matrix says');
+SELECT reference, status FROM assign(:gas, 3, 'Urgent: go now');
+SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox
+ WHERE ticket_id = :gas AND event = 'assigned' ORDER BY channel;
+-- The worker of this database (one per database with the extension).
+SELECT workers, wakes, delivered FROM notify_worker_status();
+
+-- 11. Mail (R02, R51). Rita writes to help@example.com, the head office's
 --    mailbox. The MTA pipes the mail into ticketdesk-mailgate, which calls
 --    ingest_mail: a ticket on channel email, her photo attached.
 \! ticketdesk-mailgate -v < mail/request.eml
