@@ -87,7 +87,9 @@ END $$;
 COMMENT ON FUNCTION mail_settings() IS 'The current tenant''s row of mail_config, or the defaults.';
 
 -- The ticket a mail answers: the first of its In-Reply-To and References ids
--- that is the Message-ID of a mail we took in or of a remark.
+-- that is the Message-ID of a mail we took in, of a remark, or of a
+-- notification we sent (outbox.message_key). The <TD-000123@domain> thread
+-- id that notifications also carry is not one of them: it is guessable.
 CREATE FUNCTION mail_thread(refs text[]) RETURNS bigint
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -99,6 +101,12 @@ BEGIN
                 UNION ALL
                 SELECT m.ticket_id FROM ticketdesk.message m
                  WHERE m.tenant_id = ticketdesk.current_tenant() AND m.email_message_id = r.id
+                UNION ALL
+                -- A notification we sent: its Message-ID is <message_key@domain>.
+                SELECT o.ticket_id FROM ticketdesk.outbox o
+                 WHERE o.tenant_id = ticketdesk.current_tenant() AND o.ticket_id IS NOT NULL
+                   AND o.message_key = CASE WHEN r.id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}@'
+                                            THEN split_part(r.id, '@', 1)::uuid END
              ) x
              ORDER BY r.n
              LIMIT 1);

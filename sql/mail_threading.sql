@@ -85,3 +85,24 @@ SELECT status FROM ticket WHERE ticket_id = 1;
 
 -- The intake log tells the story.
 SELECT intake_id, outcome, action, flagged, ticket_id, message_id, contact_id, sender FROM mail_intake ORDER BY intake_id;
+
+-- Replies to the notifications ticketdesk sends (the outbox): their
+-- Message-ID is <message_key@domain>, and a reply that names it in
+-- In-Reply-To lands on the ticket. Opening TD-000003 above queued the
+-- "thank you for your request" (R41) to Rita; she answers it.
+SELECT event, recipient, ticket_id FROM outbox WHERE ticket_id = 3 AND event = 'registered';
+SELECT message_key || '@desk.example' AS thank_you_id FROM outbox WHERE ticket_id = 3 AND event = 'registered' \gset
+SELECT outcome, action, ticket_id FROM ingest_mail(convert_to(format(
+    E'From: Rita Requester <rita@acme.test>\r\nTo: help@desk.example\r\nMessage-ID: <thanks-reply@acme.test>\r\n'
+    'In-Reply-To: <%s>\r\nReferences: <TD-000001@desk.example> <%s>\r\nSubject: Re: Thank you for your request\r\n\r\n'
+    'Thanks, I will be at home after 15:00.\r\n', :'thank_you_id', :'thank_you_id'), 'UTF8'));
+-- The thread id <TD-000001@desk.example> that notifications also carry is
+-- guessable, so it threads nothing.
+SELECT mail_thread(ARRAY['TD-000001@desk.example', 'not-a-uuid@desk.example']) AS ticket;
+
+-- Machine-made mail never opens a ticket, so it never gets a thank-you
+-- (R41): the out-of-office reply and the bounce queued nothing.
+SELECT count(*) AS before FROM outbox \gset
+SELECT outcome FROM ingest_mail(pg_temp.fixture('29_outlook_out_of_office.eml'));
+SELECT outcome FROM ingest_mail(pg_temp.fixture('32_postfix_bounce_dsn.eml'));
+SELECT count(*) - :before AS queued FROM outbox;
