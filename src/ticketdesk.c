@@ -78,6 +78,7 @@ _PG_init(void)
 		notify_install_hooks();
 		notify_register_launcher();
 	}
+	mailin_define_settings();
 
 	MarkGUCPrefixReserved("ticketdesk");
 }
