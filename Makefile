@@ -10,6 +10,9 @@ EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+# libical expands the RRULEs of service contracts (src/recurrence.c).
+PG_CPPFLAGS += $(shell pkg-config --cflags libical)
+SHLIB_LINK  += $(shell pkg-config --libs libical)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

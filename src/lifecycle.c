@@ -362,9 +362,14 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 
 		if (stamp >= 0)
 		{
-			/* Work starts once; resuming after waiting keeps the first start. */
+			/*
+			 * Work starts once; resuming after waiting keeps the first start.
+			 * A time the UPDATE sets itself is kept: the automation jobs stamp
+			 * the moment they act as of (doc/automation.md).
+			 */
 			(void) ticket_get(tc, rel, newtup, stamp, &isnull);
-			if (stamp != TC_STARTED_AT || isnull)
+			if ((stamp != TC_STARTED_AT || isnull) &&
+				(is_insert || isnull || !ticket_column_changed(tc, rel, oldtup, newtup, stamp)))
 				edit_set(&edit, tc, stamp, now, false);
 		}
 	}
