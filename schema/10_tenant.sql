@@ -39,7 +39,8 @@ BEGIN
               HINT = 'Add a row of your own instead, for example a ticket type with its own transitions.';
 END $$;
 
--- Refuses a parent link that would make a tree (centres, categories) a cycle.
+-- Refuses a parent link that would make a tree (centres, categories, internal
+-- categories, sub-tickets) a cycle.
 -- Arguments: the id column and the parent column of the table.
 CREATE FUNCTION forbid_tree_cycle() RETURNS trigger
     LANGUAGE plpgsql AS $$

@@ -80,6 +80,9 @@ UPDATE ticket SET created_at = created_at - interval '1 day' WHERE ticket_id = 2
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE ticket SET ticket_id = 99 WHERE ticket_id = 2;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Its lifecycle times are stamped by the trigger alone.
+UPDATE ticket SET resolved_at = '2020-01-01' WHERE ticket_id = 2;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 -- Cancelling an unfinished ticket.
 SELECT status, cancelled_at IS NOT NULL AS stamped FROM cancel(2, 'Customer fixed it');

@@ -112,11 +112,18 @@ status_list(uint32 mask)
 	return buf.data;
 }
 
-/* Refuse a change to a column that is fixed once the ticket exists. */
+/*
+ * Refuse a change to a column that is fixed once the ticket exists, or that
+ * only this trigger writes: the lifecycle times.
+ */
 static void
 check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTuple newtup)
 {
-	static const TicketColumn fixed[] = {TC_TENANT_ID, TC_TICKET_ID, TC_CREATED_AT};
+	static const TicketColumn fixed[] = {
+		TC_TENANT_ID, TC_TICKET_ID, TC_CREATED_AT, TC_UPDATED_AT, TC_ASSIGNED_AT,
+		TC_ACKNOWLEDGED_AT, TC_STARTED_AT, TC_RESOLVED_AT, TC_CONFIRMED_AT,
+		TC_CLOSED_AT, TC_CANCELLED_AT,
+	};
 
 	for (int i = 0; i < lengthof(fixed); i++)
 	{
@@ -124,8 +131,10 @@ check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTup
 			ereport(ERROR,
 					(errcode(ERRCODE_TD_IMMUTABLE_COLUMN),
 					 errmsg("column %s of a ticket cannot be changed", ticket_column_name(fixed[i])),
-					 errdetail("A ticket keeps its tenant, its number and its creation time for life."),
-					 errhint("Open a new ticket instead.")));
+					 i < 3 ? errdetail("A ticket keeps its tenant, its number and its creation time for life.")
+					 : errdetail("The lifecycle times are stamped by ticketdesk alone."),
+					 i < 3 ? errhint("Open a new ticket instead.")
+					 : errhint("Change the status with a lifecycle move; the times follow.")));
 	}
 }
 
@@ -221,11 +230,14 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
  * returns the row to store:
  *	- a new ticket starts as new, or as assigned when it names an assignee;
  *	- setting an assignee on a new ticket assigns it; returning a ticket to
- *	  new (reject, redirect) releases its assignee;
+ *	  new (reject, redirect) releases its assignee; a new holder of work
+ *	  under way starts again at assigned; a closed or cancelled ticket keeps
+ *	  its holder;
  *	- any other status change must be allowed by table transition;
- *	- the input rules hold (subject, weights, deadline, planned period);
- *	- times are stamped: updated_at, the time each status was entered, and
- *	  on reopening the finished-work times are cleared.
+ *	- finished work has a resolution; the input rules hold (requester,
+ *	  subject, weights, deadline, planned period);
+ *	- times are stamped by the trigger alone: updated_at, the time each
+ *	  status was entered; reopening clears the finished-work times.
  */
 Datum
 ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
@@ -288,7 +300,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 					 errmsg("a ticket cannot start as %s", ticket_status_name(status)),
 					 errdetail("A ticket starts as new, or as assigned when it names an assignee."),
 					 errhint("Open the ticket, then move it with the lifecycle functions. "
-							 "To restore a dump, run pg_restore with PGOPTIONS='-c session_replication_role=replica'.")));
+							 "To restore a dump, run pg_restore or psql with PGOPTIONS='-c session_replication_role=replica'.")));
 	}
 	else
 	{
