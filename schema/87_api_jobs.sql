@@ -42,7 +42,8 @@ COMMENT ON FUNCTION requester_replied(ticket, timestamptz) IS
 
 -- Reminds requesters that resolved tickets will be confirmed automatically,
 -- then confirms those unanswered for confirm_after_days business days (R22).
--- Confirmed tickets are stamped as_of. Returns the number confirmed.
+-- The lifecycle trigger stamps confirmed_at with the real time of the move.
+-- Returns the number confirmed.
 CREATE FUNCTION auto_confirm(as_of timestamptz DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -80,7 +81,7 @@ BEGIN
            AND ticketdesk.business_add_days(r.calendar_id, k.resolved_at, r.confirm_after_days) <= as_of
            AND NOT ticketdesk.requester_replied(k, k.resolved_at)
          FOR UPDATE OF k SKIP LOCKED)
-    UPDATE ticketdesk.ticket k SET status = 'confirmed', confirmed_at = as_of
+    UPDATE ticketdesk.ticket k SET status = 'confirmed'
       FROM due WHERE k.tenant_id = t AND k.ticket_id = due.ticket_id AND k.status = 'resolved';
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM ticketdesk.set_note(note);
@@ -90,7 +91,7 @@ COMMENT ON FUNCTION auto_confirm(timestamptz) IS
     'Job: reminds requesters, then confirms resolved tickets unanswered for N business days (R22); returns the count.';
 
 -- Closes confirmed tickets close_after_days business days after their
--- confirmation, stamped as_of. Returns the number closed.
+-- confirmation (closed_at is the real time of the move). Returns the number closed.
 CREATE FUNCTION auto_close(as_of timestamptz DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -108,7 +109,7 @@ BEGIN
            AND k.confirmed_at <= as_of - make_interval(days => min_days) + interval '1 hour'
            AND ticketdesk.business_add_days(r.calendar_id, k.confirmed_at, r.close_after_days) <= as_of
          FOR UPDATE OF k SKIP LOCKED)
-    UPDATE ticketdesk.ticket k SET status = 'closed', closed_at = as_of
+    UPDATE ticketdesk.ticket k SET status = 'closed'
       FROM due WHERE k.tenant_id = t AND k.ticket_id = due.ticket_id AND k.status = 'confirmed';
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM ticketdesk.set_note(note);

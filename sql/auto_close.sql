@@ -30,8 +30,20 @@ INSERT INTO closing_rule (center_id, type_id, confirm_after_days)
 SELECT :it, type_id, 1 FROM ticket_type WHERE code = 'service_request';
 
 -- Four tickets of Carla's, all resolved on Monday 9 March at 15:00. The
--- resolution time is given explicitly (the jobs stamp their as_of the same way).
-CREATE FUNCTION resolved_ticket(subject text) RETURNS bigint
+-- lifecycle trigger stamps the real time of every move, so the month's
+-- resolutions are scripted: written as a restore writes them, with the
+-- trigger off (session_replication_role = replica).
+CREATE OR REPLACE FUNCTION scripted_resolve(tid bigint, at timestamptz) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    old ticket_status := (SELECT k.status FROM ticket k WHERE k.ticket_id = tid);
+BEGIN
+    SET LOCAL session_replication_role = replica;
+    UPDATE ticket k SET status = 'resolved', resolution = 'Done', resolved_at = at WHERE k.ticket_id = tid;
+    INSERT INTO ticket_event (ticket_id, at, kind, old_value, new_value) VALUES (tid, at, 'status', old, 'resolved');
+    SET LOCAL session_replication_role = origin;
+END $$;
+CREATE OR REPLACE FUNCTION resolved_ticket(subject text) RETURNS bigint
     LANGUAGE plpgsql AS $$
 DECLARE
     id bigint := (open_ticket(subject, (SELECT center_id FROM center WHERE code = 'it'),
@@ -39,7 +51,7 @@ DECLARE
                               assignee_id => (SELECT agent_id FROM agent WHERE name = 'Ada'))).ticket_id;
 BEGIN
     PERFORM start_work(id);
-    UPDATE ticket SET status = 'resolved', resolution = 'Done', resolved_at = '2026-03-09 15:00' WHERE ticket_id = id;
+    PERFORM scripted_resolve(id, '2026-03-09 15:00');
     RETURN id;
 END $$;
 SELECT resolved_ticket('Mailbox full') AS quiet \gset
@@ -54,8 +66,7 @@ INSERT INTO message (ticket_id, author_contact_id, body, created_at)
 VALUES (:replied, :dan, 'It still flickers!', '2026-03-10 09:00');
 -- "Printer jams" is reopened on Tuesday and resolved again on Thursday 12 March at 10:00.
 SELECT (reopen(:reopened, 'The roller is worn')).status;
-UPDATE ticket SET status = 'resolved', resolution = 'New roller', resolved_at = '2026-03-12 10:00'
- WHERE ticket_id = :reopened;
+SELECT scripted_resolve(:reopened, '2026-03-12 10:00');
 
 -- Tuesday 10 March: one business day has passed, nothing is due.
 SELECT auto_confirm('2026-03-10 16:00') AS confirmed;
@@ -71,26 +82,27 @@ SELECT count(*) AS notices FROM automation_notice;
 -- Friday 13 March 14:59: not yet. 15:00: three business days.
 SELECT auto_confirm('2026-03-13 14:59') AS confirmed;
 SELECT auto_confirm('2026-03-13 15:00') AS confirmed;
-SELECT subject, status, confirmed_at FROM ticket ORDER BY ticket_id;
+SELECT subject, status, confirmed_at > resolved_at AS stamped_by_the_move FROM ticket ORDER BY ticket_id;
 -- The history says why.
 SELECT k.subject, e.old_value, e.new_value, e.note
   FROM ticket_event e JOIN ticket k USING (tenant_id, ticket_id)
  WHERE e.kind = 'status' AND e.new_value = 'confirmed' ORDER BY k.ticket_id;
 SELECT auto_confirm('2026-03-13 15:00') AS "again";
 
--- Auto-close counts two business days from the confirmation: Saturday 14
--- 15:00 is after hours, so Monday 16 March 15:00.
-SELECT auto_close('2026-03-16 14:59') AS closed;
-SELECT auto_close('2026-03-16 15:00') AS closed;
-SELECT subject, status, closed_at FROM ticket WHERE status IN ('confirmed', 'closed') ORDER BY ticket_id;
-SELECT auto_close('2026-03-16 15:00') AS "again";
+-- Auto-close counts two business days from the confirmation, which the
+-- trigger stamped with the real time the job ran: half a day later nothing
+-- is due, ten days later both are closed, once.
+SELECT auto_close(now() + interval '12 hours') AS closed;
+SELECT auto_close(now() + interval '10 days') AS closed;
+SELECT subject, status FROM ticket WHERE status IN ('confirmed', 'closed') ORDER BY ticket_id;
+SELECT auto_close(now() + interval '10 days') AS "again";
 
 -- The reopened ticket counts from its second resolution (Thursday 12 10:00):
--- reminded Saturday 14 10:00, confirmed Monday 16 10:00, closed Wednesday 18 10:00.
+-- reminded Saturday 14 10:00, confirmed Monday 16 10:00, then closed.
 SELECT auto_confirm('2026-03-14 10:00') AS confirmed;
 SELECT n.due_at AS printer_reminder FROM automation_notice n WHERE n.ticket_id = :reopened;
 SELECT auto_confirm('2026-03-16 09:59') AS confirmed, auto_confirm('2026-03-16 10:00') AS confirmed;
-SELECT auto_close('2026-03-18 09:59') AS closed, auto_close('2026-03-18 10:00') AS closed;
+SELECT auto_close(now() + interval '10 days') AS closed;
 -- Dan's reply keeps "Screen flickers" resolved, however long it waits.
 SELECT auto_confirm('2026-04-30 12:00') AS confirmed;
 SELECT subject, status FROM ticket WHERE ticket_id = :replied;
@@ -100,8 +112,9 @@ SELECT subject, status FROM ticket WHERE ticket_id = :replied;
 SELECT (open_ticket('New laptop', :it, type => 'service_request', contact_id => :carla,
                     assignee_id => :ada)).ticket_id AS laptop \gset
 SELECT (start_work(:laptop)).status;
-UPDATE ticket SET status = 'resolved', resolution = 'Delivered', resolved_at = '2026-03-20 10:00' WHERE ticket_id = :laptop;
-SELECT auto_confirm('2026-03-21 10:00') AS confirmed, auto_close('2026-06-01') AS closed;
+SELECT scripted_resolve(:laptop, '2026-03-20 10:00');
+SELECT auto_confirm('2026-03-21 09:59') AS confirmed, auto_confirm('2026-03-21 10:00') AS confirmed,
+       auto_close(now() + interval '1 year') AS closed;
 SELECT status FROM ticket WHERE ticket_id = :laptop;
 
 -- Refusals at configuration time.

@@ -19,7 +19,7 @@ SELECT set_center_calendar(:it, :vln);
 INSERT INTO agent (name) VALUES ('Sue') RETURNING agent_id AS sue \gset
 INSERT INTO agent (name, supervisor_id) VALUES ('Ada', :sue) RETURNING agent_id AS ada \gset
 INSERT INTO agent (name) VALUES ('Bob') RETURNING agent_id AS bob \gset
-CREATE FUNCTION who(ids bigint[]) RETURNS text LANGUAGE sql AS $$
+CREATE OR REPLACE FUNCTION who(ids bigint[]) RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(a.name, ', ' ORDER BY a.name) FROM agent a WHERE a.agent_id = ANY (ids)
 $$;
 

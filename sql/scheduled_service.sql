@@ -12,7 +12,7 @@ SET timezone = 'Europe/Vilnius';
 INSERT INTO center (code, name) VALUES ('field', 'Field service') RETURNING center_id AS field \gset
 INSERT INTO customer (name) VALUES ('ACME') RETURNING customer_id AS acme \gset
 SELECT site_for(:acme, 'Gedimino pr. 1, Vilnius') AS site \gset
-CREATE VIEW made AS
+CREATE OR REPLACE VIEW made AS
 SELECT c.subject AS contract, o.occurrence, k.reference IS NOT NULL AS has_ticket, t.code AS type,
        k.channel, lower(k.planned) = o.occurrence AS planned_at_occurrence, k.site_id, k.status
   FROM service_occurrence o

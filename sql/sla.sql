@@ -24,7 +24,7 @@ INSERT INTO sla_target (center_id, priority, first_response, resolution) VALUES 
 
 -- The month's history is scripted: tickets opened at given moments, and
 -- status rows written with their own times, as a restore would write them.
-CREATE FUNCTION scripted_move(tid bigint, status ticket_status, at timestamptz) RETURNS void
+CREATE OR REPLACE FUNCTION scripted_move(tid bigint, status ticket_status, at timestamptz) RETURNS void
     LANGUAGE plpgsql AS $$
 DECLARE
     old ticket_status;

@@ -374,14 +374,9 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 
 		if (stamp >= 0)
 		{
-			/*
-			 * Work starts once; resuming after waiting keeps the first start.
-			 * A time the UPDATE sets itself is kept: the automation jobs stamp
-			 * the moment they act as of (doc/automation.md).
-			 */
+			/* Work starts once; resuming after waiting keeps the first start. */
 			(void) ticket_get(tc, rel, newtup, stamp, &isnull);
-			if ((stamp != TC_STARTED_AT || isnull) &&
-				(is_insert || isnull || !ticket_column_changed(tc, rel, oldtup, newtup, stamp)))
+			if (stamp != TC_STARTED_AT || isnull)
 				edit_set(&edit, tc, stamp, now, false);
 		}
 	}
