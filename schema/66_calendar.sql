@@ -51,11 +51,16 @@ CREATE TABLE center_calendar (
 );
 COMMENT ON TABLE center_calendar IS 'The calendar of a centre; centres without one inherit their parent''s.';
 
+-- True when PostgreSQL knows a time zone by this name.
+CREATE FUNCTION is_time_zone(name text) RETURNS boolean
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_is_time_zone';
+COMMENT ON FUNCTION is_time_zone(text) IS 'True when PostgreSQL knows a time zone by this name (e.g. Europe/Vilnius).';
+
 -- A calendar's zone must be one PostgreSQL knows by name.
 CREATE FUNCTION calendar_check() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = NEW.time_zone) THEN
+    IF NOT coalesce(ticketdesk.is_time_zone(NEW.time_zone), false) THEN
         RAISE EXCEPTION 'time zone "%" is not recognised', NEW.time_zone
             USING ERRCODE = 'TD603',
                   HINT = 'Use a named zone from pg_timezone_names, such as Europe/Vilnius or UTC.';

@@ -103,7 +103,7 @@ BEGIN
             USING ERRCODE = 'TD617', DETAIL = format('lead_days is %s.', NEW.lead_days),
                   HINT = 'Give the number of days before each occurrence the ticket is created, 0 or more.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = NEW.time_zone) THEN
+    IF NOT coalesce(ticketdesk.is_time_zone(NEW.time_zone), false) THEN
         RAISE EXCEPTION 'time zone "%" is not recognised', NEW.time_zone
             USING ERRCODE = 'TD603', HINT = 'Use a named zone such as Europe/Vilnius or UTC.';
     END IF;

@@ -481,3 +481,17 @@ ticketdesk_business_between(PG_FUNCTION_ARGS)
 	result->time = BizCalendarBetween(cal, PG_GETARG_TIMESTAMPTZ(1), PG_GETARG_TIMESTAMPTZ(2));
 	PG_RETURN_INTERVAL_P(result);
 }
+
+/*
+ * ticketdesk_is_time_zone(name) is true when PostgreSQL knows a time zone by
+ * that name (what bizcal resolves local times with). Much cheaper than a
+ * lookup in pg_timezone_names, which reads the whole zone directory.
+ */
+PG_FUNCTION_INFO_V1(ticketdesk_is_time_zone);
+Datum
+ticketdesk_is_time_zone(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(name[0] != '\0' && pg_tzset(name) != NULL);
+}
