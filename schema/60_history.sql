@@ -4,8 +4,9 @@
 -- Every status change, assignment, redirect, weight or category change, with
 -- who, when, the old and the new value. Written by the ticket trigger, and by
 -- add_watcher for watchers.
+-- Like ticket, no separate tenant foreign key: (tenant_id, ticket_id) implies it.
 CREATE TABLE ticket_event (
-    tenant_id      integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    tenant_id      integer NOT NULL DEFAULT current_tenant(),
     event_id       bigserial,
     ticket_id      bigint NOT NULL,
     at             timestamptz NOT NULL DEFAULT now(),

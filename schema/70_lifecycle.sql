@@ -1,28 +1,10 @@
 -- The lifecycle, enforced in one place: C triggers on ticket.
 
--- The agent this session acts as: the setting ticketdesk.agent when set,
--- else the agent whose login_role is the current database role.
--- A setting that names no agent of the tenant is refused, so the history
--- never records a wrong actor.
+-- The agent this session acts as: the setting ticketdesk.agent when set (it
+-- must name an agent of the tenant, TD203), else the agent whose login_role
+-- is the current database role.
 CREATE FUNCTION current_agent() RETURNS bigint
-    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-DECLARE
-    t       integer := ticketdesk.current_tenant();
-    setting bigint := nullif(nullif(current_setting('ticketdesk.agent', true), ''), '0')::bigint;
-    result  bigint;
-BEGIN
-    IF setting IS NULL THEN
-        SELECT a.agent_id INTO result FROM ticketdesk.agent a
-         WHERE a.tenant_id = t AND a.login_role = current_user;
-        RETURN result;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM ticketdesk.agent a WHERE a.tenant_id = t AND a.agent_id = setting) THEN
-        RAISE EXCEPTION 'the setting ticketdesk.agent names agent %, which tenant % does not have', setting, t
-            USING ERRCODE = 'TD203',
-                  HINT = 'Set ticketdesk.agent to an agent of the current tenant, or to 0.';
-    END IF;
-    RETURN setting;
-END $$;
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'ticketdesk_current_agent';
 COMMENT ON FUNCTION current_agent() IS
     'The agent this session acts as: setting ticketdesk.agent, else the agent mapped to current_user.';
 

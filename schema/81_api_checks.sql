@@ -60,19 +60,25 @@ END $$;
 
 -- True when a category belongs to the centre or to a centre above it: a
 -- category defined high in the tree serves every centre beneath.
+-- PL/pgSQL rather than SQL so that its plan is cached for the session: a SQL
+-- function with a recursive query would be planned again on every call.
 CREATE FUNCTION category_fits(category_id bigint, center_id bigint) RETURNS boolean
-    LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE up(center_id, parent_id) AS (
-        SELECT c.center_id, c.parent_id FROM ticketdesk.center c
-         WHERE c.tenant_id = ticketdesk.current_tenant() AND c.center_id = $2
-        UNION
-        SELECT c.center_id, c.parent_id FROM ticketdesk.center c
-          JOIN up ON c.tenant_id = ticketdesk.current_tenant() AND c.center_id = up.parent_id
-    )
-    SELECT EXISTS (
-        SELECT 1 FROM ticketdesk.category k JOIN up ON k.center_id = up.center_id
-         WHERE k.tenant_id = ticketdesk.current_tenant() AND k.category_id = $1)
-$$;
+    LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_variable
+DECLARE
+    t integer := ticketdesk.current_tenant();
+BEGIN
+    RETURN EXISTS (
+        WITH RECURSIVE up(id, parent) AS (
+            SELECT c.center_id, c.parent_id FROM ticketdesk.center c
+             WHERE c.tenant_id = t AND c.center_id = category_fits.center_id
+            UNION
+            SELECT c.center_id, c.parent_id FROM ticketdesk.center c
+              JOIN up ON c.tenant_id = t AND c.center_id = up.parent
+        )
+        SELECT 1 FROM ticketdesk.category k JOIN up ON k.center_id = up.id
+         WHERE k.tenant_id = t AND k.category_id = category_fits.category_id);
+END $$;
 
 -- Refuses a category that does not serve the ticket's centre.
 CREATE FUNCTION require_category_fits(category_id bigint, center_id bigint) RETURNS void

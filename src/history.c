@@ -104,9 +104,10 @@ text_array(Datum *values, bool *nulls, int n)
 static void
 insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
 {
-	Oid			argtypes[6] = {INT4OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
-	Datum		args[6];
-	char		nulls[6] = "      ";
+	Oid			argtypes[7] = {INT4OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID};
+	Datum		args[7];
+	char		nulls[7] = "       ";
+	bool		no_actor = true;
 	bool		no_nulls[MAX_EVENTS] = {0};
 
 	SPI_connect();
@@ -115,11 +116,10 @@ insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
 		SPIPlanPtr	plan = SPI_prepare(
 									   "INSERT INTO ticketdesk.ticket_event"
 									   "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
-									   " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6,"
-									   "        CASE WHEN $1 = ticketdesk.current_tenant() THEN ticketdesk.current_agent() END"
+									   " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6, $7"
 									   "   FROM unnest($3, $4, $5) WITH ORDINALITY AS e(kind, old_value, new_value, n)"
 									   "  ORDER BY e.n",
-									   6, argtypes);
+									   7, argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "ticketdesk: could not prepare the history insert: %s",
@@ -137,6 +137,11 @@ insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
 		args[5] = CStringGetTextDatum(ticketdesk_note);
 	else
 		nulls[5] = 'n';
+	/* The acting agent, when the ticket is of the session's tenant. */
+	if (tenant_id == ticketdesk_tenant)
+		args[6] = Int64GetDatum(current_agent_id(tenant_id, &no_actor));
+	if (no_actor)
+		nulls[6] = 'n';
 
 	if (SPI_execute_plan(insert_plan, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "ticketdesk: could not record the ticket history");

@@ -29,6 +29,7 @@ extern int	ticketdesk_max_attachment_kb;
 #define ERRCODE_TD_DEADLINE_BEFORE_OPEN	MAKE_SQLSTATE('T','D','3','0','3')
 #define ERRCODE_TD_BAD_PLANNED_PERIOD	MAKE_SQLSTATE('T','D','3','0','4')
 #define ERRCODE_TD_RESOLUTION_REQUIRED	MAKE_SQLSTATE('T','D','3','0','6')
+#define ERRCODE_TD_UNKNOWN_AGENT		MAKE_SQLSTATE('T','D','2','0','3')
 #define ERRCODE_TD_REQUESTER_REQUIRED	MAKE_SQLSTATE('T','D','3','0','8')
 #define ERRCODE_TD_TICKET_FINISHED		MAKE_SQLSTATE('T','D','4','0','7')
 
@@ -107,6 +108,9 @@ extern Datum ticket_get(const TicketColumns *tc, Relation rel, HeapTuple tup,
 						TicketColumn col, bool *isnull);
 extern bool ticket_column_changed(const TicketColumns *tc, Relation rel,
 								  HeapTuple oldtup, HeapTuple newtup, TicketColumn col);
+
+/* The acting agent (agent.c). */
+extern int64 current_agent_id(int32 tenant_id, bool *isnull);
 
 /* The transition cache (transition.c). */
 extern bool transition_allowed(int32 tenant_id, int64 type_id,
