@@ -40,13 +40,9 @@ BEGIN
             SELECT result, d, p[1]::time, p[2]::time FROM generate_series(first, last) d;
         END LOOP;
     END LOOP;
-    IF NOT EXISTS (SELECT 1 FROM ticketdesk.calendar_hours h
-                    WHERE h.tenant_id = ticketdesk.current_tenant() AND h.calendar_id = result) THEN
-        RAISE EXCEPTION 'calendar "%" has no working time', code
-            USING ERRCODE = 'TD601',
-                  DETAIL = 'A calendar needs at least one working period, or no deadline could ever be reached.',
-                  HINT = 'Give working hours, e.g. ''mon-fri 09:00-17:00''.';
-    END IF;
+    -- Run the deferred "has working time" check now, so a refusal comes at once.
+    SET CONSTRAINTS ticketdesk.calendar_has_working_time IMMEDIATE;
+    SET CONSTRAINTS ticketdesk.calendar_has_working_time DEFERRED;
     RETURN result;
 END $$;
 COMMENT ON FUNCTION create_calendar(text, text, text, text, boolean) IS

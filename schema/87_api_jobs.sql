@@ -1,7 +1,8 @@
 -- The time-driven jobs. Each works for the current tenant, takes as_of (so
--- tests move time), and is idempotent: rows it changes leave the set it
--- scans, notices have unique keys, and rows another session is working on
--- are skipped (SKIP LOCKED), so a rerun or a crash-and-retry does nothing twice.
+-- tests move time), and is idempotent: a ticket it moves leaves the set it
+-- scans (a second session waits for the row, then finds it moved), notices
+-- have unique keys, and reminders and contracts another session is working
+-- on are skipped (SKIP LOCKED), so a rerun or a crash-and-retry does nothing twice.
 
 -- The closing rule of every centre and type of the tenant (most specific wins)
 -- with the centre's calendar: a small table the jobs join tickets with.
@@ -72,17 +73,14 @@ BEGIN
     ON CONFLICT (tenant_id, ticket_id, kind, key) DO NOTHING;
 
     SELECT min(r.confirm_after_days) INTO min_days FROM ticketdesk.closing_rules_by_center_type() r;
-    WITH r AS MATERIALIZED (SELECT * FROM ticketdesk.closing_rules_by_center_type()),
-    due AS (
-        SELECT k.ticket_id FROM ticketdesk.ticket k
-          JOIN r ON r.center_id = k.center_id AND r.type_id = k.type_id
-         WHERE k.tenant_id = t AND k.status = 'resolved'
-           AND k.resolved_at <= as_of - make_interval(days => min_days) + interval '1 hour'
-           AND ticketdesk.business_add_days(r.calendar_id, k.resolved_at, r.confirm_after_days) <= as_of
-           AND NOT ticketdesk.requester_replied(k, k.resolved_at)
-         FOR UPDATE OF k SKIP LOCKED)
+    WITH r AS MATERIALIZED (SELECT * FROM ticketdesk.closing_rules_by_center_type())
     UPDATE ticketdesk.ticket k SET status = 'confirmed'
-      FROM due WHERE k.tenant_id = t AND k.ticket_id = due.ticket_id AND k.status = 'resolved';
+      FROM r
+     WHERE r.center_id = k.center_id AND r.type_id = k.type_id
+       AND k.tenant_id = t AND k.status = 'resolved'
+       AND k.resolved_at <= as_of - make_interval(days => min_days) + interval '1 hour'
+       AND ticketdesk.business_add_days(r.calendar_id, k.resolved_at, r.confirm_after_days) <= as_of
+       AND NOT ticketdesk.requester_replied(k, k.resolved_at);
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM ticketdesk.set_note(note);
     RETURN n;
@@ -101,16 +99,13 @@ DECLARE
     n        integer;
 BEGIN
     SELECT min(r.close_after_days) INTO min_days FROM ticketdesk.closing_rules_by_center_type() r;
-    WITH r AS MATERIALIZED (SELECT * FROM ticketdesk.closing_rules_by_center_type()),
-    due AS (
-        SELECT k.ticket_id FROM ticketdesk.ticket k
-          JOIN r ON r.center_id = k.center_id AND r.type_id = k.type_id
-         WHERE k.tenant_id = t AND k.status = 'confirmed'
-           AND k.confirmed_at <= as_of - make_interval(days => min_days) + interval '1 hour'
-           AND ticketdesk.business_add_days(r.calendar_id, k.confirmed_at, r.close_after_days) <= as_of
-         FOR UPDATE OF k SKIP LOCKED)
+    WITH r AS MATERIALIZED (SELECT * FROM ticketdesk.closing_rules_by_center_type())
     UPDATE ticketdesk.ticket k SET status = 'closed'
-      FROM due WHERE k.tenant_id = t AND k.ticket_id = due.ticket_id AND k.status = 'confirmed';
+      FROM r
+     WHERE r.center_id = k.center_id AND r.type_id = k.type_id
+       AND k.tenant_id = t AND k.status = 'confirmed'
+       AND k.confirmed_at <= as_of - make_interval(days => min_days) + interval '1 hour'
+       AND ticketdesk.business_add_days(r.calendar_id, k.confirmed_at, r.close_after_days) <= as_of;
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM ticketdesk.set_note(note);
     RETURN n;

@@ -97,16 +97,20 @@ UPDATE ticketdesk.ticket SET status = 'confirmed', closed_at = NULL, confirmed_a
  WHERE ticket_id <= 100000;
 RESET session_replication_role;
 VACUUM ANALYZE ticketdesk.ticket;
+-- Alternate the two, three times each, and keep each one's best run.
 SELECT bench_ms($$UPDATE ticketdesk.ticket SET status = 'closed'
                    WHERE tenant_id = 1 AND status = 'confirmed' AND confirmed_at < '2026-05-02'$$, 1) AS bare1 \gset
 SELECT bench_ms($$SELECT ticketdesk.auto_close('2026-06-01 12:00')$$, 1) AS job1 \gset
 SELECT bench_ms($$UPDATE ticketdesk.ticket SET status = 'closed'
                    WHERE tenant_id = 1 AND status = 'confirmed' AND confirmed_at < '2026-05-02'$$, 1) AS bare2 \gset
 SELECT bench_ms($$SELECT ticketdesk.auto_close('2026-06-01 12:00')$$, 1) AS job2 \gset
+SELECT bench_ms($$UPDATE ticketdesk.ticket SET status = 'closed'
+                   WHERE tenant_id = 1 AND status = 'confirmed' AND confirmed_at < '2026-05-02'$$, 1) AS bare3 \gset
+SELECT bench_ms($$SELECT ticketdesk.auto_close('2026-06-01 12:00')$$, 1) AS job3 \gset
 SELECT count(*) AS closing FROM ticketdesk.ticket WHERE status = 'confirmed' AND confirmed_at < '2026-05-02' \gset
 INSERT INTO bench_result VALUES
-    ('bare UPDATE closing ' || :closing || ' confirmed tickets', least(:bare1, :bare2), 'ms'),
-    ('auto_close of the same ' || :closing || ' tickets', least(:job1, :job2), 'ms'),
+    ('bare UPDATE closing ' || :closing || ' confirmed tickets', least(:bare1, :bare2, :bare3), 'ms'),
+    ('auto_close of the same ' || :closing || ' tickets', least(:job1, :job2, :job3), 'ms'),
     ('auto_close throughput / bare UPDATE throughput (want >= 0.5)',
-     round(least(:bare1, :bare2) / least(:job1, :job2), 2), 'ratio');
+     round(least(:bare1, :bare2, :bare3) / least(:job1, :job2, :job3), 2), 'ratio');
 \endif
