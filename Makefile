@@ -22,3 +22,5 @@ $(OBJS): src/ticketdesk.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
+src/priority.o src/lifecycle.o: src/priority.h
+src/lifecycle.o src/checklist.o: src/checklist.h

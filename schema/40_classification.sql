@@ -38,6 +38,7 @@ CREATE TABLE ticket_type (
     code        text NOT NULL CHECK (code ~ '^[a-z0-9_]{1,40}$'),
     name        text NOT NULL CHECK (name ~ '\S'),
     seeded      boolean NOT NULL DEFAULT false,
+    workflow_id bigint,             -- the process its tickets follow (R39); FK in 47_workflow.sql
     PRIMARY KEY (tenant_id, type_id),
     UNIQUE (tenant_id, code)
 );

@@ -25,6 +25,7 @@ CREATE TABLE ticket (
     requester_weight     smallint NOT NULL DEFAULT 3 CHECK (requester_weight BETWEEN 1 AND 5),
     dispatcher_weight    smallint CHECK (dispatcher_weight BETWEEN 1 AND 5),
     priority             ticket_priority NOT NULL DEFAULT 'normal',
+    priority_fixed       boolean NOT NULL DEFAULT false,  -- the dispatcher's override: not recomputed
     deadline             timestamptz,        -- the requester's wanted deadline (R16)
     planned              tstzrange,          -- the planned period (R49)
     site_id              bigint,
@@ -34,6 +35,7 @@ CREATE TABLE ticket (
     status               ticket_status NOT NULL DEFAULT 'new',
     assignee_id          bigint,
     parent_id            bigint,             -- work breakdown: a sub-ticket's parent (R27)
+    stage                smallint CHECK (stage >= 1), -- current stage of the type's workflow (R39)
     resolution           text,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),

@@ -108,15 +108,16 @@ SELECT status FROM move(1, 'closed', 'Trying to skip ahead');
 SELECT count(*) - :events AS new_events FROM ticket_event;
 
 --
--- 5. An ERP changes the priority with a plain UPDATE. Its note comes from
---    SET LOCAL ticketdesk.note; its role is recorded, with no agent.
+-- 5. An ERP fixes the priority with a plain UPDATE (a priority set by hand
+--    is a fixed one: doc/priority.md). Its note comes from SET LOCAL
+--    ticketdesk.note; its role is recorded, with no agent.
 --
 SET ROLE td_history_erp;
 SELECT current_user, current_agent() IS NULL AS no_agent;
 SELECT max(event_id) AS seen FROM ticket_event \gset
 BEGIN;
 SET LOCAL ticketdesk.note = 'ERP: premium maintenance contract';
-UPDATE ticket SET priority = 'high' WHERE ticket_id = 1;
+UPDATE ticket SET priority = 'high', priority_fixed = true WHERE ticket_id = 1;
 COMMIT;
 -- The note ended with the transaction: the next change has none.
 UPDATE ticket SET priority = 'urgent' WHERE ticket_id = 1;

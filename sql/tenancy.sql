@@ -160,7 +160,7 @@ WITH u AS (UPDATE ticket SET priority = 'urgent' WHERE ticket_id = 1 RETURNING t
 SELECT count(*) AS updated FROM u;
 WITH u AS (UPDATE ticket SET priority = 'urgent' WHERE tenant_id = 2 RETURNING ticket_id)
 SELECT count(*) AS updated FROM u;
-WITH u AS (UPDATE ticket SET priority = 'high' WHERE ticket_id = 2 RETURNING ticket_id)
+WITH u AS (UPDATE ticket SET priority = 'high', priority_fixed = true WHERE ticket_id = 2 RETURNING ticket_id)
 SELECT count(*) AS updated FROM u;
 
 -- A ticket cannot point at another tenant's centre: the keys include the tenant.

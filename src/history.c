@@ -33,6 +33,7 @@ static const struct
 	{TC_REQUESTER_WEIGHT, "requester_weight"},
 	{TC_DISPATCHER_WEIGHT, "dispatcher_weight"},
 	{TC_PRIORITY, "priority"},
+	{TC_PRIORITY_FIXED, "priority_fixed"},
 	{TC_DEADLINE, "deadline"},
 	{TC_PLANNED, "planned"},
 	{TC_SUBJECT, "subject"},
@@ -46,6 +47,7 @@ static const struct
 	{TC_SITE_ID, "site"},
 	{TC_PARENT_ID, "parent"},
 	{TC_RESOLUTION, "resolution"},
+	{TC_STAGE, "stage"},
 };
 
 #define MAX_EVENTS (lengthof(tracked) + 1)

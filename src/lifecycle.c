@@ -16,7 +16,10 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "priority.h"
 #include "ticketdesk.h"
+#include "routing.h"
+#include "checklist.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_ticket_lifecycle);
 
@@ -236,6 +239,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
  *	- any other status change must be allowed by table transition;
  *	- finished work has a resolution; the input rules hold (requester,
  *	  subject, weights, deadline, planned period);
+ *	- the priority is computed from the matrix unless it is fixed;
  *	- times are stamped by the trigger alone: updated_at, the time each
  *	  status was entered; reopening clears the finished-work times.
  */
@@ -287,6 +291,21 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 				 errmsg("the status of a ticket cannot be null")));
 	status = ticket_status_from_datum(statustype, value);
 	(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &assignee_null);
+
+	/* The workflow stage, and automatic routing when nobody was named (routing.c). */
+	{
+		RoutingDecision route;
+
+		routing_decide(tc, rel, oldtup, newtup, status, assignee_null, &route);
+		if (route.set_stage)
+			edit_set(&edit, tc, TC_STAGE, Int16GetDatum(route.stage), false);
+		if (route.agent_id != 0)
+		{
+			edit_set(&edit, tc, TC_ASSIGNEE_ID, Int64GetDatum(route.agent_id), false);
+			assignee_null = false;
+			status = TS_ASSIGNED;
+		}
+	}
 
 	/* Naming an assignee on a new ticket is assigning it. */
 	if (old_status == TS_NEW && status == TS_NEW && !assignee_null)
@@ -344,6 +363,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 						 errdetail("From %s the allowed next statuses are: %s.",
 								   ticket_status_name(old_status), status_list(allowed)),
 						 errhint("Use a move allowed from the current status, or add the move to table ticketdesk.transition.")));
+			completion_gate(tc, rel, oldtup, newtup, old_status, status);
 		}
 
 		/* Finished work always says what was done. */
@@ -364,6 +384,11 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 				 errhint("Assign the ticket to an agent first.")));
 
 	check_input(tc, rel, newtup);
+
+	/* The priority: computed from the matrix unless the dispatcher fixed it. */
+	if (priority_for_ticket(tc, rel, oldtup, newtup,
+							GetCurrentTransactionStartTimestamp(), &value))
+		edit_set(&edit, tc, TC_PRIORITY, value, false);
 
 	/* Stamp the times. */
 	edit_set(&edit, tc, TC_STATUS, ticket_status_to_datum(statustype, status), false);

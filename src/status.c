@@ -29,30 +29,41 @@ static Oid	loaded_type = InvalidOid;
 static Oid	status_oid[TS_COUNT];
 
 /*
- * Read the labels of enumtype from pg_enum. A dropped and recreated
- * extension has a new type OID, which makes this run again.
+ * enum_label_oids fills oids[i] with the OID of the label labels[i] of the
+ * enum type enumtype (named typname in the error for a missing label).
  */
-static void
-load_statuses(Oid enumtype)
+void
+enum_label_oids(Oid enumtype, const char *typname, const char *const *labels,
+				int nlabels, Oid *oids)
 {
 	CatCList   *list;
 
-	memset(status_oid, 0, sizeof(status_oid));
+	memset(oids, 0, sizeof(Oid) * nlabels);
 	list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(enumtype));
 	for (int i = 0; i < list->n_members; i++)
 	{
 		HeapTuple	tup = &list->members[i]->tuple;
 		Form_pg_enum en = (Form_pg_enum) GETSTRUCT(tup);
 
-		for (int s = 0; s < TS_COUNT; s++)
-			if (strcmp(NameStr(en->enumlabel), status_names[s]) == 0)
-				status_oid[s] = en->oid;
+		for (int l = 0; l < nlabels; l++)
+			if (strcmp(NameStr(en->enumlabel), labels[l]) == 0)
+				oids[l] = en->oid;
 	}
 	ReleaseSysCacheList(list);
 
-	for (int s = 0; s < TS_COUNT; s++)
-		if (!OidIsValid(status_oid[s]))
-			elog(ERROR, "ticketdesk: enum ticket_status lacks the label \"%s\"", status_names[s]);
+	for (int l = 0; l < nlabels; l++)
+		if (!OidIsValid(oids[l]))
+			elog(ERROR, "ticketdesk: enum %s lacks the label \"%s\"", typname, labels[l]);
+}
+
+/*
+ * Read the labels of enumtype from pg_enum. A dropped and recreated
+ * extension has a new type OID, which makes this run again.
+ */
+static void
+load_statuses(Oid enumtype)
+{
+	enum_label_oids(enumtype, "ticket_status", status_names, TS_COUNT, status_oid);
 	loaded_type = enumtype;
 }
 

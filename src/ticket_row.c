@@ -47,6 +47,9 @@ static const char *const column_names[TC_COUNT] = {
 	[TC_CONFIRMED_AT] = "confirmed_at",
 	[TC_CLOSED_AT] = "closed_at",
 	[TC_CANCELLED_AT] = "cancelled_at",
+	[TC_PRIORITY_FIXED] = "priority_fixed",
+	[TC_STAGE] = "stage",
+	[TC_CHANNEL] = "channel",
 };
 
 static TicketColumns cached;

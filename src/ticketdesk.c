@@ -17,6 +17,7 @@ int			ticketdesk_tenant = 1;
 int			ticketdesk_agent = 0;
 char	   *ticketdesk_note = NULL;
 int			ticketdesk_max_attachment_kb = 10 * 1024;
+int			ticketdesk_deadline_near_min = 24 * 60;
 
 void		_PG_init(void);
 
@@ -57,6 +58,15 @@ _PG_init(void)
 							&ticketdesk_max_attachment_kb,
 							10 * 1024, 1, INT_MAX / 2,
 							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ticketdesk.deadline_near",
+							"How close a deadline is near enough to raise the priority by one level.",
+							"A passed deadline raises it by two. 0 counts only passed deadlines. "
+							"Plain time for now; business time replaces it with the business calendars.",
+							&ticketdesk_deadline_near_min,
+							24 * 60, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ticketdesk");

@@ -16,6 +16,7 @@ extern int	ticketdesk_tenant;
 extern int	ticketdesk_agent;
 extern char *ticketdesk_note;
 extern int	ticketdesk_max_attachment_kb;
+extern int	ticketdesk_deadline_near_min;
 
 /*
  * ticketdesk's own SQLSTATEs, class TD. doc/errors.md lists them all; the
@@ -51,6 +52,8 @@ typedef enum TicketStatus
 extern TicketStatus ticket_status_from_datum(Oid enumtype, Datum value);
 extern Datum ticket_status_to_datum(Oid enumtype, TicketStatus status);
 extern const char *ticket_status_name(TicketStatus status);
+extern void enum_label_oids(Oid enumtype, const char *typname,
+							const char *const *labels, int nlabels, Oid *oids);
 
 /* The ticket columns the triggers read or write (ticket_row.c). */
 typedef enum TicketColumn
@@ -89,6 +92,9 @@ typedef enum TicketColumn
 	TC_CONFIRMED_AT,
 	TC_CLOSED_AT,
 	TC_CANCELLED_AT,
+	TC_PRIORITY_FIXED,
+	TC_STAGE,
+	TC_CHANNEL,
 	TC_COUNT
 } TicketColumn;
 

@@ -65,7 +65,144 @@ SELECT kind, old_value, new_value, note, actor FROM ticket_history(1);
 SELECT m.internal, m.body FROM message m ORDER BY m.message_id;
 SELECT filename, content_type, size_bytes, encode(sha256, 'hex') AS sha256 FROM attachment;
 
--- 7. Time-driven automation (doc/automation.md). The heating service works
+-- 7. Automatic priority (R06, R24). A matrix of rules over the centre and
+--    category tree × the dispatchers' internal categories gives a base
+--    priority; the most specific rule wins, and no rule means normal.
+INSERT INTO internal_category (code, name) VALUES ('gas', 'Gas') RETURNING internal_category_id AS gas \gset
+INSERT INTO priority_rule (center_id, category_id, internal_category_id, priority, note)
+VALUES (1, NULL, NULL, 'low', 'routine, unless a rule below says otherwise'),
+       (1, 1, NULL, 'high', 'boilers: people get cold'),
+       (1, 1, :gas, 'urgent', 'a boiler that smells of gas');
+-- Rita reports a new problem; the rule for boilers sets its priority.
+SELECT ticket_id AS smell FROM open_ticket(subject => 'Smell near the boiler', center_id => 2,
+                                           contact_id => 1, category_id => 1) \gset
+SELECT reference, priority FROM ticket WHERE ticket_id = :smell;
+-- Dana classifies it as gas: the priority follows at once.
+SELECT reference, internal_category_id, priority
+  FROM correct(:smell, internal_category_id => :gas, note => 'Smells of gas');
+-- "Why is this urgent?"
+SELECT step, factor, input, effect, priority FROM explain_priority(:smell);
+-- The function works on its own too, for any cell, weights, deadline and
+-- moment: the requester's and the dispatcher's weights move the base (the
+-- dispatcher's counts twice), and so does a near or passed deadline.
+SELECT compute_priority(2, 1, NULL) AS boiler,
+       compute_priority(2, 1, NULL, requester_weight => 1, dispatcher_weight => 2) AS boiler_unimportant,
+       compute_priority(2, 1, NULL, deadline => now() + interval '1 hour') AS boiler_due_soon,
+       compute_priority(2, NULL, NULL) AS anything_else;
+-- Dana may fix a priority by hand; the history keeps it, and releasing the
+-- fix lets the matrix decide again.
+SELECT reference, priority, priority_fixed FROM fix_priority(:smell, 'normal', 'Gas company already on site');
+SELECT reference, priority, priority_fixed FROM release_priority(:smell, 'Gas company left');
+SELECT kind, old_value, new_value, note FROM ticket_history(:smell) WHERE kind LIKE 'priority%';
+
+-- 8. Routing (R38-R45). Eli and Fay are fitters, Eli also inspects. A
+--    repair is fitted, then inspected; repairs are routed automatically.
+INSERT INTO profile (kind, code, name)
+VALUES ('employee', 'fitter', 'Fitter'), ('employee', 'inspector', 'Inspector');
+INSERT INTO agent_profile (agent_id, profile_id) VALUES (2, 1), (3, 1), (2, 2);
+SELECT create_workflow('repair', 'Repair', ARRAY['fitter', 'inspector'],
+                       ARRAY['Fitting', 'Inspection']) AS workflow_id;
+INSERT INTO ticket_type (code, name, workflow_id)
+SELECT 'repair', 'Repair', workflow_id FROM workflow WHERE code = 'repair';
+
+-- Two requests arrive with nobody named: each goes to the least loaded
+-- fitter, equal loads in turn. The history says why.
+SELECT reference, status, a.name AS assignee, stage
+  FROM open_ticket(subject => 'Radiator cold in room 12', center_id => 2, contact_id => 1,
+                   type => 'repair', channel => 'web') k
+  JOIN agent a ON a.agent_id = k.assignee_id;
+SELECT reference, status, a.name AS assignee, stage
+  FROM open_ticket(subject => 'Thermostat shows 35 degrees', center_id => 2, contact_id => 1,
+                   type => 'repair', channel => 'phone') k
+  JOIN agent a ON a.agent_id = k.assignee_id;
+SELECT k.reference, e.new_value AS rule, e.note AS why
+  FROM ticket_event e JOIN ticket k USING (tenant_id, ticket_id)
+ WHERE e.kind = 'routing' ORDER BY e.event_id;
+
+-- Fay is off sick until tomorrow: the next repair goes to Eli, and the
+-- dispatcher's view of ticket 2's stage says why Fay cannot take work now.
+INSERT INTO agent_absence (agent_id, during, reason)
+VALUES (3, tstzrange(now() - interval '1 hour', now() + interval '1 day'), 'sick');
+SELECT reference, status, a.name AS assignee
+  FROM open_ticket(subject => 'Pipe knocks at night', center_id => 2, contact_id => 1, type => 'repair') k
+  JOIN agent a ON a.agent_id = k.assignee_id;
+SELECT name, open_tickets, available, unavailable_because FROM stage_candidates(2);
+
+-- Eli finishes fitting ticket 3 and chooses "automatic" (R42): he is also
+-- an inspector and handled the ticket already, so he keeps it (R44). After
+-- the last stage, a resolution resolves it.
+SET ticketdesk.agent = 2;
+SELECT reference, status, stage, assignee_id FROM advance(3, note => 'Valve replaced');
+SELECT kind, new_value, note FROM ticket_history(3) WHERE kind IN ('routing', 'stage');
+SELECT reference, status FROM start_work(3);
+SELECT reference, status, resolution FROM advance(3, resolution => 'Valve replaced and inspected');
+RESET ticketdesk.agent;
+
+-- Nobody has to count: the loads are kept as the tickets move.
+SELECT a.name, l.open_tickets, l.load_cap FROM agent_load l JOIN agent a USING (tenant_id, agent_id) ORDER BY a.agent_id;
+
+-- 9. Work time, a checklist with approval, the act and billing (R11-R14, R25).
+--    The tenant rounds each sitting up to 15 minutes, at least 30, and bills
+--    45/h (travel 25/h). Interventions start with a checklist and need a
+--    manager's approval; Dana supervises the technicians.
+INSERT INTO work_setting (rounding_minutes, minimum_minutes) VALUES (15, 30);
+INSERT INTO rate (work_type, hourly) VALUES (NULL, 45), ('travel', 25);
+INSERT INTO checklist_template (type_id, position, title)
+SELECT type_id, p, t FROM ticket_type, (VALUES (1, 'Pressure test'), (2, 'Customer signature')) v(p, t)
+ WHERE code = 'intervention';
+INSERT INTO approval_policy (type_id) SELECT type_id FROM ticket_type WHERE code = 'intervention';
+UPDATE agent SET supervisor_id = 1 WHERE agent_id IN (2, 3);
+SELECT ticket_id AS svc, reference, status FROM open_ticket('Yearly boiler service', 2, type => 'intervention',
+                                                     contact_id => 1, site_id => 1, assignee_id => 3) \gset
+SELECT :svc AS ticket_id, reference, status FROM ticket WHERE ticket_id = :svc;
+SELECT * FROM checklist(:svc);
+
+-- Fay worked on it on two days last month, and times today's final check.
+SET ticketdesk.agent = 3;
+SELECT status FROM start_work(:svc);
+\set last_month 'date_trunc(''month'', now()) - interval ''1 month'''
+SELECT record_time(:svc, :last_month + interval '3 days 08:00', :last_month + interval '3 days 08:40', 'travel', 'to Kaunas') AS entry;
+SELECT record_time(:svc, :last_month + interval '3 days 08:40', :last_month + interval '3 days 10:20', note => 'Burner cleaned') AS entry;
+SELECT record_time(:svc, :last_month + interval '4 days 09:00', :last_month + interval '4 days 09:25', note => 'Pressure test') AS entry;
+SELECT start_timer(:svc, note => 'Final check') AS timer;
+SELECT period_text(period), minutes FROM stop_timer();
+
+-- Resolving with open checklist items is refused (TD570), listing them.
+\set ON_ERROR_STOP off
+SELECT status FROM resolve(:svc, 'Burner cleaned, pressure tested');
+\set ON_ERROR_STOP on
+SELECT title, done_at IS NOT NULL AS done FROM check_item(1);
+SELECT title, done_at IS NOT NULL AS done FROM check_item(2);
+SELECT status FROM resolve(:svc, 'Burner cleaned, pressure tested');
+
+-- Dana, the supervisor, corrects a sitting and approves; Rita confirms the time.
+SET ticketdesk.agent = 1;
+SELECT period_text(period), minutes, period_text(original_period) AS original
+  FROM correct_time(3, 'the test took 20 minutes', stopped => :last_month + interval '4 days 09:20');
+SELECT approve(:svc, 'Checked the photos') AS approval;
+SELECT confirm_time(:svc) AS entries_confirmed;
+SELECT status FROM confirm(:svc);
+SELECT status FROM close(:svc);
+SELECT kind, old_value, new_value, note, actor FROM ticket_history(:svc) WHERE kind NOT IN ('created', 'assignee');
+
+-- The work-completion act in Rita's language (R12): plain text, and the
+-- start of the printable HTML page.
+\pset format unaligned
+\pset tuples_only on
+SELECT work_act(:svc, 'text');
+SELECT left(work_act(:svc), 400);
+\pset format aligned
+\pset tuples_only off
+
+-- Time per ticket, and last month's billing run with its export for the ERP
+-- (R14): CSV through COPY, and JSON. A second run returns the same run.
+SELECT reference, entries, minutes, confirmed_minutes, running_timers FROM time_by_ticket;
+SELECT run_id, to_char(month, 'YYYY-MM') AS month, lines, total FROM billing_run((:last_month)::date);
+SELECT run_id, lines, total FROM billing_run((:last_month)::date);
+COPY (SELECT * FROM billing_export ORDER BY run_id, line_no) TO STDOUT WITH (FORMAT csv, HEADER);
+SELECT jsonb_pretty(billing_export_json(1));
+
+-- 10. Time-driven automation (doc/automation.md). The heating service works
 --    weekdays 08:00-12:00 and 12:45-17:00 in Vilnius; 16 February is a
 --    holiday every year.
 SET timezone = 'Europe/Vilnius';

@@ -148,11 +148,14 @@ BEGIN
     PERFORM ticketdesk.assign(t1, bob, 'Bob knows this model');
     PERFORM ticketdesk.acknowledge(t1, 'on it');
     PERFORM ticketdesk.start_work(t1);
+    PERFORM ticketdesk.record_time(t1, '2025-03-03 09:00+00', '2025-03-03 10:10+00', agent_id => bob);
+    PERFORM ticketdesk.record_time(t1, '2025-03-03 08:30+00', '2025-03-03 09:00+00', 'travel', agent_id => bob);
     PERFORM ticketdesk.wait_for_customer(t1, 'asked for the serial number');
     PERFORM ticketdesk.resume(t1, 'serial number received');
     PERFORM ticketdesk.resolve(t1, 'Replaced the pickup roller', 'part from stock');
     PERFORM ticketdesk.reopen(t1, 'jams again');
     PERFORM ticketdesk.resolve(t1, 'Replaced the fuser as well');
+    PERFORM ticketdesk.confirm_time(t1);
     PERFORM ticketdesk.confirm(t1, 'works now');
     PERFORM ticketdesk.close(t1);
     msg := ticketdesk.comment(t1, 'Photo of the jammed page attached.', author_contact_id => con);
@@ -177,6 +180,11 @@ BEGIN
     PERFORM ticketdesk.assign(t3, cid);
     PERFORM ticketdesk.reject(t3, 'not a VPN problem');
     PERFORM ticketdesk.cancel(t3, 'duplicate');
+
+    -- Work time billed for March, a checklist item ticked (issue 9).
+    INSERT INTO ticketdesk.rate (hourly) VALUES (50);
+    PERFORM ticketdesk.billing_run('2025-03-01');
+    PERFORM ticketdesk.check_item(ticketdesk.add_checklist_item(t2, 'Clean the drum'));
 
     -- Ticket 4: a sub-ticket of ticket 1, still new.
     t4 := (ticketdesk.open_ticket('Order spare rollers', it, type => 'task',
@@ -259,7 +267,8 @@ my $src_digest    = table_digest('src');
 my $src_sequences = sequence_state('src');
 my $src_max_ticket =
   $node->safe_psql('src', 'SELECT max(ticket_id) FROM ticketdesk.ticket');
-for my $t (qw(center agent customer contact site category ticket message attachment watcher ticket_event))
+for my $t (qw(center agent customer contact site category ticket message attachment watcher ticket_event
+	time_entry checklist_item billing_run billing_line billed_item rate work_setting))
 {
 	cmp_ok($src_digest->{$t}{count}, '>', 0, "src: table $t has rows");
 }

@@ -1,0 +1,210 @@
+/*
+ * load.c
+ *		The AFTER INSERT OR UPDATE trigger ticket_load: keeps each agent's
+ *		load counters (agent_load) true as tickets are opened, assigned,
+ *		moved and finished, and records the routing reason that the BEFORE
+ *		trigger left for this ticket. Routing reads the counters; it never
+ *		counts tickets.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "routing.h"
+
+PG_FUNCTION_INFO_V1(ticketdesk_ticket_load);
+
+/* What one version of a ticket adds to its holder's load. */
+typedef struct LoadShare
+{
+	int64		agent_id;		/* 0: counts for nobody */
+	int32		weight;			/* priority_weight() of its priority */
+} LoadShare;
+
+static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr event_plan = NULL;
+
+/* True for the statuses in which work is expected from the holder. */
+static bool
+status_counts(TicketStatus s)
+{
+	return s == TS_ASSIGNED || s == TS_ACKNOWLEDGED || s == TS_IN_PROGRESS;
+}
+
+/* The weight of a priority, as SQL's priority_weight: low 1 ... urgent 4. */
+static int32
+priority_weight(const TicketColumns *tc, Datum priority)
+{
+	static const char *const names[] = {"low", "normal", "high", "urgent"};
+	char	   *label = OidOutputFunctionCall(tc->typoutput[TC_PRIORITY], priority);
+
+	for (int i = 0; i < lengthof(names); i++)
+		if (strcmp(label, names[i]) == 0)
+			return i + 1;
+	return lengthof(names);
+}
+
+static LoadShare
+load_share(const TicketColumns *tc, Relation rel, HeapTuple tup)
+{
+	LoadShare	share = {0};
+	bool		isnull;
+	Datum		value;
+
+	value = ticket_get(tc, rel, tup, TC_ASSIGNEE_ID, &isnull);
+	if (isnull)
+		return share;
+	if (!status_counts(ticket_status_from_datum(tc->typid[TC_STATUS],
+												ticket_get(tc, rel, tup, TC_STATUS, &isnull))))
+		return share;
+	share.agent_id = DatumGetInt64(value);
+	share.weight = priority_weight(tc, ticket_get(tc, rel, tup, TC_PRIORITY, &isnull));
+	return share;
+}
+
+/*
+ * Change one agent's counters by count and weight; a new assignment also
+ * stamps last_assigned_at.
+ */
+static void
+load_apply(int32 tenant_id, int64 agent_id, int count, int32 weight, bool assigned)
+{
+	Oid			argtypes[5] = {INT4OID, INT8OID, INT4OID, INT4OID, BOOLOID};
+	Datum		args[5];
+
+	if (load_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+									   "INSERT INTO ticketdesk.agent_load AS l (tenant_id, agent_id) VALUES ($1, $2)"
+									   " ON CONFLICT (tenant_id, agent_id) DO UPDATE"
+									   "   SET open_tickets = l.open_tickets + $3,"
+									   "       weighted_load = l.weighted_load + $4,"
+									   "       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()"
+									   "                               ELSE l.last_assigned_at END",
+									   5, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "ticketdesk: could not prepare the load update: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		load_plan = plan;
+	}
+	args[0] = Int32GetDatum(tenant_id);
+	args[1] = Int64GetDatum(agent_id);
+	args[2] = Int32GetDatum(count);
+	args[3] = Int32GetDatum(weight);
+	args[4] = BoolGetDatum(assigned);
+	if (SPI_execute_plan(load_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "ticketdesk: could not update the load counters");
+}
+
+/* Record the routing reason as a history row of kind "routing". */
+static void
+record_routing(int32 tenant_id, int64 ticket_id, const char *rule, const char *note)
+{
+	Oid			argtypes[4] = {INT4OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		args[4];
+
+	if (event_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+									   "INSERT INTO ticketdesk.ticket_event"
+									   "       (tenant_id, ticket_id, kind, new_value, note, actor_agent_id)"
+									   " VALUES ($1, $2, 'routing', $3, $4,"
+									   "         CASE WHEN $1 = ticketdesk.current_tenant() THEN ticketdesk.current_agent() END)",
+									   4, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "ticketdesk: could not prepare the routing event: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		event_plan = plan;
+	}
+	args[0] = Int32GetDatum(tenant_id);
+	args[1] = Int64GetDatum(ticket_id);
+	args[2] = CStringGetTextDatum(rule);
+	args[3] = CStringGetTextDatum(note);
+	if (SPI_execute_plan(event_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "ticketdesk: could not record the routing reason");
+}
+
+/*
+ * ticketdesk_ticket_load moves the ticket's share of load from its old
+ * holder to its new one (only when holder, counting status or priority
+ * changed), then records a pending routing reason.
+ */
+Datum
+ticketdesk_ticket_load(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	const TicketColumns *tc;
+	HeapTuple	newtup;
+	LoadShare	before = {0};
+	LoadShare	after;
+	bool		isnull;
+	bool		assigned;
+	int32		tenant_id;
+	int64		ticket_id;
+	char	   *rule;
+	char	   *note;
+	bool		has_event;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ticket_load must be an AFTER INSERT OR UPDATE row trigger")));
+
+	rel = trigdata->tg_relation;
+	tc = ticket_columns(rel);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		newtup = trigdata->tg_newtuple;
+		before = load_share(tc, rel, trigdata->tg_trigtuple);
+		assigned = ticket_column_changed(tc, rel, trigdata->tg_trigtuple, newtup, TC_ASSIGNEE_ID);
+	}
+	else
+	{
+		newtup = trigdata->tg_trigtuple;
+		(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &isnull);
+		assigned = !isnull;
+	}
+	after = load_share(tc, rel, newtup);
+	tenant_id = DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull));
+	ticket_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_TICKET_ID, &isnull));
+	has_event = routing_take_event(tenant_id, ticket_id, &rule, &note);
+
+	if (before.agent_id == 0 && after.agent_id == 0 && !has_event)
+		return PointerGetDatum(NULL);
+
+	SPI_connect();
+	if (before.agent_id == after.agent_id && before.agent_id != 0)
+	{
+		if (before.weight != after.weight)
+			load_apply(tenant_id, after.agent_id, 0, after.weight - before.weight, false);
+	}
+	else
+	{
+		/* Lower agent id first: two moves in opposite directions cannot deadlock. */
+		bool		new_first = after.agent_id != 0 &&
+			(before.agent_id == 0 || after.agent_id < before.agent_id);
+
+		if (new_first)
+			load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+		if (before.agent_id != 0)
+			load_apply(tenant_id, before.agent_id, -1, -before.weight, false);
+		if (!new_first && after.agent_id != 0)
+			load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+	}
+	if (has_event)
+		record_routing(tenant_id, ticket_id, rule, note);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}

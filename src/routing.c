@@ -1,0 +1,610 @@
+/*
+ * routing.c
+ *		Workflow stages and the assignment function. Called by the lifecycle
+ *		trigger when a ticket is opened without an assignee, or moved to a
+ *		new stage without one, it picks the handler in this order:
+ *		candidates (profile, centre, availability), sticky handler, customer
+ *		affinity, least loaded, fair tie-break; or falls back to the
+ *		centre's dispatcher queue or the tenant's administrator. The reason
+ *		waits here until the ticket's AFTER trigger (load.c) records it.
+ *
+ *		Concurrency: the candidates' agent_load rows are locked in agent
+ *		order; loads and availability are used only as of a snapshot that
+ *		sees every change committed before the locks were granted; see
+ *		doc/routing.md.
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "routing.h"
+
+/* The centre and the centres above it, for queries that take $1 tenant, $3 centre. */
+#define CENTRE_CHAIN \
+	"WITH RECURSIVE up(center_id, parent_id) AS (" \
+	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
+	"   WHERE c.tenant_id = $1 AND c.center_id = $3" \
+	"  UNION" \
+	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
+	"    JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent_id) "
+
+/* The workflow of the type, the stage's name and profile, the load policy. */
+static const char *const context_sql =
+"SELECT tt.workflow_id, s.name, s.profile_id, p.code,"
+"       coalesce((SELECT r.weigh_by_priority FROM ticketdesk.routing_policy r"
+"                  WHERE r.tenant_id = $1), false)"
+"  FROM ticketdesk.ticket_type tt"
+"  LEFT JOIN ticketdesk.workflow_stage s"
+"         ON s.tenant_id = tt.tenant_id AND s.workflow_id = tt.workflow_id AND s.position = $3"
+"  LEFT JOIN ticketdesk.profile p ON p.tenant_id = s.tenant_id AND p.profile_id = s.profile_id"
+" WHERE tt.tenant_id = $1 AND tt.type_id = $2"
+" LIMIT 1";
+
+/*
+ * The holders of the profile who can take a ticket of the centre (active,
+ * members of the centre or of one above it), with their load rows locked in
+ * agent order, so routings never deadlock each other; and for each, read in
+ * the same statement: load, last assignment, whether they are available now
+ * (not absent, in their working hours, under their cap), and the sticky and
+ * affinity evidence. Driven by the profile's holders through indexes (the
+ * OFFSET 0 fences keep the planner from scanning all load rows), so the
+ * cost follows the number of candidates, not of agents or tickets. xmin
+ * tells the caller whether a locked row changed after the statement's
+ * snapshot was taken.
+ */
+static const char *const rank_sql =
+CENTRE_CHAIN ","
+" holders AS MATERIALIZED ("
+"  SELECT ap.agent_id, a.name"
+"    FROM ticketdesk.agent_profile ap"
+"    JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"
+"   WHERE ap.tenant_id = $1 AND ap.profile_id = $2 AND a.active"
+"     AND EXISTS (SELECT 1 FROM ticketdesk.center_member m"
+"                  WHERE m.tenant_id = $1 AND m.agent_id = ap.agent_id"
+"                    AND m.center_id IN (SELECT up.center_id FROM up))),"
+" sticky AS ("
+"  SELECT e.new_value, max(e.event_id) AS event_id FROM ticketdesk.ticket_event e"
+"   WHERE $7 AND e.tenant_id = $1 AND e.ticket_id = $4 AND e.kind = 'assignee'"
+"   GROUP BY e.new_value),"
+" absent AS ("
+"  SELECT DISTINCT b.agent_id FROM holders hh"
+"    JOIN ticketdesk.agent_absence b ON b.tenant_id = $1 AND b.agent_id = hh.agent_id"
+"   WHERE b.during @> now()),"
+" hours AS ("
+"  SELECT h.agent_id,"
+"         bool_or(h.weekday = extract(isodow FROM now() AT TIME ZONE h.time_zone)"
+"                 AND (now() AT TIME ZONE h.time_zone)::time >= h.starts"
+"                 AND (now() AT TIME ZONE h.time_zone)::time < h.ends) AS on_duty"
+"    FROM holders hh"
+"    JOIN ticketdesk.agent_hours h ON h.tenant_id = $1 AND h.agent_id = hh.agent_id"
+"   GROUP BY h.agent_id) "
+"SELECT l.agent_id, c.name,"
+"       CASE WHEN $6 THEN l.weighted_load ELSE l.open_tickets END,"
+"       l.last_assigned_at,"
+"       s.event_id,"
+"       CASE WHEN $5 THEN (SELECT max(t.assigned_at) FROM ticketdesk.ticket t"
+"                           WHERE t.tenant_id = $1 AND t.customer_id = $8"
+"                             AND t.assignee_id = l.agent_id AND t.ticket_id <> $4) END,"
+"       (l.load_cap IS NULL OR l.open_tickets < l.load_cap)"
+"       AND b.agent_id IS NULL AND coalesce(w.on_duty, true),"
+"       l.row_xmin"
+"  FROM (SELECT * FROM holders ORDER BY agent_id OFFSET 0) AS c"
+"  CROSS JOIN LATERAL (SELECT x.*, x.xmin AS row_xmin FROM ticketdesk.agent_load x"
+"                      WHERE x.tenant_id = $1 AND x.agent_id = c.agent_id OFFSET 0) AS l"
+"  LEFT JOIN sticky s ON s.new_value = l.agent_id::text"
+"  LEFT JOIN absent b ON b.agent_id = l.agent_id"
+"  LEFT JOIN hours w ON w.agent_id = l.agent_id"
+"   FOR UPDATE OF l";
+
+/* Whether the centre (or one above) has a dispatcher, and the tenant's administrator. */
+static const char *const fallback_sql =
+CENTRE_CHAIN
+"SELECT EXISTS (SELECT 1 FROM ticketdesk.center_member m"
+"                 JOIN ticketdesk.agent a ON a.tenant_id = m.tenant_id AND a.agent_id = m.agent_id"
+"                WHERE m.tenant_id = $1 AND m.role = 'dispatcher' AND a.active"
+"                  AND m.center_id IN (SELECT up.center_id FROM up)),"
+"       a.agent_id, a.name,"
+"       (SELECT c.code FROM ticketdesk.center c WHERE c.tenant_id = $1 AND c.center_id = $3)"
+"  FROM (SELECT $2::bigint) AS unused(x)"
+"  LEFT JOIN ticketdesk.routing_policy r ON r.tenant_id = $1"
+"  LEFT JOIN ticketdesk.agent a"
+"         ON a.tenant_id = r.tenant_id AND a.agent_id = r.admin_agent_id AND a.active";
+
+typedef enum RoutingPlan
+{
+	RP_CONTEXT,
+	RP_RANK,
+	RP_FALLBACK,
+	RP_COUNT
+} RoutingPlan;
+
+static SPIPlanPtr plans[RP_COUNT];
+
+/* What one routing knows about the ticket and its stage. */
+typedef struct RouteCtx
+{
+	int32		tenant_id;
+	int64		ticket_id;
+	int64		center_id;
+	int64		customer_id;	/* 0 when none */
+	bool		affinity;		/* customer affinity applies */
+	bool		weighted;		/* loads weigh priority */
+	int16		stage;
+	char	   *stage_name;
+	char	   *profile_code;
+	int64		profile_id;		/* 0 when the stage names none */
+} RouteCtx;
+
+/* One available candidate, as ranked. */
+typedef struct Candidate
+{
+	int64		agent_id;
+	char	   *name;
+	int32		load;
+	bool		never_assigned;
+	TimestampTz last_assigned;
+	int64		sticky;			/* latest assignee event for this ticket, 0: none */
+	bool		has_affinity;
+	TimestampTz affinity;
+} Candidate;
+
+/* A routing reason waiting for the ticket's AFTER trigger. */
+typedef struct PendingEvent
+{
+	int32		tenant_id;
+	int64		ticket_id;
+	SubTransactionId subxid;
+	char	   *rule;
+	char	   *note;
+} PendingEvent;
+
+static List *pending = NIL;
+static bool callbacks_registered = false;
+
+/* Forget pending reasons at the end of the transaction. */
+static void
+routing_xact_callback(XactEvent event, void *arg)
+{
+	pending = NIL;
+}
+
+/* Drop the reasons of an aborted subtransaction; hand a committed one's to its parent. */
+static void
+routing_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, pending)
+		{
+			PendingEvent *e = lfirst(lc);
+
+			if (e->subxid == mySubid)
+				pending = foreach_delete_current(pending, lc);
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending)
+		{
+			PendingEvent *e = lfirst(lc);
+
+			if (e->subxid == mySubid)
+				e->subxid = parentSubid;
+		}
+	}
+}
+
+/* Keep the reason of a routing until the ticket's AFTER trigger takes it. */
+static void
+routing_stash(const RouteCtx *ctx, const char *rule, const char *note)
+{
+	MemoryContext old;
+	PendingEvent *e;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(routing_xact_callback, NULL);
+		RegisterSubXactCallback(routing_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	e = palloc(sizeof(PendingEvent));
+	e->tenant_id = ctx->tenant_id;
+	e->ticket_id = ctx->ticket_id;
+	e->subxid = GetCurrentSubTransactionId();
+	e->rule = pstrdup(rule);
+	e->note = pstrdup(note);
+	pending = lappend(pending, e);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * routing_take_event returns (and forgets) the routing reason recorded for
+ * the ticket by its BEFORE trigger, if any.
+ */
+bool
+routing_take_event(int32 tenant_id, int64 ticket_id, char **rule, char **note)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		PendingEvent *e = lfirst(lc);
+
+		if (e->tenant_id == tenant_id && e->ticket_id == ticket_id)
+		{
+			*rule = e->rule;
+			*note = e->note;
+			pending = foreach_delete_current(pending, lc);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Prepare a plan once per backend. The plan is generic: planning these
+ * queries costs more than running them, and their best plan does not depend
+ * on the parameter values.
+ */
+static SPIPlanPtr
+routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
+{
+	if (plans[which] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "ticketdesk: could not prepare a routing query: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		plans[which] = plan;
+	}
+	return plans[which];
+}
+
+/* Run a saved plan; elog on failure (a bug, not user input). */
+static void
+routing_exec(RoutingPlan which, const char *sql, int nargs, Oid *argtypes,
+			 Datum *args, const char *nulls, int expected)
+{
+	SPIPlanPtr	plan = routing_plan(which, sql, nargs, argtypes);
+
+	if (SPI_execute_plan(plan, args, nulls, false, 0) != expected)
+		elog(ERROR, "ticketdesk: a routing query failed");
+}
+
+/* Read an int8 column of the current SPI result row, 0 for NULL. */
+static int64
+spi_int8(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* The stage as people read it: stage 2 "Repair" (profile fitters). */
+static char *
+stage_label(const RouteCtx *ctx)
+{
+	if (ctx->profile_id == 0)
+		return psprintf("stage %d \"%s\"", ctx->stage, ctx->stage_name);
+	return psprintf("stage %d \"%s\" (profile %s)", ctx->stage, ctx->stage_name, ctx->profile_code);
+}
+
+/*
+ * route_fallback sends the ticket to the dispatcher queue of its centre,
+ * or to the tenant's administrator when no dispatcher serves the centre.
+ * With only_without_dispatcher (tickets without a workflow), a centre with
+ * a dispatcher keeps its classic queue and nothing is recorded.
+ */
+static void
+route_fallback(const RouteCtx *ctx, const char *why, bool only_without_dispatcher,
+			   RoutingDecision *decision)
+{
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		args[3] = {Int32GetDatum(ctx->tenant_id), Int64GetDatum(0), Int64GetDatum(ctx->center_id)};
+	bool		isnull;
+	bool		has_dispatcher;
+	int64		admin_id;
+	char	   *center_code;
+
+	routing_exec(RP_FALLBACK, fallback_sql, 3, argtypes, args, NULL, SPI_OK_SELECT);
+	has_dispatcher = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	admin_id = spi_int8(0, 2);
+	center_code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+	if (has_dispatcher)
+	{
+		if (!only_without_dispatcher)
+			routing_stash(ctx, "dispatcher_queue",
+						  psprintf("%s: to the dispatcher queue of centre %s", why, center_code));
+	}
+	else if (admin_id != 0)
+	{
+		decision->agent_id = admin_id;
+		routing_stash(ctx, "administrator",
+					  psprintf("%s; centre %s has no dispatcher: to the administrator %s",
+							   why, center_code,
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)));
+	}
+	else if (!only_without_dispatcher)
+		routing_stash(ctx, "dispatcher_queue",
+					  psprintf("%s; centre %s has no dispatcher and the tenant no administrator: left in the queue",
+							   why, center_code));
+}
+
+/*
+ * route_candidates locks and reads the profile's holders in the centre
+ * (rank_sql). It returns how many there are; the available ones, with
+ * their evidence, go to *out and their number to *available.
+ *
+ * The statement runs on a snapshot taken here. When a locked load row
+ * turns out newer than that snapshot (a routing, a load change or an
+ * availability change committed meanwhile: recording an absence or working
+ * hours updates the agent's load row), availability read from other tables
+ * may be stale, so the statement runs once more: the rows are ours now, and
+ * a new snapshot sees every change made before the locks were granted.
+ */
+static int
+route_candidates(const RouteCtx *ctx, bool sticky, Candidate **out, int *available)
+{
+	Oid			argtypes[8] = {INT4OID, INT8OID, INT8OID, INT8OID, BOOLOID, BOOLOID, BOOLOID, INT8OID};
+	Datum		args[8];
+	char		nulls[8] = "        ";
+	SPIPlanPtr	plan = routing_plan(RP_RANK, rank_sql, 8, argtypes);
+	Candidate  *c;
+	int			m = 0;
+
+	args[0] = Int32GetDatum(ctx->tenant_id);
+	args[1] = Int64GetDatum(ctx->profile_id);
+	args[2] = Int64GetDatum(ctx->center_id);
+	args[3] = Int64GetDatum(ctx->ticket_id);
+	args[4] = BoolGetDatum(ctx->affinity);
+	args[5] = BoolGetDatum(ctx->weighted);
+	args[6] = BoolGetDatum(sticky);
+	args[7] = Int64GetDatum(ctx->customer_id);
+	if (ctx->customer_id == 0)
+		nulls[7] = 'n';
+
+	for (int attempt = 0;; attempt++)
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		bool		changed = false;
+		int			ret = SPI_execute_snapshot(plan, args, nulls, snap, InvalidSnapshot,
+											   false, false, 0);
+
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "ticketdesk: a routing query failed");
+		for (int i = 0; i < SPI_processed && attempt == 0; i++)
+		{
+			bool		isnull;
+			TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 8, &isnull));
+
+			if (!TransactionIdIsCurrentTransactionId(xmin) && XidInMVCCSnapshot(xmin, snap))
+				changed = true;
+		}
+		UnregisterSnapshot(snap);
+		if (!changed)
+			break;
+	}
+
+	c = palloc0(sizeof(Candidate) * Max(SPI_processed, 1));
+	for (int i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		/* Skip the absent, those outside their hours and those at their cap. */
+		d = SPI_getbinval(tup, desc, 7, &isnull);
+		if (isnull || !DatumGetBool(d))
+			continue;
+		c[m].agent_id = spi_int8(i, 1);
+		c[m].name = SPI_getvalue(tup, desc, 2);
+		c[m].load = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		c[m].never_assigned = isnull;
+		c[m].last_assigned = isnull ? 0 : DatumGetTimestampTz(d);
+		c[m].sticky = spi_int8(i, 5);
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		c[m].has_affinity = !isnull;
+		c[m].affinity = isnull ? 0 : DatumGetTimestampTz(d);
+		m++;
+	}
+	*out = c;
+	*available = m;
+	return SPI_processed;
+}
+
+/* True when a should be picked before b by load, then by fair rotation. */
+static bool
+load_before(const Candidate *a, const Candidate *b)
+{
+	if (a->load != b->load)
+		return a->load < b->load;
+	if (a->never_assigned != b->never_assigned)
+		return a->never_assigned;
+	if (a->last_assigned != b->last_assigned)
+		return a->last_assigned < b->last_assigned;
+	return a->agent_id < b->agent_id;
+}
+
+/*
+ * route_pick applies the rules in order (sticky handler, customer
+ * affinity, least loaded, fair tie-break) to the available candidates and
+ * records which one decided.
+ */
+static int64
+route_pick(const RouteCtx *ctx, Candidate *c, int n)
+{
+	const char *label = stage_label(ctx);
+	int			best = -1;
+	int			second = -1;
+
+	/* Sticky handler: who handled an earlier stage, the most recent first. */
+	for (int i = 0; i < n; i++)
+		if (c[i].sticky != 0 && (best < 0 || c[i].sticky > c[best].sticky))
+			best = i;
+	if (best >= 0)
+	{
+		routing_stash(ctx, "sticky",
+					  psprintf("%s: %s handled an earlier stage of this ticket", label, c[best].name));
+		return c[best].agent_id;
+	}
+
+	/* Customer affinity: who handled this customer most recently. */
+	for (int i = 0; i < n; i++)
+		if (c[i].has_affinity && (best < 0 || c[i].affinity > c[best].affinity))
+			best = i;
+	if (best >= 0)
+	{
+		routing_stash(ctx, "affinity",
+					  psprintf("%s: %s handled this customer most recently", label, c[best].name));
+		return c[best].agent_id;
+	}
+
+	/* Least loaded, then the one assigned least recently. */
+	for (int i = 0; i < n; i++)
+	{
+		if (best < 0 || load_before(&c[i], &c[best]))
+		{
+			second = best;
+			best = i;
+		}
+		else if (second < 0 || load_before(&c[i], &c[second]))
+			second = i;
+	}
+	if (second < 0)
+		routing_stash(ctx, "only_candidate",
+					  psprintf("%s: %s is the only available holder of the profile", label, c[best].name));
+	else if (c[best].load < c[second].load)
+		routing_stash(ctx, "least_loaded",
+					  psprintf("%s: %s has the least load (%d, next %d)",
+							   label, c[best].name, c[best].load, c[second].load));
+	else
+		routing_stash(ctx, "round_robin",
+					  psprintf("%s: %s was assigned least recently among %d candidates with load %d",
+							   label, c[best].name, n, c[best].load));
+	return c[best].agent_id;
+}
+
+/*
+ * routing_decide is called by the lifecycle trigger for every insert and
+ * for updates that move a ticket to another stage. On insert it sets the
+ * first stage of the type's workflow; when no assignee was named (an
+ * explicit choice always wins) it routes: it returns the agent to assign,
+ * or 0 to leave the ticket in the dispatcher queue.
+ */
+void
+routing_decide(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTuple newtup,
+			   TicketStatus status, bool assignee_null, RoutingDecision *decision)
+{
+	bool		is_insert = (oldtup == NULL);
+	bool		isnull;
+	bool		stage_null;
+	bool		want_route;
+	Datum		value;
+	int64		type_id;
+	RouteCtx	ctx = {0};
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT2OID};
+	Datum		args[3];
+	bool		has_workflow;
+
+	memset(decision, 0, sizeof(*decision));
+	value = ticket_get(tc, rel, newtup, TC_STAGE, &stage_null);
+	ctx.stage = stage_null ? 1 : DatumGetInt16(value);
+	want_route = assignee_null && status == TS_NEW;
+	if (is_insert)
+	{
+		if (!want_route && !stage_null)
+			return;
+	}
+	else if (!want_route || stage_null ||
+			 !ticket_column_changed(tc, rel, oldtup, newtup, TC_STAGE))
+		return;
+
+	ctx.tenant_id = DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull));
+	ctx.ticket_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_TICKET_ID, &isnull));
+	ctx.center_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_CENTER_ID, &isnull));
+	type_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_TYPE_ID, &isnull));
+	value = ticket_get(tc, rel, newtup, TC_CUSTOMER_ID, &isnull);
+	ctx.customer_id = isnull ? 0 : DatumGetInt64(value);
+	if (ctx.customer_id != 0)
+	{
+		/* Affinity counts for linked tickets and those the scheduler opens. */
+		(void) ticket_get(tc, rel, newtup, TC_PARENT_ID, &isnull);
+		ctx.affinity = !isnull;
+		value = ticket_get(tc, rel, newtup, TC_CHANNEL, &isnull);
+		if (!isnull && strcmp(OidOutputFunctionCall(tc->typoutput[TC_CHANNEL], value), "schedule") == 0)
+			ctx.affinity = true;
+	}
+
+	SPI_connect();
+	args[0] = Int32GetDatum(ctx.tenant_id);
+	args[1] = Int64GetDatum(type_id);
+	args[2] = Int16GetDatum(ctx.stage);
+	routing_exec(RP_CONTEXT, context_sql, 3, argtypes, args, NULL, SPI_OK_SELECT);
+	has_workflow = SPI_processed > 0 && spi_int8(0, 1) != 0;
+	if (has_workflow)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		ctx.stage_name = SPI_getvalue(tup, desc, 2);
+		if (ctx.stage_name == NULL)
+			ctx.stage_name = "(none)";
+		ctx.profile_id = spi_int8(0, 3);
+		ctx.profile_code = SPI_getvalue(tup, desc, 4);
+		ctx.weighted = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		if (is_insert && stage_null)
+		{
+			decision->set_stage = true;
+			decision->stage = 1;
+		}
+	}
+
+	if (!want_route)
+		;
+	else if (!has_workflow)
+	{
+		if (is_insert)
+			route_fallback(&ctx, "the ticket type has no workflow", true, decision);
+	}
+	else if (ctx.profile_id == 0)
+		route_fallback(&ctx, psprintf("%s has no profile", stage_label(&ctx)), false, decision);
+	else
+	{
+		Candidate  *cands;
+		int			m;
+		int			n = route_candidates(&ctx, !is_insert, &cands, &m);
+
+		if (n == 0)
+			route_fallback(&ctx, psprintf("%s: nobody in the centre holds the profile", stage_label(&ctx)),
+						   false, decision);
+		else if (m == 0)
+			route_fallback(&ctx, psprintf("%s: none of the %d holders of the profile is available",
+										  stage_label(&ctx), n),
+						   false, decision);
+		else
+			decision->agent_id = route_pick(&ctx, cands, m);
+	}
+	SPI_finish();
+}
