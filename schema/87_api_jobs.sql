@@ -233,3 +233,41 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION add_reminder(bigint, text, interval, timestamptz, boolean, boolean, text) IS
     'Sets a reminder on a ticket: lead before its deadline or planned start, or at a fixed moment (R23, R31).';
+
+-- Priority ageing: as deadlines come closer, writes the priority the
+-- priority matrix now computes (compute_priority, issue 3) into open
+-- tickets whose stored priority it no longer matches. Only tickets whose
+-- deadline is within ticketdesk.deadline_near are looked at (a partial
+-- index), and priorities fixed by hand are left alone. The lifecycle
+-- trigger accepts only the priority computed as of the transaction's
+-- start, so as_of must be now() (TD625). Returns the number changed.
+CREATE FUNCTION age_priorities(as_of timestamptz DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t    integer := ticketdesk.current_tenant();
+    note text;
+    n    integer;
+BEGIN
+    IF as_of IS DISTINCT FROM now() THEN
+        RAISE EXCEPTION 'priority ageing runs as of now'
+            USING ERRCODE = 'TD625',
+                  DETAIL = 'A stored priority must be the one computed as of the transaction''s start.',
+                  HINT = 'Call age_priorities() without as_of; explain_priority(ticket_id, as_of) shows a priority at another moment.';
+    END IF;
+    note := ticketdesk.set_note('priority aged: the deadline came closer');
+    UPDATE ticketdesk.ticket k SET priority = c.priority
+      FROM (SELECT x.ticket_id,
+                   ticketdesk.compute_priority(x.center_id, x.category_id, x.internal_category_id,
+                                               x.requester_weight, x.dispatcher_weight, x.deadline, as_of) AS priority
+              FROM ticketdesk.ticket x
+             WHERE x.tenant_id = t AND x.deadline IS NOT NULL
+               AND x.deadline <= as_of + current_setting('ticketdesk.deadline_near')::interval
+               AND x.status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled')
+               AND NOT x.priority_fixed) c
+     WHERE k.tenant_id = t AND k.ticket_id = c.ticket_id AND k.priority <> c.priority;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM ticketdesk.set_note(note);
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION age_priorities(timestamptz) IS
+    'Job: raises the priorities of open tickets as their deadlines come closer, with the priority matrix (issue 3); returns the count.';

@@ -99,6 +99,8 @@ BEGIN
     job := 'escalate_overdue'; done := ticketdesk.escalate_overdue(as_of); RETURN NEXT;
     job := 'auto_confirm'; done := ticketdesk.auto_confirm(as_of); RETURN NEXT;
     job := 'auto_close'; done := ticketdesk.auto_close(as_of); RETURN NEXT;
+    -- A stored priority is always the one computed as of now.
+    job := 'age_priorities'; done := ticketdesk.age_priorities(); RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION run_jobs(timestamptz) IS 'Runs every time-driven job for the current tenant; returns each job''s count.';
 

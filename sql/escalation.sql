@@ -91,3 +91,22 @@ SELECT add_reminder(:cert, 'deadline', to_assignee => false);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO escalation_level (level, after, notify) VALUES (3, '2 days', 'supervisor');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Priority ageing (with the priority matrix of issue 3): as a deadline comes
+-- within ticketdesk.deadline_near, the priority goes up one level; a passed
+-- deadline, two. The job writes what the matrix computes now.
+SELECT (open_ticket('Prepare the audit', :it, type => 'task', requester_agent_id => :bob,
+                    deadline => now() + interval '2 days')).ticket_id AS audit \gset
+SELECT (open_ticket('Frame the certificate', :it, type => 'task', requester_agent_id => :bob,
+                    deadline => now() + interval '2 days')).ticket_id AS frame \gset
+SELECT priority FROM fix_priority(:frame, 'low');
+SELECT priority FROM ticket WHERE ticket_id = :audit;
+SELECT age_priorities() AS aged;
+-- Make "near" three days: the audit is now near its deadline.
+SET ticketdesk.deadline_near = '3d';
+SELECT age_priorities() AS aged, age_priorities() AS "again";
+SELECT subject, priority, priority_fixed FROM ticket WHERE ticket_id IN (:audit, :frame) ORDER BY ticket_id;
+SELECT note FROM ticket_history(:audit) WHERE kind = 'priority';
+RESET ticketdesk.deadline_near;
+SELECT age_priorities('2026-03-01');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

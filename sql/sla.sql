@@ -57,9 +57,9 @@ SELECT resolution_due, elapsed, remaining, resolution_state FROM ticket_sla(:pri
 UPDATE sla_target SET resolution = '24 hours' WHERE center_id = :it AND priority IS NULL;
 SELECT resolution_due, elapsed, remaining, resolution_state FROM ticket_sla(:printer, '2026-03-10 09:00');
 -- So does a change of priority: urgent tickets have 8 hours.
-UPDATE ticket SET priority = 'urgent' WHERE ticket_id = :printer;
+SELECT priority FROM fix_priority(:printer, 'urgent');
 SELECT resolution_target, resolution_due, remaining, resolution_state FROM ticket_sla(:printer, '2026-03-10 09:00');
-UPDATE ticket SET priority = 'normal' WHERE ticket_id = :printer;
+SELECT priority FROM release_priority(:printer);
 
 -- Friday 27 March 16:00, the last working hour before the DST weekend: the
 -- response is due at 17:00, the resolution (24h) runs through Saturday's

@@ -1,6 +1,6 @@
 # Copyright: ticketdesk contributors
 #
-# 010_automation_pg_cron: pg_cron really runs ticketdesk's jobs, for DBAs who
+# 020_automation_pg_cron: pg_cron really runs ticketdesk's jobs, for DBAs who
 # switch the worker's own schedule off (doc/automation.md, "Who runs the jobs").
 #
 # The story: a node preloads pg_cron (cron.database_name = postgres, background

@@ -1,6 +1,6 @@
 # Copyright: ticketdesk contributors
 #
-# 011_automation_crash: a job killed in the middle of its sweep leaves nothing
+# 021_automation_crash: a job killed in the middle of its sweep leaves nothing
 # half-done, and the next run does the rest exactly once.
 #
 # The story: forty daily service contracts started a year ago, so the
