@@ -14,11 +14,15 @@ PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
 PG_CPPFLAGS += $(shell pkg-config --cflags libical)
 SHLIB_LINK  += $(shell pkg-config --libs libical)
 
+# libcurl delivers notifications (SMTP, HTTP).
+PG_CPPFLAGS += $(shell pkg-config --cflags libcurl)
+SHLIB_LINK  += $(shell pkg-config --libs libcurl)
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Every module includes the shared header.
-$(OBJS): src/ticketdesk.h
+$(OBJS): src/ticketdesk.h src/notify.h src/notify_shared.h
 
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@

@@ -42,9 +42,11 @@ CREATE FUNCTION seed_tenant(tenant integer, seeded boolean DEFAULT false) RETURN
         ('confirmed',    'in_progress',  'reopen'),
         ('closed',       'in_progress',  'reopen')
       ) AS m(from_status, to_status, move);
+
+    SELECT ticketdesk.seed_notify(seed_tenant.tenant, seed_tenant.seeded);
 $$;
 COMMENT ON FUNCTION seed_tenant(integer, boolean) IS
-    'Fills a tenant''s default ticket types and lifecycle moves (internal; create_tenant calls it).';
+    'Fills a tenant''s default ticket types, lifecycle moves and notification settings (internal; create_tenant calls it).';
 
 -- Creates a tenant with the default ticket types and lifecycle moves.
 CREATE FUNCTION create_tenant(code text, name text) RETURNS integer

@@ -331,5 +331,13 @@ SELECT forced, lines, total FROM billing_run(now()::date, force => true);
 SELECT kind, item, quantity, unit_price, amount FROM billing_export
  WHERE run_id = (SELECT max(run_id) FROM billing_run) ORDER BY line_no;
 
+-- Another tenant bills only its own work, even run by a superuser.
+SELECT create_tenant('north', 'North region') AS tenant;
+SET ticketdesk.tenant = 2;
+SELECT to_char(month, 'YYYY-MM') AS month, lines, total FROM billing_run('2025-03-01');
+SELECT count(*) AS tickets_with_time FROM time_by_ticket;
+RESET ticketdesk.tenant;
+SELECT tenant_id, count(*) AS runs FROM billing_run GROUP BY tenant_id ORDER BY tenant_id;
+
 DROP OWNED BY td_worktime_agent;
 DROP ROLE td_worktime_agent;

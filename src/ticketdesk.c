@@ -1,14 +1,17 @@
 /*
  * ticketdesk.c
- *		Module entry point: registers the settings. Nothing else lives here.
+ *		Module entry point: registers the settings and, when preloaded, the
+ *		notification launcher and its shared memory. Nothing else lives here.
  */
 #include "postgres.h"
 
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "notify.h"
 #include "ticketdesk.h"
 
 PG_MODULE_MAGIC;
@@ -68,6 +71,13 @@ _PG_init(void)
 							24 * 60, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
+
+	notify_define_settings();
+	if (process_shared_preload_libraries_in_progress && notify_worker_enabled)
+	{
+		notify_install_hooks();
+		notify_register_launcher();
+	}
 
 	MarkGUCPrefixReserved("ticketdesk");
 }

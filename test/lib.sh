@@ -22,7 +22,7 @@ TD_PGXS_TEST=$TD_PG_ROOT/usr/lib/postgresql/15/lib/pgxs/src/test
 TD_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libcurl4-openssl-dev libgmime-3.0-dev libical-dev
-	python3-aiosmtpd dovecot-imapd
+	python3-aiosmtpd dovecot-imapd openssl curl
 	build-essential pkg-config libipc-run-perl perl
 )
 # The throwaway cluster's shared_preload_libraries (pg_cron goes here later).

@@ -202,7 +202,30 @@ SELECT run_id, lines, total FROM billing_run((:last_month)::date);
 COPY (SELECT * FROM billing_export ORDER BY run_id, line_no) TO STDOUT WITH (FORMAT csv, HEADER);
 SELECT jsonb_pretty(billing_export_json(1));
 
--- 10. Time-driven automation (doc/automation.md). The heating service works
+-- 10. Notifications (R05, R09, R28-R30, R41). Every step above queued its
+--    messages in the outbox, inside the transaction of the change, rendered
+--    in each recipient's language (Rita and Eli read Lithuanian). A
+--    background worker delivers them over SMTP and HTTP after commit; this
+--    tour's cluster has no mail server configured, so they wait as 'queued'.
+SELECT outbox_id, event, channel, recipient, language AS lang, sender_name, status, subject
+  FROM outbox WHERE ticket_id = 1 ORDER BY outbox_id;
+-- The thank-you Rita received when she registered the request (R41).
+SELECT body_text FROM outbox WHERE ticket_id = 1 AND event = 'registered';
+-- The mail as the worker sends it: a Message-ID stable per row, the
+-- reference in the subject and the thread, Auto-Submitted, and a plain-text
+-- part beside the HTML part (headers shown; the subject is UTF-8 encoded).
+SELECT split_part(outbox_mail(o), E'\r\n\r\n', 1) AS headers
+  FROM outbox o WHERE ticket_id = 1 AND event = 'resolved' AND recipient = 'rita@acme.test';
+-- An urgent ticket also goes by SMS (R30), to Fay's phone, in Polish.
+SELECT ticket_id AS gas FROM open_ticket('Gas smell near the boiler', 2, contact_id => 1) \gset
+SELECT reference, priority FROM fix_priority(:gas, 'urgent', 'Gas: urgent whatever the matrix says');
+SELECT reference, status FROM assign(:gas, 3, 'Urgent: go now');
+SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox
+ WHERE ticket_id = :gas AND event = 'assigned' ORDER BY channel;
+-- The worker of this database (one per database with the extension).
+SELECT workers, wakes, delivered FROM notify_worker_status();
+
+-- 11. Time-driven automation (doc/automation.md). The heating service works
 --    weekdays 08:00-12:00 and 12:45-17:00 in Vilnius; 16 February is a
 --    holiday every year.
 SET timezone = 'Europe/Vilnius';

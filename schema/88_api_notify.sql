@@ -1,0 +1,499 @@
+-- Notifications: events become rendered outbox rows in the same transaction
+-- as the change; the worker delivers them after commit (doc/notify.md).
+
+-- Fills {{name}} placeholders from a JSON object, as plain text.
+CREATE FUNCTION render_text(template text, vars jsonb) RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_render_text';
+COMMENT ON FUNCTION render_text(text, jsonb) IS
+    'Fills {{name}} placeholders of a template from a JSON object; unknown names render as nothing.';
+
+-- Makes an HTML document of a plain-text template: values and text escaped,
+-- paragraphs and line breaks kept, {{link}} a hyperlink, right to left for
+-- right-to-left languages.
+CREATE FUNCTION render_html(template text, vars jsonb, language text DEFAULT 'en') RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_render_html';
+COMMENT ON FUNCTION render_html(text, jsonb, text) IS
+    'Renders a plain-text template as an HTML document in a language (dir="rtl" for Hebrew and other RTL languages).';
+
+-- Fills a template written in HTML, escaping the values.
+CREATE FUNCTION render_markup(template text, vars jsonb) RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_render_markup';
+COMMENT ON FUNCTION render_markup(text, jsonb) IS
+    'Fills {{name}} placeholders of an HTML template with HTML-escaped values.';
+
+-- The e-mail an outbox row is sent as: headers, text and HTML parts.
+CREATE FUNCTION outbox_mail(message outbox) RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
+COMMENT ON FUNCTION outbox_mail(outbox) IS
+    'The RFC 5322 message an e-mail outbox row is sent as (Date is now; Message-ID is stable per row).';
+
+-- Wakes this database's delivery worker when the transaction commits.
+CREATE FUNCTION notify_wake() RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_notify_wake';
+COMMENT ON FUNCTION notify_wake() IS
+    'Internal: wakes the delivery worker when the current transaction commits (nothing on rollback).';
+
+-- Asks the launcher, at commit, to start workers where the extension now is.
+CREATE FUNCTION notify_start_workers() RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_notify_start_workers';
+COMMENT ON FUNCTION notify_start_workers() IS
+    'Internal: asks the notification launcher to look for databases with the extension when this transaction commits.';
+
+-- This database's delivery workers and their counters since they started.
+CREATE FUNCTION notify_worker_status(OUT pid integer, OUT workers bigint, OUT wakes bigint,
+                                     OUT batches bigint, OUT delivered bigint, OUT failed bigint)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_notify_worker_status';
+COMMENT ON FUNCTION notify_worker_status() IS
+    'The delivery workers of this database: the first one''s pid (NULL when none runs), how many run, commits that woke them, batches, delivered, failed.';
+
+-- The channels an event goes by for a recipient (R09, R30): the most
+-- specific policy row decides; the recipient's preference counts where that
+-- row allows it.
+CREATE FUNCTION notify_channels(tenant integer, event text, priority ticket_priority,
+                                preference text[] DEFAULT NULL) RETURNS text[]
+    LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT CASE WHEN preference && p.allowed
+                    THEN ARRAY(SELECT c FROM unnest(p.allowed) c WHERE c = ANY (preference) ORDER BY c)
+                    ELSE p.channels END
+          FROM ticketdesk.notify_policy p
+         WHERE p.tenant_id = notify_channels.tenant
+           AND p.event IN (notify_channels.event, '*')
+           AND (p.priority = notify_channels.priority OR p.priority IS NULL)
+         ORDER BY p.event <> '*' DESC, p.priority IS NOT NULL DESC, p.seeded
+         LIMIT 1), '{email}')
+$$;
+COMMENT ON FUNCTION notify_channels(integer, text, ticket_priority, text[]) IS
+    'The channels (email, sms) of an event at a priority for a recipient with a preference, by table notify_policy.';
+
+-- A priority's name in a language, for the templates.
+CREATE FUNCTION priority_label(priority ticket_priority, language text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(
+        ('{"lt": {"low": "žemas", "normal": "įprastas", "high": "aukštas", "urgent": "skubus"},
+           "pl": {"low": "niski", "normal": "normalny", "high": "wysoki", "urgent": "pilny"},
+           "he": {"low": "נמוכה", "normal": "רגילה", "high": "גבוהה", "urgent": "דחופה"},
+           "ro": {"low": "scăzută", "normal": "normală", "high": "ridicată", "urgent": "urgentă"}}'::jsonb
+         -> language ->> priority::text),
+        priority::text)
+$$;
+COMMENT ON FUNCTION priority_label(ticket_priority, text) IS 'Internal: a priority''s name in a language (en, lt, pl, he, ro).';
+
+-- Queues one event's messages for one recipient (an agent, a contact or a
+-- customer) of a ticket: picks the channels, renders the templates in the
+-- recipient's language, and wakes the worker at commit. Returns the rows
+-- queued; none when the recipient has no address for any channel, or the
+-- message was already queued for this event.
+CREATE FUNCTION notify_queue(tenant integer, ticket_id bigint, event_kind text,
+                             agent_id bigint, contact_id bigint, customer_id bigint,
+                             channels text[] DEFAULT NULL, note text DEFAULT NULL,
+                             vars jsonb DEFAULT '{}', source_event bigint DEFAULT NULL,
+                             sender text DEFAULT NULL)
+    RETURNS SETOF outbox
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    tk       ticketdesk.ticket;
+    r_name   text;
+    r_email  text;
+    r_phone  text;
+    r_lang   text;
+    r_pref   text[];
+    ch       text;
+    addr     text;
+    tpl      ticketdesk.notify_template;
+    v        jsonb;
+    key      uuid;
+    body     text;
+    queued   ticketdesk.outbox;
+BEGIN
+    SELECT * INTO tk FROM ticketdesk.ticket k WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id;
+    IF NOT FOUND THEN
+        PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
+    END IF;
+
+    -- The recipient and their own channel preference (R09).
+    IF agent_id IS NOT NULL THEN
+        SELECT a.name, a.email, a.phone, a.language, p.channels
+          INTO r_name, r_email, r_phone, r_lang, r_pref
+          FROM ticketdesk.agent a
+          LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id
+         WHERE a.tenant_id = tenant AND a.agent_id = notify_queue.agent_id;
+    ELSIF contact_id IS NOT NULL THEN
+        SELECT c.name, c.email, c.phone, c.language,
+               coalesce(p.channels, CASE c.preferred_channel WHEN 'sms' THEN '{sms}'::text[]
+                                                             WHEN 'email' THEN '{email}'::text[] END)
+          INTO r_name, r_email, r_phone, r_lang, r_pref
+          FROM ticketdesk.contact c
+          LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = c.tenant_id AND p.contact_id = c.contact_id
+         WHERE c.tenant_id = tenant AND c.contact_id = notify_queue.contact_id;
+    ELSE
+        SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en'
+          INTO r_name, r_email, r_phone, r_lang
+          FROM ticketdesk.customer u
+         WHERE u.tenant_id = tenant AND u.customer_id = notify_queue.customer_id;
+    END IF;
+    IF r_name IS NULL THEN
+        RETURN;
+    END IF;
+
+    v := jsonb_build_object(
+            'reference', tk.reference,
+            'subject', tk.subject,
+            'description', tk.description,
+            'priority', ticketdesk.priority_label(tk.priority, r_lang),
+            'status', tk.status,
+            'center', (SELECT x.name FROM ticketdesk.center x WHERE x.tenant_id = tenant AND x.center_id = tk.center_id),
+            'assignee', (SELECT x.name FROM ticketdesk.agent x WHERE x.tenant_id = tenant AND x.agent_id = tk.assignee_id),
+            'requester', coalesce(
+                (SELECT x.name FROM ticketdesk.contact x WHERE x.tenant_id = tenant AND x.contact_id = tk.contact_id),
+                (SELECT x.name FROM ticketdesk.agent x WHERE x.tenant_id = tenant AND x.agent_id = tk.requester_agent_id),
+                (SELECT x.name FROM ticketdesk.customer x WHERE x.tenant_id = tenant AND x.customer_id = tk.customer_id)),
+            'recipient', r_name,
+            'link', rtrim(coalesce(current_setting('ticketdesk.base_url', true), ''), '/')
+                    || '/ticket/' || tk.reference,
+            'deadline', to_char(tk.deadline, 'YYYY-MM-DD HH24:MI'),
+            'resolution', tk.resolution,
+            'note', note)
+         || coalesce(vars, '{}');
+    -- A requester's mail goes out in the name of the handling agent (R41);
+    -- an employee's in the name of the centre.
+    sender := coalesce(sender, CASE WHEN agent_id IS NULL THEN v ->> 'assignee' END, v ->> 'center');
+    v := v || jsonb_build_object('sender', sender);
+
+    FOREACH ch IN ARRAY coalesce(channels, ticketdesk.notify_channels(tenant, event_kind, tk.priority, r_pref)) LOOP
+        addr := CASE ch WHEN 'email' THEN r_email WHEN 'sms' THEN r_phone END;
+        CONTINUE WHEN addr IS NULL OR addr !~ '\S';
+        IF ch = 'email' AND addr !~ '^[^\s<>@",;]+@[^\s<>@",;]+$' THEN
+            CONTINUE;
+        END IF;
+
+        -- The recipient's language, else English; SMS falls back to the mail's subject.
+        SELECT * INTO tpl FROM ticketdesk.notify_template t
+         WHERE t.tenant_id = tenant AND t.event = event_kind
+           AND t.language IN (r_lang, 'en') AND t.channel IN (ch, 'email')
+         ORDER BY t.channel = ch DESC, t.language = r_lang DESC, t.seeded
+         LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no template for event "%"', event_kind
+                USING ERRCODE = 'TD544',
+                      DETAIL = format('Tenant %s has no %s template for event "%s" in "%s" or in English.',
+                                      tenant, ch, event_kind, r_lang),
+                      HINT = 'Add a row to ticketdesk.notify_template for this event.';
+        END IF;
+
+        key := gen_random_uuid();
+        IF ch = 'email' THEN
+            INSERT INTO ticketdesk.outbox AS o
+                (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+                 contact_id, language, sender_name, thread, subject, body_text, body_html, message_key)
+            VALUES (tenant, tk.ticket_id, source_event, event_kind, ch, addr, r_name, agent_id, contact_id,
+                    tpl.language, sender, tk.reference,
+                    '[' || tk.reference || '] ' || ticketdesk.render_text(tpl.subject, v),
+                    ticketdesk.render_text(tpl.body_text, v),
+                    CASE WHEN tpl.body_html IS NOT NULL THEN ticketdesk.render_markup(tpl.body_html, v)
+                         ELSE ticketdesk.render_html(tpl.body_text, v, tpl.language) END,
+                    key)
+            ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
+            RETURNING * INTO queued;
+        ELSE
+            body := CASE WHEN tpl.channel = 'sms' THEN ticketdesk.render_text(tpl.body_text, v)
+                         ELSE tk.reference || ': ' || ticketdesk.render_text(tpl.subject, v) || ' ' || (v ->> 'link') END;
+            INSERT INTO ticketdesk.outbox AS o
+                (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+                 contact_id, language, sender_name, thread, body_text, payload, message_key)
+            VALUES (tenant, tk.ticket_id, source_event, event_kind, ch, addr, r_name, agent_id, contact_id,
+                    tpl.language, sender, tk.reference, body,
+                    jsonb_build_object('to', addr, 'text', body, 'reference', tk.reference,
+                                       'event', event_kind, 'idempotency_key', key),
+                    key)
+            ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
+            RETURNING * INTO queued;
+        END IF;
+        IF queued.outbox_id IS NOT NULL THEN
+            RETURN NEXT queued;
+            queued := NULL;
+        END IF;
+    END LOOP;
+    PERFORM ticketdesk.notify_wake();
+END $$;
+COMMENT ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text) IS
+    'Internal: queues an event''s rendered messages for one recipient of a ticket; returns the rows queued.';
+
+-- Queues a notification about a ticket for one agent or contact. Reminders,
+-- escalations and any other job call this; channels NULL applies the policy.
+CREATE FUNCTION enqueue(ticket_id bigint, event text, agent_id bigint DEFAULT NULL,
+                        contact_id bigint DEFAULT NULL, channels text[] DEFAULT NULL,
+                        note text DEFAULT NULL, vars jsonb DEFAULT '{}')
+    RETURNS SETOF outbox
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    IF num_nonnulls(agent_id, contact_id) <> 1 THEN
+        RAISE EXCEPTION 'a notification goes to either an agent or a contact'
+            USING ERRCODE = 'TD543', HINT = 'Pass exactly one of agent_id and contact_id.';
+    END IF;
+    IF event IS NULL OR event !~ '^[a-z_]{1,40}$' THEN
+        RAISE EXCEPTION 'invalid notification event "%"', event
+            USING ERRCODE = 'TD545',
+                  HINT = 'An event name has 1 to 40 lower-case letters or "_", e.g. overdue or reminder.';
+    END IF;
+    IF channels IS NOT NULL AND (NOT channels <@ ARRAY['email', 'sms'] OR cardinality(channels) = 0) THEN
+        RAISE EXCEPTION 'unknown notification channels %', channels
+            USING ERRCODE = 'TD545', HINT = 'The channels are email and sms.';
+    END IF;
+    PERFORM ticketdesk.require('ticket', ticket_id);
+    PERFORM ticketdesk.require('agent', agent_id);
+    PERFORM ticketdesk.require('contact', contact_id);
+    RETURN QUERY
+    SELECT * FROM ticketdesk.notify_queue(ticketdesk.current_tenant(), ticket_id, event, agent_id,
+                                          contact_id, NULL, channels, note, vars);
+END $$;
+COMMENT ON FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) IS
+    'Queues a notification of an event about a ticket for an agent or a contact, rendered from notify_template; returns the rows queued.';
+
+-- AFTER INSERT on ticket_event: turns lifecycle events into messages, in the
+-- same transaction (R05, R09, R28, R40, R41, R51). It reads the ticket as
+-- it is after the change. Who gets what:
+--   created                      registered       the requester (thank-you)
+--   assignee (set)               assigned         the new assignee
+--                                handler_assigned the requester (not when opened assigned)
+--   status acknowledged          acknowledged     the requester
+--   status new from assigned/ack rejected         the centre's dispatchers
+--   status resolved              resolved         the requester, the watchers
+--   status confirmed             confirmed        the assignee
+--   status closed                closed           the requester, the watchers
+--   status cancelled             cancelled        the requester, the assignee, the watchers
+-- The agent who made the change is not told about it.
+CREATE FUNCTION notify_ticket_event() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    tk     ticketdesk.ticket;
+    ev     text;
+    actor  text;
+    rcpt   record;
+    audiences text[];
+BEGIN
+    ev := CASE
+        WHEN NEW.kind = 'created' THEN 'registered'
+        WHEN NEW.kind = 'assignee' AND NEW.new_value IS NOT NULL THEN 'assigned'
+        WHEN NEW.kind = 'status' AND NEW.new_value = 'new' AND NEW.old_value IN ('assigned', 'acknowledged') THEN 'rejected'
+        WHEN NEW.kind = 'status' AND NEW.new_value IN ('acknowledged', 'resolved', 'confirmed', 'closed', 'cancelled')
+            THEN NEW.new_value
+    END;
+    IF ev IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO tk FROM ticketdesk.ticket k WHERE k.tenant_id = NEW.tenant_id AND k.ticket_id = NEW.ticket_id;
+    audiences := CASE ev
+        WHEN 'registered' THEN '{requester}'
+        WHEN 'assigned' THEN '{assignee,requester}'
+        WHEN 'acknowledged' THEN '{requester}'
+        WHEN 'rejected' THEN '{dispatchers}'
+        WHEN 'resolved' THEN '{requester,watchers}'
+        WHEN 'confirmed' THEN '{assignee}'
+        WHEN 'closed' THEN '{requester,watchers}'
+        WHEN 'cancelled' THEN '{requester,assignee,watchers}'
+    END;
+    -- Opened already assigned: the thank-you names the handler, once is enough.
+    IF ev = 'assigned' AND EXISTS (SELECT 1 FROM ticketdesk.ticket_event e
+                                    WHERE e.tenant_id = NEW.tenant_id AND e.ticket_id = NEW.ticket_id
+                                      AND e.kind = 'created' AND e.event_id < NEW.event_id
+                                      AND e.at = NEW.at) THEN
+        audiences := '{assignee}';
+    END IF;
+    SELECT a.name INTO actor FROM ticketdesk.agent a
+     WHERE a.tenant_id = NEW.tenant_id AND a.agent_id = NEW.actor_agent_id;
+
+    FOR rcpt IN
+        SELECT DISTINCT ON (x.event, x.agent_id, x.contact_id, x.customer_id) x.*
+          FROM (
+            -- the requester: the contact person, else the employee, else the customer
+            SELECT CASE WHEN ev = 'assigned' THEN 'handler_assigned' ELSE ev END AS event,
+                   CASE WHEN tk.contact_id IS NULL THEN tk.requester_agent_id END AS agent_id,
+                   tk.contact_id,
+                   CASE WHEN tk.contact_id IS NULL AND tk.requester_agent_id IS NULL THEN tk.customer_id END AS customer_id,
+                   1 AS rank
+             WHERE 'requester' = ANY (audiences)
+            UNION ALL
+            SELECT ev, tk.assignee_id, NULL, NULL, 2
+             WHERE 'assignee' = ANY (audiences) AND tk.assignee_id IS NOT NULL
+            UNION ALL
+            SELECT ev, m.agent_id, NULL, NULL, 3
+              FROM ticketdesk.center_member m
+             WHERE 'dispatchers' = ANY (audiences)
+               AND m.tenant_id = NEW.tenant_id AND m.center_id = tk.center_id AND m.role = 'dispatcher'
+            UNION ALL
+            SELECT ev, w.agent_id, w.contact_id, NULL, 4
+              FROM ticketdesk.watcher w
+             WHERE 'watchers' = ANY (audiences) AND w.tenant_id = NEW.tenant_id AND w.ticket_id = NEW.ticket_id
+          ) x
+         WHERE num_nonnulls(x.agent_id, x.contact_id, x.customer_id) = 1
+           AND (x.agent_id IS NULL OR x.agent_id IS DISTINCT FROM NEW.actor_agent_id)
+         ORDER BY x.event, x.agent_id, x.contact_id, x.customer_id, x.rank
+    LOOP
+        PERFORM ticketdesk.notify_queue(NEW.tenant_id, NEW.ticket_id, rcpt.event, rcpt.agent_id,
+                                        rcpt.contact_id, rcpt.customer_id, NULL, NEW.note, '{}',
+                                        NEW.event_id,
+                                        CASE WHEN ev = 'rejected' THEN actor END);
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION notify_ticket_event() IS
+    'AFTER INSERT trigger on ticket_event: queues the notifications of lifecycle events in the same transaction.';
+CREATE TRIGGER ticket_event_notify AFTER INSERT ON ticket_event
+    FOR EACH ROW EXECUTE FUNCTION notify_ticket_event();
+
+-- The worker's claim: due rows of the given channels, oldest due first,
+-- skipping rows another claim holds; each is leased and counts an attempt.
+-- A lease that runs out (the worker died) makes the row due again.
+CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
+    RETURNS SETOF outbox
+    LANGUAGE sql AS $$
+    WITH due AS (
+        SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
+         WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= now()
+           AND o.channel = ANY (outbox_claim.channels)
+         ORDER BY o.next_attempt_at
+         LIMIT outbox_claim.batch_size
+           FOR UPDATE SKIP LOCKED)
+    UPDATE ticketdesk.outbox o
+       SET status = 'sending', attempts = o.attempts + 1,
+           leased_until = now() + outbox_claim.lease,
+           next_attempt_at = now() + outbox_claim.lease
+      FROM due
+     WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
+    RETURNING o.*
+$$;
+COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
+    'Internal (the worker): claims up to batch_size due messages of the channels under a lease.';
+
+-- The worker's results. A NULL error is a delivery; an error retries after
+-- an exponential backoff with jitter (half the delay fixed, half random),
+-- or kills the row when it was final or the attempts are used up. Only rows
+-- still leased are touched: a row cancelled meanwhile stays cancelled.
+CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
+                              permanent boolean[], max_attempts integer DEFAULT 8,
+                              backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour')
+    RETURNS integer
+    LANGUAGE sql AS $$
+    WITH r AS (
+        SELECT * FROM unnest(tenant_ids, outbox_ids, errors, permanent) AS r(tenant_id, outbox_id, error, permanent)
+    ), done AS (
+        UPDATE ticketdesk.outbox o
+           SET status = CASE WHEN r.error IS NULL THEN 'sent'
+                             WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
+                             ELSE 'queued' END::ticketdesk.outbox_status,
+               sent_at = CASE WHEN r.error IS NULL THEN clock_timestamp() END,
+               leased_until = NULL,
+               last_error = coalesce(r.error, o.last_error),
+               next_attempt_at = CASE WHEN r.error IS NULL OR r.permanent OR o.attempts >= outbox_record.max_attempts
+                                      THEN o.next_attempt_at
+                                      ELSE clock_timestamp()
+                                           + least(outbox_record.backoff_cap,
+                                                   outbox_record.backoff_base * power(2, least(o.attempts - 1, 40)))
+                                             * (0.5 + random() / 2) END
+          FROM r
+         WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending'
+        RETURNING 1)
+    SELECT count(*)::integer FROM done
+$$;
+COMMENT ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval) IS
+    'Internal (the worker): records delivery results; failures retry with exponential backoff and jitter, then die.';
+
+-- Deletes sent messages older than the retention; returns how many.
+CREATE FUNCTION outbox_prune(retention interval) RETURNS integer
+    LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM ticketdesk.outbox o
+         WHERE o.status = 'sent' AND o.sent_at < now() - outbox_prune.retention
+        RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
+COMMENT ON FUNCTION outbox_prune(interval) IS
+    'Internal (the worker): deletes sent messages older than the retention (setting ticketdesk.notify_retention).';
+
+-- Reads a message of the current tenant for retry or cancel, locked.
+CREATE FUNCTION outbox_lock(outbox_id bigint) RETURNS outbox
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    msg ticketdesk.outbox;
+BEGIN
+    SELECT * INTO msg FROM ticketdesk.outbox o
+     WHERE o.tenant_id = ticketdesk.current_tenant() AND o.outbox_id = outbox_lock.outbox_id
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outbox message % does not exist', outbox_id
+            USING ERRCODE = 'TD540',
+                  DETAIL = format('Tenant %s has no outbox message with id %s.', ticketdesk.current_tenant(), outbox_id),
+                  HINT = 'Check the id, and that the setting ticketdesk.tenant names the right tenant.';
+    END IF;
+    IF msg.status = 'sent' THEN
+        RAISE EXCEPTION 'outbox message % was already sent', outbox_id
+            USING ERRCODE = 'TD541',
+                  HINT = 'Queue a new message with ticketdesk.enqueue to send it again.';
+    END IF;
+    IF msg.status = 'sending' AND msg.leased_until > now() THEN
+        RAISE EXCEPTION 'outbox message % is being sent', outbox_id
+            USING ERRCODE = 'TD542',
+                  DETAIL = 'The worker has claimed it and not yet reported the result.',
+                  HINT = 'Wait for the result of this attempt and try again.';
+    END IF;
+    RETURN msg;
+END $$;
+COMMENT ON FUNCTION outbox_lock(bigint) IS
+    'Internal: locks a message of the current tenant that is neither sent nor being sent.';
+
+-- Sends a dead, cancelled or waiting message again now, with its attempts
+-- counted afresh.
+CREATE FUNCTION outbox_retry(outbox_id bigint) RETURNS outbox
+    LANGUAGE plpgsql AS $$
+DECLARE
+    msg ticketdesk.outbox := ticketdesk.outbox_lock(outbox_id);
+BEGIN
+    UPDATE ticketdesk.outbox o
+       SET status = 'queued', attempts = 0, next_attempt_at = now(), leased_until = NULL
+     WHERE o.tenant_id = msg.tenant_id AND o.outbox_id = msg.outbox_id
+    RETURNING * INTO msg;
+    PERFORM ticketdesk.notify_wake();
+    RETURN msg;
+END $$;
+COMMENT ON FUNCTION outbox_retry(bigint) IS
+    'Queues a dead, cancelled or waiting message for delivery now, with a fresh count of attempts.';
+
+-- Stops a message that has not been sent.
+CREATE FUNCTION outbox_cancel(outbox_id bigint) RETURNS outbox
+    LANGUAGE plpgsql AS $$
+DECLARE
+    msg ticketdesk.outbox := ticketdesk.outbox_lock(outbox_id);
+BEGIN
+    UPDATE ticketdesk.outbox o SET status = 'cancelled', leased_until = NULL
+     WHERE o.tenant_id = msg.tenant_id AND o.outbox_id = msg.outbox_id
+    RETURNING * INTO msg;
+    RETURN msg;
+END $$;
+COMMENT ON FUNCTION outbox_cancel(bigint) IS 'Cancels a message that has not been sent.';
+
+-- The trigger and the queueing run as the extension owner, so that a role
+-- that may change a ticket need not be granted the outbox; they name the
+-- ticket's tenant in every query. The worker's own functions are not public.
+ALTER FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb)
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk;
+ALTER FUNCTION notify_ticket_event() SECURITY DEFINER SET search_path = pg_catalog, ticketdesk;
+ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk;
+REVOKE EXECUTE ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION outbox_prune(interval) FROM PUBLIC;
+
+-- A new database with the extension gets its delivery worker at commit.
+SELECT notify_start_workers();

@@ -1,0 +1,298 @@
+-- Notifications: lifecycle events become rendered messages in the outbox,
+-- inside the transaction of the change. Templates per event, channel and
+-- language; the channel policy per priority (R30) and the recipients' own
+-- preferences (R09); the requester's thank-you in the handler's name (R41).
+-- Then the outbox's own life: claim, results, backoff, dead letters, and
+-- the admin's retry and cancel. (Delivery itself is tested against real
+-- servers in test/t/003_notify.pl.)
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS ticketdesk CASCADE;
+CREATE EXTENSION ticketdesk;
+RESET client_min_messages;
+SET search_path = ticketdesk, public;
+
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS td_notify_agent;
+DROP ROLE IF EXISTS td_notify_reader;
+RESET client_min_messages;
+
+--
+-- Setup: a centre with a dispatcher, two engineers (one reads Hebrew), a
+-- customer with a Lithuanian-speaking contact, and a Polish watcher.
+--
+INSERT INTO center (code, name) VALUES ('boilers', 'Boiler service') RETURNING center_id;
+INSERT INTO agent (name, email, phone, language)
+VALUES ('Dana Dispatcher', 'dana@desk.test', '+37060000010', 'en'),
+       ('Eli Engineer', 'eli@desk.test', '+37060000011', 'he'),
+       ('Fay Fixer', 'fay@desk.test', '+37060000012', 'ro')
+RETURNING agent_id, name, language;
+INSERT INTO center_member (center_id, agent_id, role)
+VALUES (1, 1, 'dispatcher'), (1, 2, 'executor'), (1, 3, 'executor');
+INSERT INTO customer (name, email) VALUES ('Acme UAB', 'office@acme.test') RETURNING customer_id;
+INSERT INTO contact (customer_id, name, email, phone, language)
+VALUES (1, 'Rita Requester', 'rita@acme.test', '+37060000001', 'lt'),
+       (1, 'Piotr Watcher', 'piotr@acme.test', NULL, 'pl')
+RETURNING contact_id, name, language;
+
+-- A compact view of the outbox for this story.
+CREATE VIEW pg_temp.box AS
+SELECT outbox_id AS id, event, channel, recipient, language AS lang, sender_name AS sender, status, subject
+  FROM outbox ORDER BY outbox_id;
+
+--
+-- 1. Registering a ticket thanks the requester in her language (R05, R41).
+--    Nobody handles it yet, so the thank-you comes from the centre.
+--
+SELECT reference FROM open_ticket('Boiler knocks', 1, contact_id => 1, description => 'Since Monday, loudest in the morning.');
+SELECT * FROM pg_temp.box;
+SELECT body_text FROM outbox WHERE outbox_id = 1;
+
+--
+-- 2. Assigning it tells the engineer (in Hebrew) and the requester, whose
+--    mail now comes in the name of the handler (R09, R41). The dispatcher
+--    made the change, so she is not told about it.
+--
+SET ticketdesk.agent = 1;
+SELECT status FROM assign(1, 2, 'Eli knows this model');
+SELECT * FROM pg_temp.box WHERE id > 1;
+SELECT body_text FROM outbox WHERE event = 'assigned';
+-- The HTML part of a Hebrew mail is right to left, its link a hyperlink.
+SELECT split_part(body_html, E'\n', 2) AS html_tag, body_html ~ '<a href="http://[^"]+/ticket/TD-000001">' AS linked
+  FROM outbox WHERE event = 'assigned';
+
+--
+-- 3. The channel depends on the priority (R30): an urgent ticket also goes
+--    by SMS; a normal one by e-mail only.
+--
+SELECT ticket_id FROM open_ticket('No heating at all', 1, contact_id => 1);
+UPDATE ticket SET priority = 'urgent', priority_fixed = true WHERE ticket_id = 2;
+SELECT status FROM assign(2, 3);
+SELECT channel, recipient, language, coalesce(subject, body_text) AS text, payload ->> 'to' AS sms_to
+  FROM outbox WHERE ticket_id = 2 AND event = 'assigned' ORDER BY channel;
+
+--
+-- 4. A recipient's own preference counts where the policy allows it (R09):
+--    Fay wants SMS only. At urgent priority she gets just the SMS; at normal
+--    priority the policy allows e-mail only, so she still gets the e-mail.
+--
+INSERT INTO notify_preference (agent_id, channels) VALUES (3, '{sms}');
+SELECT notify_channels(1, 'assigned', 'urgent', '{sms}') AS urgent,
+       notify_channels(1, 'assigned', 'normal', '{sms}') AS normal,
+       notify_channels(1, 'assigned', 'high', NULL) AS high_no_preference;
+SELECT ticket_id FROM open_ticket('Pressure drops', 1, contact_id => 1);
+UPDATE ticket SET priority = 'urgent', priority_fixed = true WHERE ticket_id = 3;
+SELECT status FROM assign(3, 3);
+SELECT channel, recipient FROM outbox WHERE ticket_id = 3 AND event = 'assigned';
+
+--
+-- 5. A tenant's own policy row beats the built-in one: assignments go by
+--    e-mail and SMS at every priority, and a preference may pick either.
+--
+INSERT INTO notify_policy (event, channels, allowed) VALUES ('assigned', '{email,sms}', '{email,sms}');
+SELECT notify_channels(1, 'assigned', 'low') AS assigned_low,
+       notify_channels(1, 'assigned', 'low', '{sms}') AS assigned_low_fay,
+       notify_channels(1, 'resolved', 'low') AS resolved_low;
+DELETE FROM notify_policy WHERE NOT seeded;
+
+--
+-- 6. Watchers hear of the resolution; the requester's mail carries it (R05).
+--
+SELECT add_watcher(1, contact_id => 2, purpose => 'information') AS watcher_id;
+SET ticketdesk.agent = 2;
+SELECT status FROM start_work(1);
+SELECT status FROM resolve(1, 'Replaced the pump bearing.');
+SELECT * FROM pg_temp.box WHERE event = 'resolved';
+SELECT body_text FROM outbox WHERE event = 'resolved' AND language = 'pl';
+
+--
+-- 7. The assignee rejects an assignment (R51): the dispatchers hear of it,
+--    with the reason, in the name of the one who rejected it.
+--
+SELECT ticket_id FROM open_ticket('Radiator cold', 1, customer_id => 1);
+SET ticketdesk.agent = 1;
+SELECT status FROM assign(4, 2);
+SET ticketdesk.agent = 2;
+SELECT status FROM reject(4, 'Not my district');
+SELECT * FROM pg_temp.box WHERE event = 'rejected';
+SELECT body_text FROM outbox WHERE event = 'rejected';
+-- The customer itself (no contact person) was thanked in English.
+SELECT recipient, language FROM outbox WHERE ticket_id = 4 AND event = 'registered';
+RESET ticketdesk.agent;
+
+--
+-- 8. A rolled-back change queues nothing.
+--
+SELECT count(*) AS before FROM outbox;
+BEGIN;
+SELECT reference FROM open_ticket('Never happened', 1, contact_id => 1);
+SELECT count(*) AS inside FROM outbox;
+ROLLBACK;
+SELECT count(*) AS after FROM outbox;
+
+--
+-- 9. A tenant overrides a built-in text by adding its own row; the built-in
+--    rows themselves cannot be changed.
+--
+INSERT INTO notify_template (event, channel, language, subject, body_text, body_html)
+VALUES ('registered', 'email', 'lt', 'Gavome: {{subject}}', 'Ačiū, {{recipient}}! {{link}}',
+        '<p>Ačiū, <b>{{recipient}}</b>!</p>');
+SELECT reference FROM open_ticket('Boiler <b>leaks</b> & drips', 1, contact_id => 1);
+SELECT subject, body_text, body_html FROM outbox WHERE ticket_id = (SELECT max(ticket_id) FROM ticket);
+UPDATE notify_template SET body_text = 'x' WHERE seeded AND event = 'closed' AND language = 'en';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+--
+-- 10. Rendering: placeholders come from a JSON object; unknown ones render
+--     as nothing; HTML escapes every value.
+--
+SELECT render_text('Hi {{name}}, {{missing}}{{ not a placeholder }} {n} {{count}}',
+                   '{"name": "Ada", "count": 3}') AS text;
+SELECT render_markup('<p title="{{t}}">{{t}}</p>', '{"t": "<script>\"x\" & y</script>"}') AS markup;
+SELECT render_html(E'Line one\nline two\n\n\nNew paragraph {{v}}', '{"v": "a<b"}', 'he') AS html;
+
+--
+-- 11. The mail as it is sent: a stable Message-ID per row, the reference
+--     threaded and in the subject, Auto-Submitted, text and HTML parts.
+--
+SELECT regexp_replace(regexp_replace(outbox_mail(o), '^Date: [^\r]+', 'Date: (now)'),
+                      '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '(key)', 'g') AS mail
+  FROM outbox o WHERE event = 'assigned' AND recipient = 'eli@desk.test' AND ticket_id = 1;
+SELECT (SELECT substring(outbox_mail(o) FROM 'Message-ID: (<[^>]+>)')) = '<' || message_key || '@localhost>' AS stable_id
+  FROM outbox o WHERE outbox_id = 1;
+-- The subject decodes back to the Hebrew text (RFC 2047, UTF-8, base64).
+SELECT convert_from(string_agg(decode(m[1], 'base64'), ''::bytea ORDER BY n), 'UTF8') AS decoded_subject
+  FROM outbox o,
+       regexp_matches(substring(outbox_mail(o) FROM E'Subject: (.*?)\r\nMessage-ID'), '=\?UTF-8\?B\?([^?]+)\?=', 'g')
+       WITH ORDINALITY AS x(m, n)
+ WHERE event = 'assigned' AND recipient = 'eli@desk.test' AND ticket_id = 1
+ GROUP BY o.outbox_id;
+
+--
+-- 12. The worker's side, step by step. It claims due rows of the channels it
+--     can reach, under a lease; each claim counts an attempt.
+--
+UPDATE outbox SET status = 'cancelled' WHERE outbox_id > 2;
+SELECT outbox_id, channel, status, attempts, leased_until > now() AS leased
+  FROM outbox_claim(10, '5 minutes', '{email}');
+-- A second claim finds nothing due: the rows are leased.
+SELECT count(*) AS claimed_again FROM outbox_claim(10, '5 minutes', '{email}');
+-- Row 1 was delivered; row 2 failed. The failure retries after a backoff of
+-- half the base delay plus a random part of it (30 s base: 15 to 30 s).
+SELECT outbox_record('{1,1}', '{1,2}', '{NULL,"Connection refused"}', '{f,f}', 3, '30 s', '1 hour') AS recorded;
+SELECT outbox_id, status, attempts, last_error, sent_at IS NOT NULL AS sent,
+       next_attempt_at - now() BETWEEN interval '14 s' AND interval '31 s' AS backoff_ok
+  FROM outbox WHERE outbox_id IN (1, 2) ORDER BY outbox_id;
+-- Recording the same result again changes nothing: only leased rows count.
+SELECT outbox_record('{1}', '{1}', '{"late duplicate"}', '{f}') AS recorded_again;
+
+-- Not due yet, so not claimed; once due, it is.
+SELECT count(*) AS claimed_early FROM outbox_claim(10, '5 minutes', '{email}');
+UPDATE outbox SET next_attempt_at = now() - interval '1 s' WHERE outbox_id = 2;
+SELECT outbox_id, attempts FROM outbox_claim(10, '5 minutes', '{email}');
+-- The second failure waits twice as long (30 s doubled: 30 to 60 s).
+SELECT outbox_record('{1}', '{2}', '{"Connection refused"}', '{f}', 3, '30 s', '1 hour');
+SELECT status, attempts, next_attempt_at - now() BETWEEN interval '29 s' AND interval '61 s' AS backoff_ok
+  FROM outbox WHERE outbox_id = 2;
+-- The third failure uses up max_attempts (3): the row is dead, its error kept.
+UPDATE outbox SET next_attempt_at = now() - interval '1 s' WHERE outbox_id = 2;
+SELECT outbox_id, attempts FROM outbox_claim(10, '5 minutes', '{email}');
+SELECT outbox_record('{1}', '{2}', '{"Connection refused again"}', '{f}', 3, '30 s', '1 hour');
+SELECT status, attempts, last_error FROM outbox WHERE outbox_id = 2;
+
+-- A lease that ran out (the worker crashed) makes the row claimable again.
+UPDATE outbox SET status = 'queued', next_attempt_at = now() - interval '1 s' WHERE outbox_id = 3;
+SELECT outbox_id FROM outbox_claim(10, '5 minutes', '{email}');
+UPDATE outbox SET leased_until = now() - interval '1 s', next_attempt_at = now() - interval '1 s' WHERE outbox_id = 3;
+SELECT outbox_id, attempts FROM outbox_claim(10, '5 minutes', '{email}');
+-- A final refusal (an SMTP 5xx, an HTTP 4xx) kills the row at once.
+SELECT outbox_record('{1}', '{3}', '{"550 mailbox unavailable"}', '{t}', 8);
+SELECT status, attempts, last_error FROM outbox WHERE outbox_id = 3;
+-- The backoff never exceeds its cap.
+UPDATE outbox SET status = 'sending', attempts = 30, leased_until = now() + interval '1 minute' WHERE outbox_id = 4;
+SELECT outbox_record('{1}', '{4}', '{"timeout"}', '{f}', 100, '30 s', '10 minutes');
+SELECT next_attempt_at - now() BETWEEN interval '299 s' AND interval '601 s' AS capped FROM outbox WHERE outbox_id = 4;
+
+-- Retention: sent rows older than the setting go.
+UPDATE outbox SET sent_at = now() - interval '8 days' WHERE outbox_id = 1;
+SELECT outbox_prune('7 days') AS pruned, outbox_prune('7 days') AS pruned_again;
+
+--
+-- 13. The admin's hands: retry a dead message, cancel a waiting one, with
+--     clear refusals.
+--
+SELECT outbox_id, status, attempts, last_error FROM outbox_retry(2);
+SELECT outbox_id, status FROM outbox_cancel(2);
+SELECT outbox_id, status FROM outbox_cancel(2);
+SELECT outbox_retry(999);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE outbox SET status = 'sent', sent_at = now() WHERE outbox_id = 5;
+SELECT outbox_cancel(5);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT outbox_retry(5);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE outbox SET status = 'sending', leased_until = now() + interval '1 minute' WHERE outbox_id = 6;
+SELECT outbox_cancel(6);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+--
+-- 14. enqueue: the API later jobs (reminders, escalations) use. It renders
+--     from the templates like the trigger does.
+--
+INSERT INTO notify_template (event, channel, language, subject, body_text)
+VALUES ('reminder', 'email', 'en', 'Reminder: {{subject}}', 'Please look at {{reference}} by {{due}}.');
+SELECT event, channel, recipient, language, subject
+  FROM enqueue(1, 'reminder', agent_id => 2, vars => '{"due": "Friday"}');
+SELECT body_text FROM outbox WHERE event = 'reminder';
+-- Forced channels, and the SMS text falls back to the mail's subject.
+SELECT channel, body_text FROM enqueue(1, 'reminder', contact_id => 1, channels => '{sms}');
+SELECT enqueue(1, 'reminder');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT enqueue(1, 'Reminder!', agent_id => 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT enqueue(1, 'reminder', agent_id => 2, channels => '{fax}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT enqueue(1, 'no_such_event', agent_id => 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT enqueue(1, 'reminder', agent_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT enqueue(99, 'reminder', agent_id => 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+--
+-- 15. Tenants: a new tenant gets the default policy and texts as rows of
+--     its own, and a role bound by row-level security sees only its own
+--     tenant's messages.
+--
+SELECT create_tenant('north', 'North region') AS tenant;
+SELECT tenant_id, seeded, count(*) FROM notify_template GROUP BY 1, 2 ORDER BY 1, 2;
+CREATE ROLE td_notify_reader NOLOGIN;
+GRANT USAGE ON SCHEMA ticketdesk TO td_notify_reader;
+GRANT SELECT ON outbox, notify_policy TO td_notify_reader;
+SET ROLE td_notify_reader;
+SET ticketdesk.tenant = 2;
+SELECT count(*) AS visible_outbox, (SELECT count(*) FROM notify_policy) AS policies FROM outbox;
+RESET ticketdesk.tenant;
+SELECT count(*) > 0 AS tenant1_outbox_visible FROM outbox;
+RESET ROLE;
+DROP OWNED BY td_notify_reader;
+DROP ROLE td_notify_reader;
+
+--
+-- 16. An agent's role needs no rights on the outbox: the trigger queues as
+--     the extension's owner.
+--
+CREATE ROLE td_notify_agent NOLOGIN;
+GRANT USAGE ON SCHEMA ticketdesk TO td_notify_agent;
+GRANT SELECT, UPDATE ON ticket TO td_notify_agent;
+GRANT SELECT ON transition, ticket_type, agent TO td_notify_agent;
+GRANT INSERT ON ticket_event TO td_notify_agent;
+GRANT USAGE ON SEQUENCE ticket_event_event_id_seq TO td_notify_agent;
+SET ROLE td_notify_agent;
+SELECT count(*) FROM outbox;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE ticket SET status = 'acknowledged' WHERE ticket_id = 3;
+RESET ROLE;
+SELECT event, channel, recipient FROM outbox WHERE ticket_id = 3 AND event = 'acknowledged';
+DROP OWNED BY td_notify_agent;
+DROP ROLE td_notify_agent;

@@ -1,0 +1,214 @@
+/*
+ * deliver.c
+ *		Delivers a batch of outbox messages in parallel with the curl multi
+ *		interface. It runs in the worker with no transaction open, and it
+ *		touches no table: the worker records the results afterwards.
+ *
+ * The multi handle lives as long as the worker, so its connection cache
+ * keeps SMTP and HTTP connections open between batches. The number of
+ * connections is capped by ticketdesk.notify_concurrency; transfers beyond
+ * the cap wait inside curl for a free connection.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
+
+#include "notify.h"
+
+static CURLM *multi = NULL;
+
+/* deliver_init starts curl in this process; the worker calls it once. */
+void
+deliver_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not initialise libcurl")));
+	multi = curl_multi_init();
+	if (multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a curl multi handle")));
+}
+
+/* deliver_shutdown closes the connections and stops curl. */
+void
+deliver_shutdown(void)
+{
+	if (multi != NULL)
+		curl_multi_cleanup(multi);
+	multi = NULL;
+	curl_global_cleanup();
+}
+
+/* Abort a transfer at once when the worker is asked to stop. */
+static int
+deliver_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+				 curl_off_t ultotal, curl_off_t ulnow)
+{
+	return ShutdownRequestPending ? 1 : 0;
+}
+
+/* Record the outcome of a finished transfer in its item. */
+static void
+deliver_finish(DeliveryItem *item, CURL *h, CURLcode rc, const char *errbuf)
+{
+	long		status = 0;
+
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	item->done = true;
+	item->permanent = false;
+	if (item->channel == 'e')
+	{
+		item->ok = (rc == CURLE_OK);
+		/* An SMTP 5xx reply is a final refusal; anything else may pass later. */
+		item->permanent = (!item->ok && status >= 500 && status < 600);
+	}
+	else
+		item->ok = (rc == CURLE_OK && http_result(status, &item->permanent));
+
+	if (item->ok)
+		return;
+	if (rc != CURLE_OK)
+		item->error = psprintf("%s%s%s (response %ld)", curl_easy_strerror(rc),
+							   errbuf[0] ? ": " : "", errbuf, status);
+	else
+		item->error = psprintf("HTTP status %ld", status);
+}
+
+/*
+ * Start the transfers of items from first on until notify_concurrency are
+ * under way; returns the index of the first item not started.
+ */
+static int
+deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **lists,
+			  bool *added, char (*errbufs)[CURL_ERROR_SIZE], const DeliverySecrets *secrets)
+{
+	int			i;
+	int			active = 0;
+
+	for (i = 0; i < first; i++)
+		if (added[i] && !items[i].done)
+			active++;
+	for (i = first; i < n && active < notify_concurrency; i++)
+	{
+		CURL	   *h = curl_easy_init();
+		const char *problem;
+
+		if (h == NULL)
+		{
+			items[i].done = true;
+			items[i].error = pstrdup("could not create a curl handle");
+			continue;
+		}
+		handles[i] = h;
+		curl_easy_setopt(h, CURLOPT_PRIVATE, &items[i]);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbufs[i]);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) notify_timeout_ms);
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(notify_timeout_ms, 10000));
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, deliver_progress);
+		if (notify_tls_ca_file[0] != '\0')
+			curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
+		problem = (items[i].channel == 'e')
+			? smtp_setup(h, &items[i], &lists[i], secrets)
+			: http_setup(h, &items[i], &lists[i], secrets);
+		if (problem != NULL)
+		{
+			items[i].done = true;
+			items[i].error = pstrdup(problem);
+			continue;
+		}
+		curl_multi_add_handle(multi, h);
+		added[i] = true;
+		active++;
+	}
+	return i;
+}
+
+/*
+ * deliver_batch sends every item and fills in its result. Items left
+ * unfinished by a shutdown request get an error that retries them; the
+ * return value is false in that case.
+ */
+bool
+deliver_batch(DeliveryItem *items, int n)
+{
+	CURL	  **handles = palloc0(sizeof(CURL *) * n);
+	void	  **lists = palloc0(sizeof(void *) * n);
+	bool	   *added = palloc0(sizeof(bool) * n);
+	char	  (*errbufs)[CURL_ERROR_SIZE] = palloc0(CURL_ERROR_SIZE * n);
+	int			running = 0;
+	int			next;
+	bool		complete = true;
+	DeliverySecrets secrets;
+
+	secrets.smtp_password = notify_read_secret(notify_smtp_password_file);
+	secrets.sms_token = notify_read_secret(notify_sms_token_file);
+
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
+
+	next = 0;
+	do
+	{
+		CURLMsg    *msg;
+		int			left;
+
+		/* Keep at most notify_concurrency transfers in the multi handle. */
+		if (next < n)
+			next = deliver_start(items, n, next, handles, lists, added, errbufs, &secrets);
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		{
+			DeliveryItem *item;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &item);
+			deliver_finish(item, msg->easy_handle, msg->data.result, errbufs[item - items]);
+			/* Its connection is free for the next transfer. */
+			curl_multi_remove_handle(multi, msg->easy_handle);
+			added[item - items] = false;
+		}
+		if (ShutdownRequestPending)
+		{
+			complete = false;
+			break;
+		}
+		if (running > 0)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	} while (running > 0 || next < n);
+
+	/* Drop the secrets from memory as soon as they are not needed. */
+	if (secrets.smtp_password != NULL)
+		explicit_bzero(secrets.smtp_password, strlen(secrets.smtp_password));
+	if (secrets.sms_token != NULL)
+		explicit_bzero(secrets.sms_token, strlen(secrets.sms_token));
+
+	for (int i = 0; i < n; i++)
+	{
+		if (handles[i] == NULL)
+			continue;
+		if (added[i])
+			curl_multi_remove_handle(multi, handles[i]);
+		curl_easy_cleanup(handles[i]);
+		curl_slist_free_all((struct curl_slist *) lists[i]);
+		if (!items[i].done)
+		{
+			items[i].done = true;
+			items[i].error = pstrdup("interrupted: the worker stopped before the answer came");
+		}
+	}
+	pfree(handles);
+	pfree(lists);
+	pfree(added);
+	pfree(errbufs);
+	return complete;
+}

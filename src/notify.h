@@ -1,0 +1,103 @@
+/*
+ * notify.h
+ *		Declarations shared by the notification modules: the settings, the
+ *		shared state of the launcher and workers, and the delivery interface.
+ *
+ * The delivery side (deliver.c, smtp.c, http.c) sees curl; nothing here
+ * does, so the PostgreSQL modules never include curl's headers.
+ */
+#ifndef NOTIFY_H
+#define NOTIFY_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+/* SQLSTATEs raised in C (TD540-TD559 are notifications', doc/errors.md). */
+#define ERRCODE_TD_TEMPLATE_TOO_LARGE	MAKE_SQLSTATE('T','D','5','4','6')
+
+/* Settings (ticketdesk.c registers them, notify_settings.c defines them). */
+extern char *notify_base_url;
+extern char *notify_mail_from;
+extern char *notify_smtp_url;
+extern char *notify_smtp_user;
+extern char *notify_smtp_password_file;
+extern bool notify_smtp_starttls;
+extern char *notify_tls_ca_file;
+extern char *notify_sms_url;
+extern char *notify_sms_token_file;
+extern char *notify_sms_headers;
+extern char *notify_webhook_url;
+extern int	notify_concurrency;
+extern int	notify_batch_size;
+extern int	notify_poll_interval_ms;
+extern int	notify_timeout_ms;
+extern int	notify_max_attempts;
+extern int	notify_backoff_base_ms;
+extern int	notify_backoff_cap_ms;
+extern int	notify_lease_ms;
+extern int	notify_retention_min;
+extern bool notify_worker_enabled;
+extern int	notify_workers;
+
+extern void notify_define_settings(void);
+extern char *notify_read_secret(const char *path);
+
+/* Launcher and workers (worker.c). */
+extern void notify_register_launcher(void);
+extern void notify_install_hooks(void);
+
+/* One message of a batch, as the worker hands it to deliver.c. */
+typedef struct DeliveryItem
+{
+	int32		tenant_id;
+	int64		outbox_id;
+	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
+	char	   *recipient;
+	char	   *key;			/* message_key: Message-ID / idempotency key */
+	char	   *data;			/* the composed mail, or the JSON body */
+	size_t		len;
+	size_t		sent;			/* bytes of data read by curl so far */
+	/* results */
+	bool		done;
+	bool		ok;
+	bool		permanent;
+	char	   *error;
+} DeliveryItem;
+
+/* The secrets of a batch, read from their files by deliver_batch. */
+typedef struct DeliverySecrets
+{
+	char	   *smtp_password;	/* NULL: the file could not be read */
+	char	   *sms_token;
+} DeliverySecrets;
+
+/* Delivery (deliver.c): returns false when a shutdown interrupted it. */
+extern void deliver_init(void);
+extern bool deliver_batch(DeliveryItem *items, int n);
+extern void deliver_shutdown(void);
+
+/* The mail and the JSON body (smtp.c, http.c). */
+extern char *mail_compose(StringInfo out, const char *from_name, const char *to_name,
+						  const char *to_addr, const char *subject, const char *thread,
+						  const char *key, const char *language, const char *body_text,
+						  const char *body_html);
+
+extern const char *smtp_setup(void *handle, DeliveryItem *item, void **list,
+							  const DeliverySecrets *secrets);
+extern const char *http_setup(void *handle, DeliveryItem *item, void **list,
+							  const DeliverySecrets *secrets);
+extern bool http_result(long status, bool *permanent);
+
+/* Templates (template.c). */
+typedef enum TemplateMode
+{
+	TEMPLATE_TEXT,
+	TEMPLATE_HTML,
+	TEMPLATE_HTML_FROM_TEXT
+} TemplateMode;
+
+extern void template_render(StringInfo out, const char *tmpl, int len, void *vars,
+							TemplateMode mode);
+
+#endif							/* NOTIFY_H */

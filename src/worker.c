@@ -1,0 +1,392 @@
+/*
+ * worker.c
+ *		A delivery worker of one database: claims due outbox rows in a
+ *		short transaction, delivers them with no transaction open, records
+ *		the results in another short transaction, and sleeps until a commit
+ *		wakes it, the next retry is due, or the fallback poll comes round.
+ *
+ * Every lock it takes is conditional, so DROP EXTENSION and TRUNCATE never
+ * wait for it: when the outbox is locked it simply tries again shortly. It
+ * runs on a primary only, and reports what it does in pg_stat_activity.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "notify.h"
+#include "notify_shared.h"
+
+PGDLLEXPORT void notify_worker_main(Datum arg);
+
+typedef enum TxnResult
+{
+	TXN_DONE,
+	TXN_LOCKED,					/* the outbox is locked: try again shortly */
+	TXN_NO_EXTENSION
+} TxnResult;
+
+static NotifyDb *my_slot = NULL;
+static MemoryContext batch_cxt = NULL;
+
+/* Take this worker's slot; false when another process already has it. */
+static bool
+claim_slot(Oid dboid, int index)
+{
+	NotifyDb   *free_slot = NULL;
+	bool		ok = true;
+
+	SpinLockAcquire(&notify_shared->mutex);
+	for (int i = 0; i < NOTIFY_MAX_SLOTS; i++)
+	{
+		NotifyDb   *db = &notify_shared->dbs[i];
+
+		if (db->dboid == dboid && db->index == index)
+		{
+			my_slot = db;
+			if (db->pid != 0 && db->pid != MyProcPid && kill(db->pid, 0) == 0)
+				ok = false;
+			break;
+		}
+		if (free_slot == NULL && db->dboid == InvalidOid)
+			free_slot = db;
+	}
+	if (my_slot == NULL && free_slot != NULL)
+	{
+		my_slot = free_slot;
+		memset(my_slot, 0, sizeof(NotifyDb));
+		my_slot->dboid = dboid;
+		my_slot->index = index;
+	}
+	if (my_slot != NULL && ok)
+	{
+		my_slot->pid = MyProcPid;
+		my_slot->procno = MyProc->pgprocno;
+		my_slot->stopping = false;
+	}
+	else
+		ok = false;
+	SpinLockRelease(&notify_shared->mutex);
+	return ok;
+}
+
+/* On exit, leave the slot; give it up entirely when there is nothing to serve. */
+static void
+release_slot(int code, Datum arg)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&notify_shared->mutex);
+	if (my_slot->pid == MyProcPid)
+	{
+		my_slot->pid = 0;
+		my_slot->procno = -1;
+		if (!my_slot->serving)
+			my_slot->dboid = InvalidOid;
+	}
+	SpinLockRelease(&notify_shared->mutex);
+}
+
+/*
+ * Open a short transaction and lock the outbox without waiting. On
+ * TXN_DONE the caller runs its SQL and calls end_txn.
+ */
+static TxnResult
+begin_txn(const char *activity)
+{
+	Oid			nsp;
+	Oid			relid;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+
+	nsp = get_namespace_oid("ticketdesk", true);
+	relid = OidIsValid(nsp) ? get_relname_relid("outbox", nsp) : InvalidOid;
+	if (!OidIsValid(get_extension_oid("ticketdesk", true)) || !OidIsValid(relid))
+		return TXN_NO_EXTENSION;
+	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
+		return TXN_LOCKED;
+	/* Locked now: a DROP that committed meanwhile shows here. */
+	if (!OidIsValid(get_relname_relid("outbox", nsp)))
+		return TXN_NO_EXTENSION;
+	return TXN_DONE;
+}
+
+static void
+end_txn(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* The channels whose destination is configured. */
+static Datum
+configured_channels(void)
+{
+	Datum		ch[3];
+	int			n = 0;
+
+	if (notify_smtp_url[0] != '\0')
+		ch[n++] = CStringGetTextDatum("email");
+	if (notify_sms_url[0] != '\0')
+		ch[n++] = CStringGetTextDatum("sms");
+	if (notify_webhook_url[0] != '\0')
+		ch[n++] = CStringGetTextDatum("webhook");
+	return PointerGetDatum(construct_array(ch, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static char *
+copy_value(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+	char	   *copy = MemoryContextStrdup(batch_cxt, v ? v : "");
+
+	return copy;
+}
+
+/*
+ * Claim a batch: due rows of the configured channels, each composed for
+ * sending. *next_due_ms says when the next row not claimed now falls due.
+ */
+static TxnResult
+claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
+{
+	Oid			types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
+	Datum		args[3];
+	TxnResult	r;
+
+	*n = 0;
+	*next_due_ms = notify_poll_interval_ms;
+	r = begin_txn("ticketdesk notify: claiming due messages");
+	if (r != TXN_DONE)
+	{
+		end_txn();
+		return r;
+	}
+	args[0] = Int32GetDatum(notify_batch_size);
+	args[1] = Int32GetDatum(notify_lease_ms);
+	args[2] = configured_channels();
+	if (SPI_execute_with_args(
+							  "SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
+							  "       CASE WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
+							  "            ELSE o.payload::text END"
+							  "  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
+							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "ticketdesk notify worker: the claim failed");
+
+	MemoryContextReset(batch_cxt);
+	*items = MemoryContextAllocZero(batch_cxt, sizeof(DeliveryItem) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		DeliveryItem *item = &(*items)[i];
+		bool		isnull;
+
+		item->tenant_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		item->outbox_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		item->channel = copy_value(tup, desc, 3)[0];
+		item->recipient = copy_value(tup, desc, 4);
+		item->key = copy_value(tup, desc, 5);
+		item->data = copy_value(tup, desc, 6);
+		item->len = strlen(item->data);
+	}
+	*n = (int) SPI_processed;
+
+	/* When the next row not claimed now falls due. */
+	if (SPI_execute_with_args(
+							  "SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint"
+							  "  FROM ticketdesk.outbox WHERE status IN ('queued', 'sending') AND channel = ANY ($1)",
+							  1, &types[2], &args[2], NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			*next_due_ms = Max(0, Min(DatumGetInt64(d), (int64) notify_poll_interval_ms));
+	}
+	end_txn();
+	return TXN_DONE;
+}
+
+/* Record the results of a batch; waits out a locked outbox. */
+static void
+record_batch(DeliveryItem *items, int n)
+{
+	Oid			types[7] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+	INT4OID, INT4OID, INT4OID};
+	Datum		args[7];
+	Datum	   *tenants = palloc(sizeof(Datum) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	bool	   *error_nulls = palloc(sizeof(bool) * n);
+	Datum	   *permanent = palloc(sizeof(Datum) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			ok = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		tenants[i] = Int32GetDatum(items[i].tenant_id);
+		ids[i] = Int64GetDatum(items[i].outbox_id);
+		error_nulls[i] = items[i].ok;
+		errors[i] = items[i].ok ? (Datum) 0 : CStringGetTextDatum(items[i].error);
+		permanent[i] = BoolGetDatum(items[i].permanent);
+		ok += items[i].ok ? 1 : 0;
+	}
+
+	for (;;)
+	{
+		TxnResult	r = begin_txn("ticketdesk notify: recording results");
+
+		if (r == TXN_DONE)
+		{
+			args[0] = PointerGetDatum(construct_array(tenants, n, INT4OID, 4, true, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
+														 TEXTOID, -1, false, TYPALIGN_INT));
+			args[3] = PointerGetDatum(construct_array(permanent, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+			args[4] = Int32GetDatum(notify_max_attempts);
+			args[5] = Int32GetDatum(notify_backoff_base_ms);
+			args[6] = Int32GetDatum(notify_backoff_cap_ms);
+			if (SPI_execute_with_args(
+									  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
+									  " $6 * interval '1 ms', $7 * interval '1 ms')",
+									  7, types, args, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "ticketdesk notify worker: recording the results failed");
+		}
+		end_txn();
+		if (r != TXN_LOCKED || ShutdownRequestPending)
+			break;
+		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+	}
+
+	SpinLockAcquire(&notify_shared->mutex);
+	my_slot->batches++;
+	my_slot->delivered += ok;
+	my_slot->failed += n - ok;
+	SpinLockRelease(&notify_shared->mutex);
+}
+
+/* Delete sent rows older than the retention setting. */
+static void
+prune_sent(void)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(notify_retention_min)};
+
+	if (begin_txn("ticketdesk notify: pruning sent messages") == TXN_DONE)
+		SPI_execute_with_args("SELECT ticketdesk.outbox_prune($1 * interval '1 min')",
+							  1, types, args, NULL, false, 0);
+	end_txn();
+}
+
+/* notify_worker_main is the entry point of a database's delivery worker. */
+void
+notify_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	int			index;
+	TimestampTz last_prune = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("ticketdesk notify worker");
+
+	memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof(int));
+	if (!claim_slot(dboid, index))
+		proc_exit(0);
+	before_shmem_exit(release_slot, (Datum) 0);
+	batch_cxt = AllocSetContextCreate(TopMemoryContext, "ticketdesk notify batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	deliver_init();
+
+	while (!ShutdownRequestPending)
+	{
+		DeliveryItem *items = NULL;
+		int			n = 0;
+		long		wait_ms = notify_poll_interval_ms;
+		TxnResult	r;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (RecoveryInProgress())
+			r = TXN_LOCKED;		/* a standby sends nothing */
+		else
+			r = claim_batch(&items, &n, &wait_ms);
+
+		if (r == TXN_NO_EXTENSION)
+		{
+			SpinLockAcquire(&notify_shared->mutex);
+			my_slot->serving = false;
+			SpinLockRelease(&notify_shared->mutex);
+			break;
+		}
+		SpinLockAcquire(&notify_shared->mutex);
+		my_slot->serving = true;
+		SpinLockRelease(&notify_shared->mutex);
+		if (r == TXN_LOCKED)
+			wait_ms = Min(wait_ms, 200);
+
+		if (n > 0)
+		{
+			char		activity[64];
+
+			snprintf(activity, sizeof(activity), "ticketdesk notify: delivering %d messages", n);
+			pgstat_report_activity(STATE_RUNNING, activity);
+			deliver_batch(items, n);
+			record_batch(items, n);
+			/* A full batch: more may be due at once. */
+			if (n == notify_batch_size)
+				wait_ms = 0;
+		}
+
+		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
+		{
+			prune_sent();
+			last_prune = GetCurrentTimestamp();
+		}
+
+		if (wait_ms > 0 && !ShutdownRequestPending)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	deliver_shutdown();
+	proc_exit(0);
+}

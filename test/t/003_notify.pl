@@ -1,0 +1,414 @@
+# Copyright: ticketdesk contributors
+#
+# 003_notify: the delivery worker against real peers on 127.0.0.1: an SMTP
+# server (aiosmtpd, test/peers/smtp_sink.py) and an HTTP sink for the SMS
+# gateway (test/peers/http_sink.py).
+#
+# The story: the node preloads ticketdesk, so a launcher starts a worker in
+# the database once the extension is created. A ticket's life produces
+# mails that arrive with the right headers, parts, language and Message-ID,
+# woken on commit rather than by the poll. High priority goes by e-mail and
+# SMS, normal priority by e-mail only. A rolled-back ticket sends nothing and
+# wakes nobody. STARTTLS and AUTH work, and the password shows nowhere. With
+# the SMTP server down, 1,000 queued mails retry, and all arrive exactly once
+# when it is back. A message that keeps failing ends dead with its error; a
+# final refusal kills it at once. kill -9 of the worker in the middle of
+# 10,000 mails: after the restart nothing is lost, and each duplicate carries
+# the Message-ID of its original. DROP EXTENSION and DROP DATABASE never
+# wait for the worker.
+
+use strict;
+use warnings;
+use utf8;
+
+use Encode qw(decode);
+use IPC::Run;
+use JSON::PP;
+use MIME::Base64;
+use Time::HiRes qw(time usleep);
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $python = '/usr/bin/python3';
+plan skip_all => 'needs /usr/bin/python3 with aiosmtpd'
+  unless -x $python && system($python, '-c', 'import aiosmtpd') == 0;
+
+my $peers = "$ENV{TESTDIR}/peers";
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+
+# --- the peers -----------------------------------------------------------------
+
+# The sinks still running: stopped however the test ends.
+my @sinks;
+END
+{
+	for my $h (@sinks) { eval { $h->kill_kill(grace => 2) }; }
+}
+
+# Starts a sink script and waits until it listens; returns the harness.
+sub start_sink
+{
+	my ($script, @args) = @_;
+	my $out = '';
+	my $timer = IPC::Run::timeout(30);
+	my $h = IPC::Run::start([ $python, "$peers/$script", @args ],
+		'>', \$out, '2>>', "$tmp/$script.err", $timer);
+	push @sinks, $h;
+	$h->pump until $out =~ /ready/;
+	$timer->reset;
+	return $h;
+}
+
+sub stop_sink
+{
+	my ($h) = @_;
+	$h->signal('TERM');
+	$h->finish;
+	@sinks = grep { $_ != $h } @sinks;
+}
+
+# The records a sink has written so far.
+sub records
+{
+	my ($file) = @_;
+	return () unless -e $file;
+	open my $fh, '<:raw', $file or die "$file: $!";
+	my @r = map { decode_json($_) } grep { /\S/ } <$fh>;
+	close $fh;
+	return @r;
+}
+
+# Waits (60 s at most) until a sink has written at least $n records.
+sub wait_records
+{
+	my ($file, $n) = @_;
+	my $deadline = time + 60;
+	while (time < $deadline)
+	{
+		my @r = records($file);
+		return @r if @r >= $n;
+		usleep(20_000);
+	}
+	return records($file);
+}
+
+# Secrets live in files the settings name, so a reload never logs them.
+PostgreSQL::Test::Utils::append_to_file("$tmp/sms_token", "sms-token-s3cret\n");
+PostgreSQL::Test::Utils::append_to_file("$tmp/smtp_password", "pa55-w0rd\n");
+
+my $smtp_port = PostgreSQL::Test::Cluster::get_free_port();
+my $http_port = PostgreSQL::Test::Cluster::get_free_port();
+my $mails = "$tmp/mail.jsonl";
+my $posts = "$tmp/http.jsonl";
+my $smtp = start_sink('smtp_sink.py', '--port', $smtp_port, '--out', $mails,
+	'--reject', '^refused@');
+my $http = start_sink('http_sink.py', '--port', $http_port, '--out', $posts);
+
+# --- the node ----------------------------------------------------------------------
+my $node = PostgreSQL::Test::Cluster->new('notify');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'ticketdesk'
+max_worker_processes = 16
+ticketdesk.smtp_url = 'smtp://127.0.0.1:$smtp_port'
+ticketdesk.mail_from = 'desk\@desk.test'
+ticketdesk.sms_url = 'http://127.0.0.1:$http_port/sms'
+ticketdesk.sms_token_file = '$tmp/sms_token'
+ticketdesk.sms_headers = 'X-Extra: yes'
+ticketdesk.base_url = 'https://desk.test'
+ticketdesk.notify_poll_interval = '5s'
+ticketdesk.notify_backoff_base = '200ms'
+ticketdesk.notify_backoff_cap = '1s'
+ticketdesk.notify_max_attempts = 50
+ticketdesk.notify_lease = '5s'
+ticketdesk.notify_workers = 2
+log_min_messages = warning
+restart_after_crash = on
+});
+$node->start;
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sub wait_sql
+{
+	my ($query, $expected, $what) = @_;
+	ok($node->poll_query_until('postgres', $query, $expected), $what);
+}
+
+my $worker_q = q{SELECT count(*) FROM pg_stat_activity
+                  WHERE backend_type = 'ticketdesk notify worker' AND datname = 'postgres'};
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+                                   WHERE backend_type = 'ticketdesk notify launcher'}),
+	'1', 'the launcher runs, connected to no database');
+sql('CREATE EXTENSION ticketdesk');
+wait_sql($worker_q, '2', 'CREATE EXTENSION starts the database\'s two workers (pg_stat_activity shows them)');
+
+sql(q{
+SET search_path = ticketdesk;
+INSERT INTO center (code, name) VALUES ('boilers', 'Boiler service');
+INSERT INTO agent (name, email, phone, language)
+VALUES ('Dana Dispatcher', 'dana@desk.test', '+37060000010', 'en'),
+       ('Eli Engineer', 'eli@desk.test', '+37060000011', 'he');
+INSERT INTO center_member (center_id, agent_id, role) VALUES (1, 1, 'dispatcher');
+INSERT INTO customer (name) VALUES ('Acme UAB');
+INSERT INTO contact (customer_id, name, email, phone, language)
+VALUES (1, 'Rita Requester', 'rita@acme.test', '+37060000001', 'lt');
+});
+
+# ---------------------------------------------------------------------------
+# 1. A ticket's mails arrive with the right headers, parts and language.
+# ---------------------------------------------------------------------------
+sql(q{SET search_path = ticketdesk; SELECT open_ticket('Boiler knocks', 1, contact_id => 1)});
+sql(q{SET search_path = ticketdesk; SET ticketdesk.agent = 1; SELECT assign(1, 2)});
+wait_sql(q{SELECT count(*) FILTER (WHERE status = 'sent') || '/' || count(*) FROM ticketdesk.outbox},
+	'3/3', 'the three mails of the ticket (thanks, assignment, handler) are sent');
+my @mail = wait_records($mails, 3);
+is(scalar @mail, 3, 'the SMTP server received three mails');
+
+my %key = map { split /\|/ } split /\n/,
+  sql(q{SELECT event || '|' || message_key FROM ticketdesk.outbox});
+my ($heb) = grep { $_->{to}[0] eq 'eli@desk.test' } @mail;
+ok($heb, 'the engineer got his mail');
+my ($head, $body) = split /\r\n\r\n/, $heb->{data}, 2;
+(my $unfolded = $head) =~ s/\r\n[ \t]+/ /g;
+my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $unfolded;
+is($h{'message-id'}, "<$key{assigned}\@desk.test>", 'its Message-ID is the outbox row\'s message_key');
+is($heb->{message_id}, $h{'message-id'}, 'the server saw the same Message-ID');
+my $subject = decode('MIME-Header', $h{subject});
+like($subject, qr/^\[TD-000001\] /, 'the subject carries the reference tag [TD-000001]');
+like($subject, qr/\x{05D4}\x{05D5}\x{05E7}\x{05E6}\x{05EA}\x{05D4}/, 'the subject is in Hebrew (the recipient\'s language)');
+is($h{'auto-submitted'}, 'auto-generated', 'Auto-Submitted: auto-generated');
+is($h{references}, '<TD-000001@desk.test>', 'References threads it on the ticket');
+is($h{'content-language'}, 'he', 'Content-Language: he');
+like($h{from}, qr/<desk\@desk\.test>$/, 'it comes from the desk address');
+like($h{'content-type'}, qr{^multipart/alternative; boundary="([^"]+)"}, 'multipart/alternative');
+my ($boundary) = $h{'content-type'} =~ /boundary="([^"]+)"/;
+my @parts = grep { /Content-Type/ } split /--\Q$boundary\E(?:--)?\r\n/, $body;
+is(scalar @parts, 2, 'two parts');
+my %part;
+for my $p (@parts)
+{
+	my ($ph, $pb) = split /\r\n\r\n/, $p, 2;
+	my ($type) = $ph =~ m{Content-Type: (text/\w+)};
+	$part{$type} = decode('UTF-8', decode_base64($pb));
+}
+like($part{'text/plain'}, qr/https:\/\/desk\.test\/ticket\/TD-000001/, 'the text part has the link (R29)');
+like($part{'text/html'}, qr/<html lang="he" dir="rtl">/, 'the HTML part is right to left');
+like($part{'text/html'}, qr/<a href="https:\/\/desk\.test\/ticket\/TD-000001">/, 'the HTML part links the ticket');
+
+my ($lt) = grep { $_->{to}[0] eq 'rita@acme.test' && $_->{data} =~ /\Q$key{registered}\E/ } @mail;
+ok($lt, 'the requester got her thank-you');
+my ($lt_subject) = $lt->{data} =~ /^Subject: (.*?)\r\n(?![ \t])/sm;
+like(decode('MIME-Header', $lt_subject), qr/Dėkojame už jūsų užklausą/, 'in Lithuanian');
+
+# ---------------------------------------------------------------------------
+# 2. Woken on commit: delivery takes a small part of the 5 s poll.
+# ---------------------------------------------------------------------------
+my $before = scalar records($mails);
+my $t0 = time;
+sql(q{SET search_path = ticketdesk; SELECT open_ticket('Second ticket', 1, contact_id => 1)});
+my @after = wait_records($mails, $before + 1);
+my $latency = time - $t0;
+cmp_ok($latency, '<', 2, sprintf('a commit wakes the worker: delivered in %.3f s (poll: 5 s)', $latency));
+
+# ---------------------------------------------------------------------------
+# 3. SMS for high priority (with token, extra header, idempotency key);
+#    e-mail only for normal priority.
+# ---------------------------------------------------------------------------
+sql(q{SET search_path = ticketdesk; SET ticketdesk.agent = 1;
+      UPDATE ticket SET priority = 'high', priority_fixed = true WHERE ticket_id = 2;
+      SELECT assign(2, 2)});
+my @sms = wait_records($posts, 1);
+is(scalar @sms, 1, 'the high-priority assignment sent one SMS');
+my $sms_key = sql(q{SELECT message_key FROM ticketdesk.outbox WHERE channel = 'sms'});
+is($sms[0]{key}, $sms_key, 'the POST carries the row\'s Idempotency-Key');
+is($sms[0]{authorization}, 'Bearer sms-token-s3cret', 'and the token as a bearer authorisation');
+is($sms[0]{x_extra}, 'yes', 'and the extra header of ticketdesk.sms_headers');
+is($sms[0]{body}{to}, '+37060000011', 'to the engineer\'s phone');
+like($sms[0]{body}{text}, qr/^TD-000002 /, 'with a short text naming the ticket');
+wait_sql(q{SELECT string_agg(channel, ',' ORDER BY channel) FROM ticketdesk.outbox
+            WHERE ticket_id = 2 AND event = 'assigned' AND status = 'sent'},
+	'email,sms', 'high priority: e-mail and SMS both sent');
+is(sql(q{SELECT string_agg(channel, ',') FROM ticketdesk.outbox WHERE ticket_id = 1 AND event = 'assigned'}),
+	'email', 'normal priority: e-mail only');
+
+# ---------------------------------------------------------------------------
+# 4. A rolled-back ticket sends nothing and wakes nobody.
+# ---------------------------------------------------------------------------
+wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE status <> 'sent'}, '0', 'all sent so far');
+my $wakes = sql('SELECT wakes FROM ticketdesk.notify_worker_status()');
+my $count = scalar records($mails);
+sql(q{BEGIN; SET search_path = ticketdesk; SELECT open_ticket('Never', 1, contact_id => 1); ROLLBACK;});
+sleep 1;
+is(sql('SELECT wakes FROM ticketdesk.notify_worker_status()'), $wakes, 'a rollback does not wake the worker');
+is(scalar records($mails), $count, 'a rollback sends nothing');
+sql(q{SET search_path = ticketdesk; SELECT open_ticket('Committed', 1, contact_id => 1)});
+is(sql('SELECT wakes FROM ticketdesk.notify_worker_status()'), $wakes + 1, 'a commit wakes it once');
+
+# ---------------------------------------------------------------------------
+# 5. STARTTLS and AUTH; the password appears nowhere.
+# ---------------------------------------------------------------------------
+my $tls_port = PostgreSQL::Test::Cluster::get_free_port();
+my $cert = "$tmp/cert.pem";
+system('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+	'-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+	'-keyout', "$tmp/key.pem", '-out', $cert) == 0 or die 'openssl failed';
+my $tls_mails = "$tmp/tls.jsonl";
+my $tls = start_sink('smtp_sink.py', '--port', $tls_port, '--out', $tls_mails,
+	'--tls-cert', $cert, '--tls-key', "$tmp/key.pem", '--auth', 'desk:pa55-w0rd');
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.smtp_url = 'smtp://127.0.0.1:$tls_port'
+ticketdesk.smtp_starttls = on
+ticketdesk.smtp_user = 'desk'
+ticketdesk.smtp_password_file = '$tmp/smtp_password'
+ticketdesk.tls_ca_file = '$cert'
+});
+$node->reload;
+sleep 1;
+sql(q{SET search_path = ticketdesk; SELECT open_ticket('Over TLS', 1, contact_id => 1)});
+my @tls = wait_records($tls_mails, 1);
+is(scalar @tls, 1, 'a mail went through STARTTLS');
+ok($tls[0]{auth}, 'after AUTH with the configured user and password');
+unlike(slurp_file($node->logfile), qr/pa55-w0rd/, 'the password is not in the server log');
+is(sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE last_error LIKE '%pa55%'}), '0',
+	'nor in any outbox error');
+stop_sink($tls);
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.smtp_url = 'smtp://127.0.0.1:$smtp_port'
+ticketdesk.smtp_starttls = off
+ticketdesk.smtp_user = ''
+ticketdesk.tls_ca_file = ''
+});
+$node->reload;
+
+# ---------------------------------------------------------------------------
+# 6. Outage: 1,000 mails queued while the server is down all arrive once.
+# ---------------------------------------------------------------------------
+my $bulk = q{
+BEGIN;
+INSERT INTO ticketdesk.outbox (event, channel, recipient, subject, body_text)
+SELECT '%s', 'email', 'user' || g || '@acme.test', 'Bulk ' || g, 'Message ' || g
+  FROM generate_series(1, %d) g;
+SELECT ticketdesk.notify_wake();
+COMMIT;};
+stop_sink($smtp);
+sql(sprintf($bulk, 'outage', 1000));
+wait_sql(q{SELECT count(*) > 100 FROM ticketdesk.outbox WHERE event = 'outage' AND attempts >= 2
+             AND status = 'queued' AND last_error IS NOT NULL},
+	't', 'with the server down the mails fail and retry (attempts >= 2, last error kept)');
+note sql(q{SELECT 'last error: ' || last_error FROM ticketdesk.outbox WHERE event = 'outage' LIMIT 1});
+my $restart_at = time;
+$smtp = start_sink('smtp_sink.py', '--port', $smtp_port, '--out', $mails, '--reject', '^refused@');
+wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'outage' AND status = 'sent'},
+	'1000', 'once the server is back all 1,000 are sent');
+my %outage_keys = map { ("<$_\@desk.test>" => 1) }
+  split /\n/, sql(q{SELECT message_key FROM ticketdesk.outbox WHERE event = 'outage'});
+my @got = grep { $outage_keys{ $_->{message_id} } } records($mails);
+my %seen;
+$seen{ $_->{message_id} }++ for @got;
+is(scalar keys %seen, 1000, 'the server received all 1,000 (by Message-ID)');
+is(scalar @got, 1000, 'none of them twice');
+note sprintf('outage: the 1,000 were delivered %.1f s after the server came back; max attempts %s',
+	time - $restart_at,
+	sql(q{SELECT max(attempts) FROM ticketdesk.outbox WHERE event = 'outage'}));
+
+# ---------------------------------------------------------------------------
+# 7. Dead letters: a final refusal kills at once; retries end at the cap.
+# ---------------------------------------------------------------------------
+sql(q{INSERT INTO ticketdesk.outbox (event, channel, recipient, subject, body_text)
+      VALUES ('dead', 'email', 'refused@acme.test', 'Refused', 'x')});
+sql(q{SELECT ticketdesk.notify_wake()});
+wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event = 'dead'},
+	'dead 1', 'a 550 refusal makes the message dead after one attempt');
+like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'dead'}), qr/550|Recipient/i,
+	'its error is kept');
+
+my $closed_port = PostgreSQL::Test::Cluster::get_free_port();
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.sms_url = 'http://127.0.0.1:$closed_port/sms'
+ticketdesk.notify_max_attempts = 3
+});
+$node->reload;
+sleep 1;
+sql(q{BEGIN;
+      INSERT INTO ticketdesk.outbox (event, channel, recipient, body_text, payload)
+      VALUES ('capped', 'sms', '+1', 'x', '{"to": "+1"}');
+      SELECT ticketdesk.notify_wake(); COMMIT;});
+wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event = 'capped'},
+	'dead 3', 'an SMS gateway that stays down: dead after 3 attempts (the cap)');
+like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'capped'}),
+	qr/connect/i, 'with the connection error kept');
+unlike(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'capped'}),
+	qr/s3cret/, 'and no token in it');
+is(sql(q{SELECT status FROM ticketdesk.outbox_retry(
+          (SELECT outbox_id FROM ticketdesk.outbox WHERE event = 'capped'))}),
+	'queued', 'an admin can retry a dead message');
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.sms_url = 'http://127.0.0.1:$http_port/sms'
+ticketdesk.notify_max_attempts = 50
+});
+$node->reload;
+wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'capped'}, 'sent',
+	'and it is delivered once the gateway is back');
+
+# ---------------------------------------------------------------------------
+# 8. Crash: kill -9 the worker in the middle of 10,000 mails.
+# ---------------------------------------------------------------------------
+my $crash_mails = "$tmp/crash.jsonl";
+my $crash_port = PostgreSQL::Test::Cluster::get_free_port();
+my $crash_sink = start_sink('smtp_sink.py', '--port', $crash_port, '--out', $crash_mails, '--count-only');
+$node->append_conf('postgresql.conf', qq{ticketdesk.smtp_url = 'smtp://127.0.0.1:$crash_port'\n});
+$node->reload;
+sleep 1;
+sql(sprintf($bulk, 'crash', 10000));
+my $deadline = time + 60;
+usleep(20_000) while time < $deadline && records($crash_mails) < 2000;
+my $pid = sql(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'ticketdesk notify worker'
+                 AND query LIKE '%delivering%' ORDER BY pid LIMIT 1})
+  || sql(q{SELECT min(pid) FROM pg_stat_activity WHERE backend_type = 'ticketdesk notify worker'});
+my $sent_before = sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'crash' AND status = 'sent'});
+ok($sent_before > 0 && $sent_before < 10000, "the worker is mid-way ($sent_before of 10,000 recorded sent)");
+kill 'KILL', $pid;
+note "killed the worker (pid $pid) with SIGKILL";
+# The postmaster restarts everything; the launcher starts a new worker.
+$node->poll_query_until('postgres', 'SELECT 1', '1');
+wait_sql($worker_q, '2', 'after the crash the workers run again');
+unlike(sql(q{SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'ticketdesk notify worker'}),
+	qr/\b$pid\b/, 'new processes');
+wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'crash' AND status = 'sent'},
+	'10000', 'all 10,000 are recorded sent after the restart');
+my %crash_keys = map { ("<$_\@desk.test>" => 1) }
+  split /\n/, sql(q{SELECT message_key FROM ticketdesk.outbox WHERE event = 'crash'});
+my @crash = grep { $crash_keys{ $_->{message_id} } } records($crash_mails);
+my %crash_seen;
+$crash_seen{ $_->{message_id} }++ for @crash;
+my $lost = 10000 - scalar keys %crash_seen;
+my $dups = scalar(@crash) - scalar(keys %crash_seen);
+is($lost, 0, 'nothing was lost: the server has all 10,000 Message-IDs');
+ok($dups < 10000, "duplicates: $dups, each detectable by its repeated Message-ID");
+diag "crash test: 10,000 mails, killed after $sent_before recorded, lost $lost, duplicates $dups "
+  . '(sent before the kill, recorded after it; the receiver sees the same Message-ID twice)';
+stop_sink($crash_sink);
+
+# ---------------------------------------------------------------------------
+# 9. The worker never blocks DROP EXTENSION or DROP DATABASE.
+# ---------------------------------------------------------------------------
+sql('CREATE DATABASE other');
+$node->safe_psql('other', 'CREATE EXTENSION ticketdesk');
+ok( $node->poll_query_until('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ticketdesk notify worker'}, '4'),
+	'a second database with the extension gets workers of its own');
+my $t = time;
+$node->safe_psql('other', 'SET lock_timeout = 5000; DROP EXTENSION ticketdesk');
+$node->safe_psql('postgres', 'DROP DATABASE other');
+cmp_ok(time - $t, '<', 5, 'DROP EXTENSION and DROP DATABASE went through at once');
+wait_sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ticketdesk notify worker'}, '2',
+	'only the first database\'s workers are left');
+
+$node->stop;
+stop_sink($smtp);
+stop_sink($http);
+done_testing();
