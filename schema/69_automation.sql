@@ -119,3 +119,44 @@ CREATE INDEX ticket_resolved_due_idx ON ticket (tenant_id, resolved_at) WHERE st
 CREATE INDEX ticket_confirmed_due_idx ON ticket (tenant_id, confirmed_at) WHERE status = 'confirmed';
 CREATE INDEX ticket_deadline_open_idx ON ticket (tenant_id, deadline)
     WHERE deadline IS NOT NULL AND status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled');
+
+-- The notification texts of the automation notices, in English (the outbox
+-- falls back to English for other languages). seed_tenant calls it.
+CREATE FUNCTION seed_automation(tenant integer, seeded boolean DEFAULT false) RETURNS void
+    LANGUAGE sql AS $$
+    INSERT INTO ticketdesk.notify_template (tenant_id, event, channel, language, subject, body_text, seeded)
+    SELECT seed_automation.tenant, t.event, t.channel, 'en', t.subject, t.body, seed_automation.seeded
+      FROM (VALUES
+        ('due_reminder', 'email', 'Reminder: {{subject}}', $t$Hello {{recipient}},
+
+this is a reminder about {{reference}} "{{subject}}".
+Deadline: {{deadline}}
+{{note}}
+
+{{link}}$t$),
+        ('due_reminder', 'sms', NULL, 'Reminder {{reference}}: {{subject}}, due {{deadline}}. {{note}} {{link}}'),
+        ('escalation', 'email', 'Overdue: {{subject}}', $t$Hello {{recipient}},
+
+{{reference}} "{{subject}}" is overdue: its deadline was {{deadline}}.
+Assignee: {{assignee}}
+Priority: {{priority}}
+{{note}}
+
+{{link}}$t$),
+        ('escalation', 'sms', NULL, 'Overdue {{reference}} (due {{deadline}}, {{assignee}}): {{subject}} {{link}}'),
+        ('confirm_reminder', 'email', 'Is your request solved? {{subject}}', $t$Hello {{recipient}},
+
+we resolved your request {{reference}} "{{subject}}":
+{{resolution}}
+
+{{note}}
+
+{{link}}
+
+Kind regards,
+{{sender}}$t$),
+        ('confirm_reminder', 'sms', NULL, '{{reference}} is resolved; reply if it is not, or it will be confirmed automatically. {{link}}')
+      ) AS t(event, channel, subject, body)
+$$;
+COMMENT ON FUNCTION seed_automation(integer, boolean) IS
+    'Fills a tenant''s notification texts for reminders, escalations and confirmation reminders (internal; seed_tenant calls it).';

@@ -70,6 +70,7 @@ BEGIN
        AND k.resolved_at <= as_of - make_interval(days => min_days) + interval '1 hour'
        AND r.remind_before_days IS NOT NULL AND d.due <= as_of
        AND NOT ticketdesk.requester_replied(k, k.resolved_at)
+     ORDER BY k.ticket_id
     ON CONFLICT (tenant_id, ticket_id, kind, key) DO NOTHING;
 
     SELECT min(r.confirm_after_days) INTO min_days FROM ticketdesk.closing_rules_by_center_type() r;
@@ -148,6 +149,7 @@ BEGIN
           FROM due WHERE r.tenant_id = t AND r.reminder_id = due.reminder_id)
     INSERT INTO ticketdesk.automation_notice (tenant_id, ticket_id, kind, key, due_at, agent_ids)
     SELECT t, due.ticket_id, 'reminder', due.reminder_id::text, due.due, due.agents FROM due
+     ORDER BY due.due, due.reminder_id
     ON CONFLICT (tenant_id, ticket_id, kind, key) DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;

@@ -18,7 +18,7 @@ INSERT INTO center (code, name) VALUES ('it', 'IT support') RETURNING center_id 
 SELECT set_center_calendar(:it, :vln);
 INSERT INTO agent (name) VALUES ('Ada') RETURNING agent_id AS ada \gset
 INSERT INTO customer (name) VALUES ('ACME') RETURNING customer_id AS acme \gset
-INSERT INTO contact (customer_id, name) VALUES (:acme, 'Carla') RETURNING contact_id AS carla \gset
+INSERT INTO contact (customer_id, name, email) VALUES (:acme, 'Carla', 'carla@acme.test') RETURNING contact_id AS carla \gset
 INSERT INTO contact (customer_id, name) VALUES (:acme, 'Dan') RETURNING contact_id AS dan \gset
 
 -- Confirm after 3 business days, remind 1 day before; close 2 days later.
@@ -76,9 +76,12 @@ SELECT count(*) AS notices FROM automation_notice;
 SELECT auto_confirm('2026-03-12 15:00') AS confirmed;
 SELECT k.subject, n.kind, n.due_at, n.contact_ids = ARRAY[:carla]::bigint[] AS to_carla
   FROM automation_notice n JOIN ticket k USING (tenant_id, ticket_id) ORDER BY k.ticket_id;
+-- Each reminder is a mail to Carla in the outbox.
+SELECT o.recipient, o.subject FROM outbox o WHERE o.event = 'confirm_reminder' ORDER BY o.subject;
 -- Run again: nothing twice.
 SELECT auto_confirm('2026-03-12 15:00') AS confirmed;
-SELECT count(*) AS notices FROM automation_notice;
+SELECT count(*) AS notices, (SELECT count(*) FROM outbox o WHERE o.event = 'confirm_reminder') AS mails
+  FROM automation_notice;
 -- Friday 13 March 14:59: not yet. 15:00: three business days.
 SELECT auto_confirm('2026-03-13 14:59') AS confirmed;
 SELECT auto_confirm('2026-03-13 15:00') AS confirmed;

@@ -16,9 +16,9 @@ SELECT add_holiday(:vln, '2020-03-11', 'Restoration of Independence', yearly => 
 INSERT INTO center (code, name) VALUES ('it', 'IT support') RETURNING center_id AS it \gset
 SELECT set_center_calendar(:it, :vln);
 -- Ada works for Sue; Bob, the dispatcher, delegates work to Ada.
-INSERT INTO agent (name) VALUES ('Sue') RETURNING agent_id AS sue \gset
-INSERT INTO agent (name, supervisor_id) VALUES ('Ada', :sue) RETURNING agent_id AS ada \gset
-INSERT INTO agent (name) VALUES ('Bob') RETURNING agent_id AS bob \gset
+INSERT INTO agent (name, email) VALUES ('Sue', 'sue@example.com') RETURNING agent_id AS sue \gset
+INSERT INTO agent (name, email, supervisor_id) VALUES ('Ada', 'ada@example.com', :sue) RETURNING agent_id AS ada \gset
+INSERT INTO agent (name, email) VALUES ('Bob', 'bob@example.com') RETURNING agent_id AS bob \gset
 CREATE OR REPLACE FUNCTION who(ids bigint[]) RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(a.name, ', ' ORDER BY a.name) FROM agent a WHERE a.agent_id = ANY (ids)
 $$;
@@ -79,6 +79,13 @@ SELECT :it, type_id, :bob, 'Renew the certificate', '2026-03-13 12:00', :ada, '2
   FROM ticket_type WHERE code = 'task' RETURNING ticket_id AS cert \gset
 SELECT escalate_overdue('2026-03-31 12:00') AS notices;
 SELECT n.key, who(n.agent_ids) FROM automation_notice n WHERE n.ticket_id = :cert;
+
+-- Each notice went to the notification outbox once, per recipient, in the
+-- same transaction (issue 5 delivers them).
+SELECT o.event, o.recipient, o.subject, o.status FROM outbox o
+ WHERE o.event IN ('due_reminder', 'escalation') ORDER BY o.outbox_id;
+SELECT count(*) AS notices, (SELECT count(*) FROM outbox o WHERE o.event IN ('due_reminder', 'escalation')) AS messages
+  FROM automation_notice;
 
 -- Refusals.
 SELECT add_reminder(:cert, 'planned_start', '1 hour');

@@ -57,6 +57,7 @@ SELECT generate_scheduled_tickets('2026-04-13') AS made;
 SELECT contract, occurrence FROM made WHERE contract <> 'Boiler maintenance';
 SELECT generate_scheduled_tickets('2026-04-13') AS "again";
 SELECT generate_scheduled_tickets('2029-01-01') AS made;
+SELECT subject, last_error FROM service_contract WHERE last_error IS NOT NULL;
 SELECT contract, count(*), min(occurrence), max(occurrence) FROM made GROUP BY contract ORDER BY contract;
 SELECT type, channel, bool_and(planned_at_occurrence) AS planned, count(*) FILTER (WHERE site_id = :site) AS at_site,
        string_agg(DISTINCT status::text, ',') AS status

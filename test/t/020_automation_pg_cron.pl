@@ -26,6 +26,8 @@ shared_preload_libraries = 'ticketdesk, pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 20
+# pg_cron runs the jobs: the notification worker's own schedule is off.
+ticketdesk.jobs_interval = 0
 });
 $node->start;
 
