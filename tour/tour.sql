@@ -253,6 +253,9 @@ SELECT escalate_overdue(now() + interval '3 days 1 minute') AS escalated,
        escalate_overdue(now() + interval '10 days') AS escalated_later;
 SELECT n.kind, n.key, (SELECT string_agg(a.name, ', ' ORDER BY a.name) FROM agent a WHERE a.agent_id = ANY (n.agent_ids)) AS told
   FROM automation_notice n ORDER BY n.notice_id;
+-- Each went to the notification outbox, once per recipient.
+SELECT o.event, o.recipient, o.subject FROM outbox o
+ WHERE o.event IN ('due_reminder', 'escalation') ORDER BY o.outbox_id;
 
 -- Auto-confirm and auto-close (R22): confirmed after 3 quiet business days
 -- (with a reminder to the requester the day before), closed 2 days later.
