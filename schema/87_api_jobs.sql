@@ -59,7 +59,8 @@ BEGIN
 
     WITH r AS MATERIALIZED (SELECT * FROM ticketdesk.closing_rules_by_center_type())
     INSERT INTO ticketdesk.automation_notice (tenant_id, ticket_id, kind, key, due_at, agent_ids, contact_ids)
-    SELECT k.tenant_id, k.ticket_id, 'confirm_reminder', k.resolved_at::text, d.due,
+    SELECT k.tenant_id, k.ticket_id, 'confirm_reminder',
+           to_char(k.resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), d.due,
            CASE WHEN k.requester_agent_id IS NOT NULL THEN ARRAY[k.requester_agent_id] ELSE '{}' END,
            CASE WHEN k.contact_id IS NOT NULL THEN ARRAY[k.contact_id] ELSE '{}' END
       FROM ticketdesk.ticket k
@@ -69,6 +70,7 @@ BEGIN
      WHERE k.tenant_id = t AND k.status = 'resolved'
        AND k.resolved_at <= as_of - make_interval(days => min_days) + interval '1 hour'
        AND r.remind_before_days IS NOT NULL AND d.due <= as_of
+       AND (k.contact_id IS NOT NULL OR k.requester_agent_id IS NOT NULL)
        AND NOT ticketdesk.requester_replied(k, k.resolved_at)
      ORDER BY k.ticket_id
     ON CONFLICT (tenant_id, ticket_id, kind, key) DO NOTHING;
