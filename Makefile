@@ -10,6 +10,9 @@ EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+# Inbound mail: GMime 3 parses, libpq for the MTA pipe program.
+PG_CPPFLAGS += $(shell pkg-config --cflags gmime-3.0)
+SHLIB_LINK  += $(shell pkg-config --libs gmime-3.0)
 # libical expands the RRULEs of service contracts (src/recurrence.c).
 PG_CPPFLAGS += $(shell pkg-config --cflags libical)
 SHLIB_LINK  += $(shell pkg-config --libs libical)
@@ -28,3 +31,15 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
 src/priority.o src/lifecycle.o: src/priority.h
 src/lifecycle.o src/checklist.o: src/checklist.h
+
+# ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
+MAILGATE = ticketdesk-mailgate
+EXTRA_CLEAN += $(MAILGATE)
+all: $(MAILGATE)
+$(MAILGATE): src/mailgate/mailgate.c
+	$(CC) $(CFLAGS) -Wall -Wextra -Werror -I$(includedir) -o $@ $< -L$(libdir) -lpq
+install: install-mailgate
+install-mailgate: $(MAILGATE)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(MAILGATE) '$(DESTDIR)$(bindir)/$(MAILGATE)'
+.PHONY: install-mailgate

@@ -21,6 +21,19 @@ CREATE TRIGGER ticket_load_update AFTER UPDATE ON ticket
           OR OLD.priority IS DISTINCT FROM NEW.priority OR OLD.stage IS DISTINCT FROM NEW.stage)
     EXECUTE FUNCTION ticket_load();
 
+-- Routing caches who holds which profile where, per backend (src/holders.c):
+-- any change to these tables empties every backend's cache.
+CREATE FUNCTION holders_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_holders_changed';
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON agent
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON agent_profile
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON center_member
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON center
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+
 -- Customer affinity looks up, per candidate, their latest ticket of the customer.
 CREATE INDEX ticket_customer_handler_idx ON ticket (tenant_id, customer_id, assignee_id, assigned_at)
     WHERE customer_id IS NOT NULL AND assignee_id IS NOT NULL;

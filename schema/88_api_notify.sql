@@ -26,7 +26,7 @@ COMMENT ON FUNCTION render_markup(text, jsonb) IS
 
 -- The e-mail an outbox row is sent as: headers, text and HTML parts.
 CREATE FUNCTION outbox_mail(message outbox) RETURNS text
-    LANGUAGE c STABLE PARALLEL SAFE
+    LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
 COMMENT ON FUNCTION outbox_mail(outbox) IS
     'The RFC 5322 message an e-mail outbox row is sent as (Date is now; Message-ID is stable per row).';
@@ -494,6 +494,11 @@ REVOKE EXECUTE ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, b
 REVOKE EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_prune(interval) FROM PUBLIC;
+-- enqueue sends mail in the desk's name with caller-given values: only roles
+-- an administrator grants it to may call it. A rescan of every database is
+-- not for everyone either.
+REVOKE EXECUTE ON FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION notify_start_workers() FROM PUBLIC;
 
 -- A new database with the extension gets its delivery worker at commit.
 SELECT notify_start_workers();

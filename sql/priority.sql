@@ -117,6 +117,11 @@ SELECT
 -- requester's 1 still raises, a requester's 5 with a dispatcher's 1 lowers.
 SELECT compute_priority(4, NULL, NULL, 1, 5) AS dispatcher_5_requester_1,
        compute_priority(4, NULL, NULL, 5, 1) AS dispatcher_1_requester_5;
+-- PARALLEL SAFE: a parallel worker reads the matrix for itself.
+SET force_parallel_mode = on;
+EXPLAIN (COSTS OFF) SELECT compute_priority(3, 4, NULL);
+SELECT compute_priority(3, 4, NULL) AS burner_in_a_worker, compute_priority(3, 2, 2) AS hvac_gas_in_a_worker;
+RESET force_parallel_mode;
 -- Held at the ends.
 SELECT compute_priority(3, 2, 1, 5, 5, '2026-01-01 00:00+00', '2026-01-10 12:00+00') AS urgent_and_more,
        compute_priority(4, NULL, 3, 1, 1) AS low_and_less;

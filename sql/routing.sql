@@ -207,3 +207,17 @@ SELECT rebuild_loads() AS corrected;
 UPDATE agent_load SET open_tickets = 99 WHERE agent_id = 2;
 SELECT rebuild_loads() AS corrected;
 SELECT open_tickets FROM agent_load WHERE agent_id = 2;
+
+-- 14. Who holds which profile where is cached per session, and any change
+-- to agents, profiles, memberships or centres is seen at once: Kim joins
+-- the north as a fitter and, with no load, gets the next repair; once
+-- deactivated she is no longer picked.
+INSERT INTO agent (name) VALUES ('Kim');
+INSERT INTO center_member (center_id, agent_id, role) VALUES (2, 9, 'executor');
+INSERT INTO agent_profile (agent_id, profile_id) VALUES (9, 1);
+SELECT ticket_id, assignee_id
+  FROM open_ticket(subject => 'New fitter', center_id => 2, customer_id => 2, type => 'repair');
+UPDATE agent SET active = false WHERE agent_id = 9;
+SELECT ticket_id, assignee_id
+  FROM open_ticket(subject => 'Kim is gone', center_id => 2, customer_id => 2, type => 'repair');
+SELECT * FROM routing_of(16);

@@ -10,7 +10,6 @@
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 
@@ -73,32 +72,23 @@ load_share(const TicketColumns *tc, Relation rel, HeapTuple tup)
 static void
 load_apply(int32 tenant_id, int64 agent_id, int count, int32 weight, bool assigned)
 {
+	static const char *const sql =
+	"INSERT INTO ticketdesk.agent_load AS l (tenant_id, agent_id) VALUES ($1, $2)"
+	" ON CONFLICT (tenant_id, agent_id) DO UPDATE"
+	"   SET open_tickets = l.open_tickets + $3,"
+	"       weighted_load = l.weighted_load + $4,"
+	"       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()"
+	"                               ELSE l.last_assigned_at END";
 	Oid			argtypes[5] = {INT4OID, INT8OID, INT4OID, INT4OID, BOOLOID};
 	Datum		args[5];
 
-	if (load_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(
-									   "INSERT INTO ticketdesk.agent_load AS l (tenant_id, agent_id) VALUES ($1, $2)"
-									   " ON CONFLICT (tenant_id, agent_id) DO UPDATE"
-									   "   SET open_tickets = l.open_tickets + $3,"
-									   "       weighted_load = l.weighted_load + $4,"
-									   "       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()"
-									   "                               ELSE l.last_assigned_at END",
-									   5, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "ticketdesk: could not prepare the load update: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		load_plan = plan;
-	}
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = Int64GetDatum(agent_id);
 	args[2] = Int32GetDatum(count);
 	args[3] = Int32GetDatum(weight);
 	args[4] = BoolGetDatum(assigned);
-	if (SPI_execute_plan(load_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(routing_saved_plan(&load_plan, sql, 5, argtypes),
+						 args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "ticketdesk: could not update the load counters");
 }
 
@@ -106,29 +96,20 @@ load_apply(int32 tenant_id, int64 agent_id, int count, int32 weight, bool assign
 static void
 record_routing(int32 tenant_id, int64 ticket_id, const char *rule, const char *note)
 {
+	static const char *const sql =
+	"INSERT INTO ticketdesk.ticket_event"
+	"       (tenant_id, ticket_id, kind, new_value, note, actor_agent_id)"
+	" VALUES ($1, $2, 'routing', $3, $4,"
+	"         CASE WHEN $1 = ticketdesk.current_tenant() THEN ticketdesk.current_agent() END)";
 	Oid			argtypes[4] = {INT4OID, INT8OID, TEXTOID, TEXTOID};
 	Datum		args[4];
 
-	if (event_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(
-									   "INSERT INTO ticketdesk.ticket_event"
-									   "       (tenant_id, ticket_id, kind, new_value, note, actor_agent_id)"
-									   " VALUES ($1, $2, 'routing', $3, $4,"
-									   "         CASE WHEN $1 = ticketdesk.current_tenant() THEN ticketdesk.current_agent() END)",
-									   4, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "ticketdesk: could not prepare the routing event: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		event_plan = plan;
-	}
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = Int64GetDatum(ticket_id);
 	args[2] = CStringGetTextDatum(rule);
 	args[3] = CStringGetTextDatum(note);
-	if (SPI_execute_plan(event_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(routing_saved_plan(&event_plan, sql, 4, argtypes),
+						 args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "ticketdesk: could not record the routing reason");
 }
 

@@ -7,8 +7,8 @@
  *		has the formula and a worked table).
  *
  * The rules and the three trees are cached per backend and per tenant, and
- * every resolved cell is remembered, so that a call costs one hash probe
- * whatever the number of rules. Statement triggers on the four tables send a
+ * every resolved cell's base is remembered, so that a call costs two probes
+ * of small hash tables whatever the number of rules. Statement triggers on the four tables send a
  * relcache invalidation, which empties the cache: this backend's at the next
  * command, the others' when the change commits.
  */
@@ -127,7 +127,7 @@ typedef struct RuleEntry
 	PriorityLevel level;
 } RuleEntry;
 
-/* A resolved cell: the inputs of the matrix lookup, and its outcome. */
+/* A cell of the matrix as the inputs give it. */
 typedef struct CellKey
 {
 	int64		center_id;
@@ -137,14 +137,45 @@ typedef struct CellKey
 	uint32		pad;
 } CellKey;
 
-typedef struct CellEntry
+/* The outcome of resolving a cell: the rule that matched, if any. */
+typedef struct CellRule
 {
-	CellKey		key;
 	int64		rule_id;
-	int8		base;
+	PriorityLevel base;
 	bool		has_rule;
+} CellRule;
+
+/*
+ * The memo of resolved cells is a row per place on the category side (centre
+ * and category, as given) holding one byte per internal category, plus one
+ * for "none": the base priority, or ROW_UNRESOLVED. Rows are few and small,
+ * so a computation touches two small hash tables and one byte, all of it
+ * likely in the CPU cache.
+ */
+#define ROW_UNRESOLVED	0xFF
+
+typedef struct RowKey
+{
+	int64		center_id;
+	int64		category_id;
+	uint32		present;		/* bit 0 centre, 1 category */
+	uint32		pad;
+} RowKey;
+
+typedef struct RowEntry
+{
+	RowKey		key;
+	uint8	   *bases;			/* per internal category index, then none */
 	char		status;			/* simplehash's */
-} CellEntry;
+} RowEntry;
+
+/* An internal category's dense index into the rows. */
+typedef struct IndexEntry
+{
+	int64		id;
+	int32		index;
+	char		status;			/* simplehash's */
+} IndexEntry;
 
 /* MurmurHash3's 64-bit finaliser. */
 static inline uint64
@@ -159,28 +190,38 @@ mix64(uint64 h)
 }
 
 static inline uint32
-cell_hash(const CellKey *k)
+row_hash(const RowKey *k)
 {
-	uint64		h = mix64((uint64) k->center_id);
+	uint64		h = hash_combine64(mix64((uint64) k->center_id),
+								   mix64((uint64) k->category_id + ((uint64) k->present << 56)));
 
-	h = hash_combine64(h, mix64((uint64) k->category_id));
-	h = hash_combine64(h, mix64((uint64) k->internal_id + ((uint64) k->present << 56)));
 	return (uint32) (h ^ (h >> 32));
 }
 
-#define SH_PREFIX		cells
-#define SH_ELEMENT_TYPE	CellEntry
-#define SH_KEY_TYPE		CellKey
+#define SH_PREFIX		rows
+#define SH_ELEMENT_TYPE	RowEntry
+#define SH_KEY_TYPE		RowKey
 #define SH_KEY			key
-#define SH_HASH_KEY(tb, k)	cell_hash(&(k))
-#define SH_EQUAL(tb, a, b)	(memcmp(&(a), &(b), sizeof(CellKey)) == 0)
+#define SH_HASH_KEY(tb, k)	row_hash(&(k))
+#define SH_EQUAL(tb, a, b)	(memcmp(&(a), &(b), sizeof(RowKey)) == 0)
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/* Resolved cells kept per tenant before the memo starts again. */
-#define MAX_CELLS	(1 << 20)
+#define SH_PREFIX		indexes
+#define SH_ELEMENT_TYPE	IndexEntry
+#define SH_KEY_TYPE		int64
+#define SH_KEY			id
+#define SH_HASH_KEY(tb, k)	((uint32) mix64((uint64) (k)))
+#define SH_EQUAL(tb, a, b)	((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* Memo bytes kept per tenant before the memo starts again. */
+#define MAX_MEMO_BYTES	(64 * 1024 * 1024)
 
 /* One tenant's matrix. */
 typedef struct TenantMatrix
@@ -191,7 +232,11 @@ typedef struct TenantMatrix
 	HTAB	   *categories;
 	HTAB	   *internals;
 	HTAB	   *rules;
-	cells_hash *cells;
+	indexes_hash *internal_index;
+	int32		ninternal;
+	MemoryContext memo_cxt;		/* the rows and their bytes */
+	rows_hash  *rows;
+	Size		memo_bytes;
 } TenantMatrix;
 
 /* The tables whose changes empty the cache. */
@@ -372,6 +417,12 @@ read_table(TenantMatrix *m, int table, Snapshot snap)
 		{
 			NodeEntry  *node = hash_search(nodes, &id, HASH_ENTER, NULL);
 
+			if (table == PT_INTERNAL)
+			{
+				bool		found;
+
+				indexes_insert(m->internal_index, id, &found)->index = m->ninternal++;
+			}
 			node->parent_id = column_int64(tup, desc, parent_att, &node->has_parent);
 			node->center_id = center_att ? column_int64(tup, desc, center_att, &present) : 0;
 		}
@@ -446,7 +497,12 @@ matrix_build(int32 tenant_id)
 	ctl.hcxt = matrix_cxt;
 	m->rules = hash_create("ticketdesk priority rules", 256, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	m->cells = cells_create(matrix_cxt, 1024, NULL);
+	m->internal_index = indexes_create(matrix_cxt, 64, NULL);
+	m->ninternal = 0;
+	m->memo_cxt = AllocSetContextCreate(matrix_cxt, "ticketdesk priority memo",
+										ALLOCSET_DEFAULT_SIZES);
+	m->rows = rows_create(m->memo_cxt, 256, NULL);
+	m->memo_bytes = 0;
 
 	snap = RegisterSnapshot(m->provisional ? GetActiveSnapshot() : GetLatestSnapshot());
 	for (int t = 0; t < PT_COUNT; t++)
@@ -526,7 +582,7 @@ walk_up(HTAB *nodes, int64 id, const char *tree, int64 **chain, int *n, int *cap
  * keys report them.
  */
 static void
-matrix_resolve(TenantMatrix *m, const CellKey *cell, bool strict, CellEntry *out)
+matrix_resolve(TenantMatrix *m, const CellKey *cell, bool strict, CellRule *out)
 {
 	int			ncat = 0,
 				catcap = 8,
@@ -607,17 +663,71 @@ check_weight(const char *name, bool present, int32 weight)
 }
 
 /*
+ * The base priority of a cell from the memo, resolving and remembering it
+ * on first use. Cells with an internal category the matrix does not know
+ * are resolved each time (an error with strict).
+ */
+static PriorityLevel
+memo_base(TenantMatrix *m, const CellKey *cell, bool strict)
+{
+	RowKey		key;
+	RowEntry   *row;
+	IndexEntry *internal = NULL;
+	int32		index = m->ninternal;
+	CellRule	resolved;
+	bool		found;
+
+	if (cell->present & 4)
+	{
+		internal = indexes_lookup(m->internal_index, cell->internal_id);
+		if (internal == NULL)
+		{
+			matrix_resolve(m, cell, strict, &resolved);
+			return resolved.base;
+		}
+		index = internal->index;
+	}
+
+	memset(&key, 0, sizeof(key));
+	key.center_id = cell->center_id;
+	key.category_id = cell->category_id;
+	key.present = cell->present & 3;
+	row = rows_lookup(m->rows, key);
+	if (row != NULL && row->bases[index] != ROW_UNRESOLVED)
+		return (PriorityLevel) row->bases[index];
+
+	matrix_resolve(m, cell, strict, &resolved);
+	if (row == NULL)
+	{
+		Size		bytes = m->ninternal + 1;
+
+		if (m->memo_bytes + bytes > MAX_MEMO_BYTES)
+		{
+			MemoryContextReset(m->memo_cxt);
+			m->rows = rows_create(m->memo_cxt, 256, NULL);
+			m->memo_bytes = 0;
+		}
+		row = rows_insert(m->rows, key, &found);
+		row->bases = MemoryContextAlloc(m->memo_cxt, bytes);
+		memset(row->bases, ROW_UNRESOLVED, bytes);
+		m->memo_bytes += bytes + sizeof(RowEntry);
+	}
+	row->bases[index] = (uint8) resolved.base;
+	return resolved.base;
+}
+
+/*
  * priority_compute runs the whole computation for one tenant: the matrix
  * gives the base, the weights and the deadline move it, and the result stays
- * between low and urgent.
+ * between low and urgent. With want_rule the rule that matched is looked up
+ * too (the memo keeps only the base).
  */
 static void
-priority_compute(int32 tenant_id, const PriorityInputs *in, bool strict, PriorityResult *r)
+priority_compute(int32 tenant_id, const PriorityInputs *in, bool strict, bool want_rule,
+				 PriorityResult *r)
 {
 	TenantMatrix *m;
 	CellKey		key;
-	CellEntry  *cell;
-	bool		found;
 	int			level;
 
 	check_weight("requester_weight", true, in->requester_weight);
@@ -631,22 +741,19 @@ priority_compute(int32 tenant_id, const PriorityInputs *in, bool strict, Priorit
 	key.internal_id = in->has_internal ? in->internal_id : 0;
 	key.present = (in->has_center ? 1 : 0) | (in->has_category ? 2 : 0) | (in->has_internal ? 4 : 0);
 
-	cell = cells_lookup(m->cells, key);
-	if (cell == NULL)
+	r->has_rule = false;
+	r->rule_id = 0;
+	if (want_rule)
 	{
-		CellEntry	resolved;
+		CellRule	resolved;
 
 		matrix_resolve(m, &key, strict, &resolved);
-		if (m->cells->members >= MAX_CELLS)
-			cells_reset(m->cells);
-		cell = cells_insert(m->cells, key, &found);
-		cell->has_rule = resolved.has_rule;
-		cell->rule_id = resolved.rule_id;
-		cell->base = resolved.base;
+		r->has_rule = resolved.has_rule;
+		r->rule_id = resolved.rule_id;
+		r->base = resolved.base;
 	}
-	r->has_rule = cell->has_rule;
-	r->rule_id = cell->rule_id;
-	r->base = (PriorityLevel) cell->base;
+	else
+		r->base = memo_base(m, &key, strict);
 
 	/* The dispatcher's weight counts twice the requester's. */
 	r->requester_points = in->requester_weight - 3;
@@ -730,7 +837,7 @@ ticketdesk_compute_priority(PG_FUNCTION_ARGS)
 	PriorityResult r;
 
 	inputs_from_args(fcinfo, &in);
-	priority_compute(ticketdesk_tenant, &in, true, &r);
+	priority_compute(ticketdesk_tenant, &in, true, false, &r);
 	return level_to_datum(rettype, r.priority);
 }
 
@@ -757,7 +864,7 @@ ticketdesk_priority_factors(PG_FUNCTION_ARGS)
 	enumtype = TupleDescAttr(desc, 1)->atttypid;
 
 	inputs_from_args(fcinfo, &in);
-	priority_compute(ticketdesk_tenant, &in, true, &r);
+	priority_compute(ticketdesk_tenant, &in, true, true, &r);
 
 	values[0] = Int64GetDatum(r.rule_id);
 	nulls[0] = !r.has_rule;
@@ -836,7 +943,7 @@ priority_for_ticket(const TicketColumns *tc, Relation rel, HeapTuple oldtup,
 	/* Rules committed by others since this transaction last looked. */
 	AcceptInvalidationMessages();
 	priority_compute(DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull)),
-					 &in, false, &r);
+					 &in, false, false, &r);
 	computed = level_to_datum(tc->typid[TC_PRIORITY], r.priority);
 
 	if (hand_set && DatumGetObjectId(ticket_get(tc, rel, newtup, TC_PRIORITY, &isnull)) !=

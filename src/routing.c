@@ -30,15 +30,6 @@
 
 #include "routing.h"
 
-/* The centre and the centres above it, for queries that take $1 tenant, $3 centre. */
-#define CENTRE_CHAIN \
-	"WITH RECURSIVE up(center_id, parent_id) AS (" \
-	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
-	"   WHERE c.tenant_id = $1 AND c.center_id = $3" \
-	"  UNION" \
-	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
-	"    JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent_id) "
-
 /* The workflow of the type, the stage's name and profile, the load policy. */
 static const char *const context_sql =
 "SELECT tt.workflow_id, s.name, s.profile_id, p.code,"
@@ -52,42 +43,34 @@ static const char *const context_sql =
 " LIMIT 1";
 
 /*
- * The holders of the profile who can take a ticket of the centre (active,
- * members of the centre or of one above it), with their load rows locked in
- * agent order, so routings never deadlock each other; and for each, read in
- * the same statement: load, last assignment, whether they are available now
- * (not absent, in their working hours, under their cap), and the sticky and
- * affinity evidence. Driven by the profile's holders through indexes (the
- * OFFSET 0 fences keep the planner from scanning all load rows), so the
+ * The candidates (the profile's holders in the centre tree, from
+ * holders.c, in agent order), with their load rows locked in that order, so
+ * routings never deadlock each other; and for each, read in the same
+ * statement: load, last assignment, whether they are available now (not
+ * absent, in their working hours, under their cap), and the sticky and
+ * affinity evidence. Driven by the candidate list through primary keys (the
+ * OFFSET 0 fence keeps the planner from scanning all load rows), so the
  * cost follows the number of candidates, not of agents or tickets. xmin
  * tells the caller whether a locked row changed after the statement's
  * snapshot was taken.
  */
 static const char *const rank_sql =
-CENTRE_CHAIN ","
-" holders AS MATERIALIZED ("
-"  SELECT ap.agent_id, a.name"
-"    FROM ticketdesk.agent_profile ap"
-"    JOIN ticketdesk.agent a ON a.tenant_id = ap.tenant_id AND a.agent_id = ap.agent_id"
-"   WHERE ap.tenant_id = $1 AND ap.profile_id = $2 AND a.active"
-"     AND EXISTS (SELECT 1 FROM ticketdesk.center_member m"
-"                  WHERE m.tenant_id = $1 AND m.agent_id = ap.agent_id"
-"                    AND m.center_id IN (SELECT up.center_id FROM up))),"
+"WITH holders AS ("
+"  SELECT h.agent_id, h.name FROM unnest($2::bigint[], $3::text[]) AS h(agent_id, name)),"
 " sticky AS ("
 "  SELECT e.new_value, max(e.event_id) AS event_id FROM ticketdesk.ticket_event e"
 "   WHERE $7 AND e.tenant_id = $1 AND e.ticket_id = $4 AND e.kind = 'assignee'"
 "   GROUP BY e.new_value),"
 " absent AS ("
-"  SELECT DISTINCT b.agent_id FROM holders hh"
-"    JOIN ticketdesk.agent_absence b ON b.tenant_id = $1 AND b.agent_id = hh.agent_id"
-"   WHERE b.during @> now()),"
+"  SELECT DISTINCT b.agent_id FROM ticketdesk.agent_absence b"
+"   WHERE b.tenant_id = $1 AND b.agent_id = ANY ($2) AND b.during @> now()),"
 " hours AS ("
 "  SELECT h.agent_id,"
 "         bool_or(h.weekday = extract(isodow FROM now() AT TIME ZONE h.time_zone)"
 "                 AND (now() AT TIME ZONE h.time_zone)::time >= h.starts"
 "                 AND (now() AT TIME ZONE h.time_zone)::time < h.ends) AS on_duty"
-"    FROM holders hh"
-"    JOIN ticketdesk.agent_hours h ON h.tenant_id = $1 AND h.agent_id = hh.agent_id"
+"    FROM ticketdesk.agent_hours h"
+"   WHERE h.tenant_id = $1 AND h.agent_id = ANY ($2)"
 "   GROUP BY h.agent_id) "
 "SELECT l.agent_id, c.name,"
 "       CASE WHEN $6 THEN l.weighted_load ELSE l.open_tickets END,"
@@ -257,14 +240,14 @@ routing_take_event(int32 tenant_id, int64 ticket_id, char **rule, char **note)
 }
 
 /*
- * Prepare a plan once per backend. The plan is generic: planning these
- * queries costs more than running them, and their best plan does not depend
- * on the parameter values.
+ * routing_saved_plan returns the plan kept in *slot, preparing and keeping
+ * it on first use. The plan is generic: planning these queries costs more
+ * than running them, and their best plan does not depend on the values.
  */
-static SPIPlanPtr
-routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
-	if (plans[which] == NULL)
+	if (*slot == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
@@ -272,9 +255,16 @@ routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
 			elog(ERROR, "ticketdesk: could not prepare a routing query: %s",
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		plans[which] = plan;
+		*slot = plan;
 	}
-	return plans[which];
+	return *slot;
+}
+
+/* The routing plan of the given kind. */
+static SPIPlanPtr
+routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
+{
+	return routing_saved_plan(&plans[which], sql, nargs, argtypes);
 }
 
 /* Run a saved plan; elog on failure (a bug, not user input). */
@@ -351,8 +341,8 @@ route_fallback(const RouteCtx *ctx, const char *why, bool only_without_dispatche
 
 /*
  * route_candidates locks and reads the profile's holders in the centre
- * (rank_sql). It returns how many there are; the available ones, with
- * their evidence, go to *out and their number to *available.
+ * (routing_holders, rank_sql). It returns how many there are; the available
+ * ones, with their evidence, go to *out and their number to *available.
  *
  * The statement runs on a snapshot taken here. When a locked load row
  * turns out newer than that snapshot (a routing, a load change or an
@@ -364,16 +354,33 @@ route_fallback(const RouteCtx *ctx, const char *why, bool only_without_dispatche
 static int
 route_candidates(const RouteCtx *ctx, bool sticky, Candidate **out, int *available)
 {
-	Oid			argtypes[8] = {INT4OID, INT8OID, INT8OID, INT8OID, BOOLOID, BOOLOID, BOOLOID, INT8OID};
+	Oid			argtypes[8] = {INT4OID, INT8ARRAYOID, TEXTARRAYOID, INT8OID, BOOLOID, BOOLOID, BOOLOID, INT8OID};
 	Datum		args[8];
 	char		nulls[8] = "        ";
 	SPIPlanPtr	plan = routing_plan(RP_RANK, rank_sql, 8, argtypes);
+	const int64 *holder_ids;
+	char	   *const *holder_names;
+	int			n = routing_holders(ctx->tenant_id, ctx->profile_id, ctx->center_id,
+									&holder_ids, &holder_names);
+	Datum	   *ids;
+	Datum	   *names;
 	Candidate  *c;
 	int			m = 0;
 
+	*available = 0;
+	if (n == 0)
+		return 0;
+	ids = palloc(sizeof(Datum) * n);
+	names = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(holder_ids[i]);
+		names[i] = CStringGetTextDatum(holder_names[i]);
+	}
+
 	args[0] = Int32GetDatum(ctx->tenant_id);
-	args[1] = Int64GetDatum(ctx->profile_id);
-	args[2] = Int64GetDatum(ctx->center_id);
+	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 	args[3] = Int64GetDatum(ctx->ticket_id);
 	args[4] = BoolGetDatum(ctx->affinity);
 	args[5] = BoolGetDatum(ctx->weighted);
@@ -431,7 +438,7 @@ route_candidates(const RouteCtx *ctx, bool sticky, Candidate **out, int *availab
 	}
 	*out = c;
 	*available = m;
-	return SPI_processed;
+	return n;
 }
 
 /* True when a should be picked before b by load, then by fair rotation. */

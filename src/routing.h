@@ -6,7 +6,18 @@
 #ifndef ROUTING_H
 #define ROUTING_H
 
+#include "executor/spi.h"
+
 #include "ticketdesk.h"
+
+/* The centre and the centres above it, for queries that take $1 tenant, $3 centre. */
+#define CENTRE_CHAIN \
+	"WITH RECURSIVE up(center_id, parent_id) AS (" \
+	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
+	"   WHERE c.tenant_id = $1 AND c.center_id = $3" \
+	"  UNION" \
+	"  SELECT c.center_id, c.parent_id FROM ticketdesk.center c" \
+	"    JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent_id) "
 
 /* What the lifecycle trigger must write into the row after routing. */
 typedef struct RoutingDecision
@@ -20,6 +31,13 @@ extern void routing_decide(const TicketColumns *tc, Relation rel,
 						   HeapTuple oldtup, HeapTuple newtup,
 						   TicketStatus status, bool assignee_null,
 						   RoutingDecision *decision);
+
+/* The agents who may take a stage of the profile in the centre (holders.c). */
+extern int	routing_holders(int32 tenant_id, int64 profile_id, int64 center_id,
+							const int64 **agent_ids, char *const **names);
+
+/* A saved, generic SPI plan, prepared on first use. */
+extern SPIPlanPtr routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 
 /* The routing event waiting for the ticket's AFTER trigger, if any. */
 extern bool routing_take_event(int32 tenant_id, int64 ticket_id,

@@ -70,7 +70,7 @@ _PG_init(void)
 							"Plain time for now; business time replaces it with the business calendars.",
 							&ticketdesk_deadline_near_min,
 							24 * 60, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_MIN,
+							PGC_SUSET, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	notify_define_settings();
@@ -80,6 +80,7 @@ _PG_init(void)
 		notify_install_hooks();
 		notify_register_launcher();
 	}
+	mailin_define_settings();
 
 	MarkGUCPrefixReserved("ticketdesk");
 }

@@ -18,6 +18,10 @@ extern char *ticketdesk_note;
 extern int	ticketdesk_max_attachment_kb;
 extern int	ticketdesk_deadline_near_min;
 
+/* Inbound mail (mailin.c) */
+extern int	ticketdesk_mail_max_kb;
+extern void mailin_define_settings(void);
+
 /*
  * ticketdesk's own SQLSTATEs, class TD. doc/errors.md lists them all; the
  * SQL parts of the extension raise the same codes by their text.

@@ -222,10 +222,40 @@ SELECT reference, priority FROM fix_priority(:gas, 'urgent', 'Gas: urgent whatev
 SELECT reference, status FROM assign(:gas, 3, 'Urgent: go now');
 SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox
  WHERE ticket_id = :gas AND event = 'assigned' ORDER BY channel;
--- The worker of this database (one per database with the extension).
+-- The delivery workers of this database (ticketdesk.notify_workers, two by
+-- default, in every database with the extension).
 SELECT workers, wakes, delivered FROM notify_worker_status();
 
--- 11. Time-driven automation (doc/automation.md). The heating service works
+-- 11. Mail (R02, R51). Rita writes to help@example.com, the head office's
+--    mailbox. The MTA pipes the mail into ticketdesk-mailgate, which calls
+--    ingest_mail: a ticket on channel email, her photo attached.
+\! ticketdesk-mailgate -v < mail/request.eml
+SELECT ticket_id AS mail_ticket, reference AS mail_ref FROM ticket WHERE channel = 'email' \gset
+SELECT reference, channel, center_id, status, subject FROM ticket WHERE ticket_id = :mail_ticket;
+SELECT filename, content_type, size_bytes FROM attachment WHERE ticket_id = :mail_ticket;
+
+-- Dana gives it to Eli, who answers the allocation mail with "Patvirtinu"
+-- ("I confirm", Lithuanian is his language): acknowledged by mail. (The
+-- tour writes the ticket's reference into his reply's subject.)
+SET ticketdesk.agent = 1;
+SELECT reference, status FROM assign(:mail_ticket, 2);
+RESET ticketdesk.agent;
+\setenv MAIL_REF :mail_ref
+\! sed "s/TD-NNNNNN/$MAIL_REF/" mail/eli-confirms.eml | ticketdesk-mailgate -v
+SELECT reference, status FROM ticket WHERE ticket_id = :mail_ticket;
+
+-- Rita answers her own mail; In-Reply-To threads it onto the ticket, and
+-- only the new text becomes the remark. Her out-of-office reply is stored
+-- but not acted on, and piping the same mail again changes nothing.
+\! ticketdesk-mailgate -v < mail/rita-replies.eml
+\! ticketdesk-mailgate -v < mail/out-of-office.eml
+\! ticketdesk-mailgate -v < mail/rita-replies.eml
+SELECT m.body, coalesce(a.name, c.name) AS author FROM message m
+  LEFT JOIN agent a ON a.agent_id = m.author_agent_id LEFT JOIN contact c ON c.contact_id = m.author_contact_id
+ WHERE m.ticket_id = :mail_ticket ORDER BY m.message_id;
+SELECT mail_id, outcome, action, reason FROM mail_intake ORDER BY intake_id;
+
+-- 12. Time-driven automation (doc/automation.md). The heating service works
 --    weekdays 08:00-12:00 and 12:45-17:00 in Vilnius; 16 February is a
 --    holiday every year.
 SET timezone = 'Europe/Vilnius';

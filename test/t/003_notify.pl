@@ -132,6 +132,19 @@ $node->start;
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
+# How many distinct Message-IDs of an event's rows a sink received, and how
+# many mails of them in all.
+sub received
+{
+	my ($event, $file) = @_;
+	my %keys = map { ("<$_\@desk.test>" => 1) }
+	  split /\n/, sql("SELECT message_key FROM ticketdesk.outbox WHERE event = '$event'");
+	my @got = grep { $keys{ $_->{message_id} } } records($file);
+	my %seen;
+	$seen{ $_->{message_id} }++ for @got;
+	return (scalar(keys %seen), scalar(@got));
+}
+
 sub wait_sql
 {
 	my ($query, $expected, $what) = @_;
@@ -304,13 +317,9 @@ my $restart_at = time;
 $smtp = start_sink('smtp_sink.py', '--port', $smtp_port, '--out', $mails, '--reject', '^refused@');
 wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'outage' AND status = 'sent'},
 	'1000', 'once the server is back all 1,000 are sent');
-my %outage_keys = map { ("<$_\@desk.test>" => 1) }
-  split /\n/, sql(q{SELECT message_key FROM ticketdesk.outbox WHERE event = 'outage'});
-my @got = grep { $outage_keys{ $_->{message_id} } } records($mails);
-my %seen;
-$seen{ $_->{message_id} }++ for @got;
-is(scalar keys %seen, 1000, 'the server received all 1,000 (by Message-ID)');
-is(scalar @got, 1000, 'none of them twice');
+my ($outage_distinct, $outage_received) = received('outage', $mails);
+is($outage_distinct, 1000, 'the server received all 1,000 (by Message-ID)');
+is($outage_received, 1000, 'none of them twice');
 note sprintf('outage: the 1,000 were delivered %.1f s after the server came back; max attempts %s',
 	time - $restart_at,
 	sql(q{SELECT max(attempts) FROM ticketdesk.outbox WHERE event = 'outage'}));
@@ -380,13 +389,9 @@ unlike(sql(q{SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backe
 	qr/\b$pid\b/, 'new processes');
 wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'crash' AND status = 'sent'},
 	'10000', 'all 10,000 are recorded sent after the restart');
-my %crash_keys = map { ("<$_\@desk.test>" => 1) }
-  split /\n/, sql(q{SELECT message_key FROM ticketdesk.outbox WHERE event = 'crash'});
-my @crash = grep { $crash_keys{ $_->{message_id} } } records($crash_mails);
-my %crash_seen;
-$crash_seen{ $_->{message_id} }++ for @crash;
-my $lost = 10000 - scalar keys %crash_seen;
-my $dups = scalar(@crash) - scalar(keys %crash_seen);
+my ($crash_distinct, $crash_received) = received('crash', $crash_mails);
+my $lost = 10000 - $crash_distinct;
+my $dups = $crash_received - $crash_distinct;
 is($lost, 0, 'nothing was lost: the server has all 10,000 Message-IDs');
 ok($dups < 10000, "duplicates: $dups, each detectable by its repeated Message-ID");
 diag "crash test: 10,000 mails, killed after $sent_before recorded, lost $lost, duplicates $dups "
