@@ -13,6 +13,9 @@ PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
 # Inbound mail: GMime 3 parses, libpq for the MTA pipe program.
 PG_CPPFLAGS += $(shell pkg-config --cflags gmime-3.0)
 SHLIB_LINK  += $(shell pkg-config --libs gmime-3.0)
+# libical expands the RRULEs of service contracts (src/recurrence.c).
+PG_CPPFLAGS += $(shell pkg-config --cflags libical)
+SHLIB_LINK  += $(shell pkg-config --libs libical)
 
 # libcurl delivers notifications (SMTP, HTTP).
 PG_CPPFLAGS += $(shell pkg-config --cflags libcurl)

@@ -44,6 +44,7 @@ CREATE FUNCTION seed_tenant(tenant integer, seeded boolean DEFAULT false) RETURN
       ) AS m(from_status, to_status, move);
 
     SELECT ticketdesk.seed_notify(seed_tenant.tenant, seed_tenant.seeded);
+    SELECT ticketdesk.seed_automation(seed_tenant.tenant, seed_tenant.seeded);
 $$;
 COMMENT ON FUNCTION seed_tenant(integer, boolean) IS
     'Fills a tenant''s default ticket types, lifecycle moves and notification settings (internal; create_tenant calls it).';

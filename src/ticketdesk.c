@@ -12,6 +12,7 @@
 #include "utils/guc.h"
 
 #include "notify.h"
+#include "jobs.h"
 #include "ticketdesk.h"
 
 PG_MODULE_MAGIC;
@@ -73,6 +74,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	notify_define_settings();
+	automation_define_settings();
 	if (process_shared_preload_libraries_in_progress && notify_worker_enabled)
 	{
 		notify_install_hooks();

@@ -34,6 +34,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "jobs.h"
 #include "notify.h"
 #include "notify_shared.h"
 
@@ -308,6 +309,33 @@ prune_sent(void)
 	end_txn();
 }
 
+/*
+ * Run the time-driven jobs of every tenant (ticketdesk.jobs_interval). An
+ * error is logged and rolled back; delivery goes on and the jobs are tried
+ * again at the next interval.
+ */
+static void
+run_jobs(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		if (begin_txn("ticketdesk jobs: running the time-driven jobs") == TXN_DONE)
+			SPI_execute("SELECT ticketdesk.run_jobs_all_tenants()", false, 0);
+		end_txn();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+}
+
 /* notify_worker_main is the entry point of a database's delivery worker. */
 void
 notify_worker_main(Datum arg)
@@ -315,6 +343,7 @@ notify_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	int			index;
 	TimestampTz last_prune = 0;
+	TimestampTz last_jobs = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -377,6 +406,19 @@ notify_worker_main(Datum arg)
 		{
 			prune_sent();
 			last_prune = GetCurrentTimestamp();
+		}
+
+		/* The first worker of a database also runs the jobs on their cadence. */
+		if (index == 0 && automation_jobs_interval_s > 0 && r == TXN_DONE)
+		{
+			int64		every = (int64) automation_jobs_interval_s * USECS_PER_SEC;
+
+			if (GetCurrentTimestamp() - last_jobs >= every)
+			{
+				run_jobs();
+				last_jobs = GetCurrentTimestamp();
+			}
+			wait_ms = Min(wait_ms, (every - (GetCurrentTimestamp() - last_jobs)) / 1000 + 1);
 		}
 
 		if (wait_ms > 0 && !ShutdownRequestPending)

@@ -254,3 +254,55 @@ SELECT m.body, coalesce(a.name, c.name) AS author FROM message m
   LEFT JOIN agent a ON a.agent_id = m.author_agent_id LEFT JOIN contact c ON c.contact_id = m.author_contact_id
  WHERE m.ticket_id = :mail_ticket ORDER BY m.message_id;
 SELECT mail_id, outcome, action, reason FROM mail_intake ORDER BY intake_id;
+
+-- 12. Time-driven automation (doc/automation.md). The heating service works
+--    weekdays 08:00-12:00 and 12:45-17:00 in Vilnius; 16 February is a
+--    holiday every year.
+SET timezone = 'Europe/Vilnius';
+SELECT create_calendar('vilnius', 'Vilnius office', 'Europe/Vilnius', 'mon-fri 08:00-12:00, 12:45-17:00') AS calendar_id;
+SELECT add_holiday(1, '2020-02-16', 'Restoration of the State', yearly => true);
+SELECT set_center_calendar(2, 1);
+-- Business time skips nights, weekends, the lunch break and the holiday.
+SELECT business_add(1, '2027-02-12 16:00', '2 hours') AS "Fri 16:00 + 2 working hours",
+       business_add_days(1, '2027-02-15 10:00', 1) AS "Mon 10:00 + 1 working day";
+
+-- A reminder and an escalation: Dana delegates a task to Eli, due in three
+-- days; Eli is reminded a day before, and once it is overdue Eli and Dana
+-- hear of it, then (4 working hours later) Eli's supervisor, Dana.
+UPDATE agent SET supervisor_id = 1 WHERE agent_id = 2;
+INSERT INTO escalation_level (level, after, notify) VALUES (1, '0', 'assignee_and_delegator'), (2, '4 hours', 'supervisor');
+SET ticketdesk.agent = 1;
+SELECT ticket_id AS task FROM open_ticket('Inspect the boiler room', 2, type => 'task', contact_id => 1,
+                                          deadline => now() + interval '3 days', assignee_id => 2) \gset
+RESET ticketdesk.agent;
+SELECT add_reminder(:task, 'deadline', '1 day', to_delegator => true) AS reminder_id;
+-- Move time with as_of: the jobs do what is due as of then, once.
+SELECT send_reminders(now() + interval '2 days 1 hour') AS reminders_sent,
+       send_reminders(now() + interval '2 days 1 hour') AS sent_again;
+SELECT escalate_overdue(now() + interval '3 days 1 minute') AS escalated,
+       escalate_overdue(now() + interval '10 days') AS escalated_later;
+SELECT n.kind, n.key, (SELECT string_agg(a.name, ', ' ORDER BY a.name) FROM agent a WHERE a.agent_id = ANY (n.agent_ids)) AS told
+  FROM automation_notice n ORDER BY n.notice_id;
+-- Each went to the notification outbox, once per recipient.
+SELECT o.event, o.recipient, o.subject FROM outbox o
+ WHERE o.event IN ('due_reminder', 'escalation') ORDER BY o.outbox_id;
+
+-- Auto-confirm and auto-close (R22): confirmed after 3 quiet business days
+-- (with a reminder to the requester the day before), closed 2 days later.
+INSERT INTO closing_rule (confirm_after_days, remind_before_days, close_after_days) VALUES (3, 1, 2);
+SELECT status FROM start_work(:task);
+SELECT status FROM resolve(:task, 'Inspected; all in order');
+SELECT auto_confirm(now() + interval '1 day') AS confirmed_after_a_day,
+       auto_confirm(now() + interval '10 days') AS confirmed_after_ten;
+SELECT auto_close(now() + interval '20 days') AS closed;
+SELECT new_value AS status, note FROM ticket_history(:task) WHERE kind = 'status' ORDER BY event_id DESC LIMIT 2;
+
+-- Scheduled service (R54): boiler maintenance monthly on the 10th at 09:00,
+-- with 3 days' lead: the ticket is opened on the 7th.
+SELECT add_service_contract('Boiler maintenance', 2, 'FREQ=MONTHLY;BYMONTHDAY=10', '2027-01-01 09:00',
+                            lead_days => 3, time_zone => 'Europe/Vilnius', customer_id => 1, site_id => 1) AS contract_id;
+SELECT generate_scheduled_tickets('2027-01-06 12:00') AS made_on_the_6th,
+       generate_scheduled_tickets('2027-01-07 09:00') AS made_on_the_7th,
+       generate_scheduled_tickets('2027-01-07 09:00') AS made_again;
+SELECT k.reference, t.code AS type, k.channel, lower(k.planned) AS visit, k.status
+  FROM service_occurrence o JOIN ticket k USING (tenant_id, ticket_id) JOIN ticket_type t USING (tenant_id, type_id);
