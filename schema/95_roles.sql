@@ -91,34 +91,46 @@ COMMENT ON FUNCTION session_contact() IS 'The contact mapped to the current role
 
 -- The customer whose tickets the current requester sees as a whole, if the
 -- customer allows it.
-CREATE FUNCTION session_org_customer() RETURNS bigint
+CREATE FUNCTION role_org_customer(r name) RETURNS bigint
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
     SELECT cu.customer_id
-      FROM ticketdesk.role_principal(current_user) p
+      FROM ticketdesk.role_principal(r) p
       JOIN ticketdesk.contact c ON c.tenant_id = p.tenant_id AND c.contact_id = p.contact_id
       JOIN ticketdesk.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = c.customer_id
      WHERE cu.requesters_see_organisation
 $$;
 
+-- The contacts whose tickets requester r sees: themselves, and every contact
+-- of their customer when the customer allows it. One array, so the ticket
+-- policy is one index condition (contact_id = ANY).
+CREATE FUNCTION role_contacts(r name) RETURNS bigint[]
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
+    SELECT coalesce(array_agg(c.contact_id ORDER BY c.contact_id), '{}')
+      FROM ticketdesk.role_principal(r) p
+      JOIN ticketdesk.contact c ON c.tenant_id = p.tenant_id
+     WHERE c.contact_id = p.contact_id
+        OR c.customer_id = ticketdesk.role_org_customer(r)
+$$;
+
 -- The customer of the current requester (for reading the customer row).
-CREATE FUNCTION session_customer() RETURNS bigint
+CREATE FUNCTION role_customer(r name) RETURNS bigint
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
     SELECT c.customer_id
-      FROM ticketdesk.role_principal(current_user) p
+      FROM ticketdesk.role_principal(r) p
       JOIN ticketdesk.contact c ON c.tenant_id = p.tenant_id AND c.contact_id = p.contact_id
 $$;
 
 -- The centres whose tickets the current agent sees besides their own: where
 -- they are dispatcher, with every centre below (dispatchers), and the centres
 -- whose queues are open to members (agents).
-CREATE FUNCTION session_centers() RETURNS bigint[]
+CREATE FUNCTION role_centers(r name) RETURNS bigint[]
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
     WITH RECURSIVE me AS (
-        SELECT p.tenant_id, p.agent_id FROM ticketdesk.role_principal(current_user) p
+        SELECT p.tenant_id, p.agent_id FROM ticketdesk.role_principal(r) p
          WHERE p.agent_id IS NOT NULL
     ), down(center_id) AS (
         SELECT m.center_id FROM ticketdesk.center_member m JOIN me USING (tenant_id, agent_id)
-         WHERE m.role = 'dispatcher' AND pg_catalog.pg_has_role(current_user, 'ticketdesk_dispatcher', 'MEMBER')
+         WHERE m.role = 'dispatcher' AND pg_catalog.pg_has_role(r, 'ticketdesk_dispatcher', 'MEMBER')
         UNION
         SELECT c.center_id FROM ticketdesk.center c JOIN me ON c.tenant_id = me.tenant_id
           JOIN down ON c.parent_id = down.center_id
@@ -131,6 +143,17 @@ CREATE FUNCTION session_centers() RETURNS bigint[]
          WHERE c.members_see_queue
     ) s
 $$;
+
+-- The SECURITY DEFINER functions above see current_user as their owner, so
+-- they take the role; these wrappers pass the caller's.
+CREATE FUNCTION session_org_customer() RETURNS bigint
+    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_org_customer(current_user) $$;
+CREATE FUNCTION session_contacts() RETURNS bigint[]
+    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_contacts(current_user) $$;
+CREATE FUNCTION session_customer() RETURNS bigint
+    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_customer(current_user) $$;
+CREATE FUNCTION session_centers() RETURNS bigint[]
+    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_centers(current_user) $$;
 
 -- Tenant isolation, pinned: every table's policy now compares with the
 -- session's tenant, evaluated once per query (an InitPlan), so the comparison
@@ -156,8 +179,7 @@ END $$;
 -- Per-row visibility. Restrictive policies, one per restricted role: a login
 -- is a member of one of them (doc/security.md).
 CREATE POLICY requester_rows ON ticket AS RESTRICTIVE TO ticketdesk_requester
-    USING (contact_id = (SELECT ticketdesk.session_contact())
-           OR customer_id = (SELECT ticketdesk.session_org_customer()))
+    USING (contact_id = ANY ((SELECT ticketdesk.session_contacts())::bigint[]))
     WITH CHECK (contact_id = (SELECT ticketdesk.session_contact()));
 CREATE POLICY agent_rows ON ticket AS RESTRICTIVE TO ticketdesk_agent
     USING (assignee_id = (SELECT ticketdesk.session_agent())
@@ -214,6 +236,35 @@ END $$;
 CREATE TRIGGER ticket_event_no_forgery BEFORE INSERT ON ticket_event
     FOR EACH ROW EXECUTE FUNCTION forbid_forged_event();
 
+-- A requester opens a ticket for themselves: the contact (and its customer)
+-- is the mapped one. Returns the reference. open_ticket returns the whole row,
+-- which a requester may not read, so requesters use this one.
+CREATE FUNCTION open_my_ticket(subject text, center_id bigint, description text DEFAULT NULL,
+                               category_id bigint DEFAULT NULL, requester_weight integer DEFAULT 3) RETURNS text
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    me  bigint := ticketdesk.session_contact();
+    ref text;
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'role % is no contact', current_user
+            USING ERRCODE = 'TD702',
+                  HINT = 'An administrator sets contact.login_role to the role.';
+    END IF;
+    PERFORM ticketdesk.require('center', center_id);
+    INSERT INTO ticketdesk.ticket (type_id, center_id, category_id, customer_id, contact_id, channel,
+                                   subject, description, requester_weight)
+    SELECT tt.type_id, center_id, category_id, ticketdesk.session_customer(), me, 'web',
+           subject, description, requester_weight
+      FROM ticketdesk.ticket_type tt
+     WHERE tt.tenant_id = ticketdesk.current_tenant() AND tt.code = 'service_request'
+    RETURNING reference INTO ref;
+    RETURN ref;
+END $$;
+COMMENT ON FUNCTION open_my_ticket(text, bigint, text, bigint, integer) IS
+    'Opens a ticket for the contact mapped to the current role (requesters); returns its reference.';
+
 -- The intake: one function, SECURITY DEFINER, for web forms and gateways.
 CREATE TABLE intake_source (
     tenant_id    integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
@@ -261,6 +312,7 @@ DECLARE
     recent  integer;
     tid     bigint;
     ref     text;
+    who     bigint;
 BEGIN
     -- The caller can only name a role its login is a member of.
     IF pg_catalog.pg_has_role(session_user, source, 'MEMBER') THEN
@@ -294,8 +346,16 @@ BEGIN
                   HINT = 'Try again later.';
     END IF;
     PERFORM pg_catalog.set_config('ticketdesk.tenant', src.tenant_id::text, true);
-    INSERT INTO ticketdesk.ticket (tenant_id, type_id, center_id, channel, subject, description)
-    SELECT src.tenant_id, tt.type_id, src.center_id, 'web', subject, body
+    -- The sender is the requester: a known contact by address, else a new one.
+    SELECT c.contact_id INTO who FROM ticketdesk.contact c
+     WHERE c.tenant_id = src.tenant_id AND lower(c.email) = lower(sender)
+     ORDER BY c.contact_id LIMIT 1;
+    IF who IS NULL THEN
+        INSERT INTO ticketdesk.contact (tenant_id, name, email) VALUES (src.tenant_id, sender, sender)
+        RETURNING contact_id INTO who;
+    END IF;
+    INSERT INTO ticketdesk.ticket (tenant_id, type_id, center_id, channel, subject, description, contact_id)
+    SELECT src.tenant_id, tt.type_id, src.center_id, 'web', subject, body, who
       FROM ticketdesk.ticket_type tt WHERE tt.tenant_id = src.tenant_id AND tt.code = 'service_request'
     RETURNING ticket_id, reference INTO tid, ref;
     INSERT INTO ticketdesk.intake_submission (tenant_id, sender, ticket_id) VALUES (src.tenant_id, sender, tid);
@@ -311,7 +371,8 @@ COMMENT ON FUNCTION submit_request(text, text, text) IS
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION current_tenant(), current_agent(), max_attachment_bytes(), is_admin(), role_is_restricted(name),
     role_principal(name), session_tenant(), session_agent(), session_contact(), session_org_customer(),
-    session_customer(), session_centers() TO PUBLIC;
+    session_customer(), session_centers(), role_org_customer(name), role_customer(name), role_centers(name), role_contacts(name), session_contacts()
+    TO PUBLIC;
 GRANT USAGE ON SCHEMA ticketdesk TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent,
     ticketdesk_requester, ticketdesk_intake;
 
@@ -337,8 +398,14 @@ REVOKE SELECT ON intake_source, intake_submission FROM ticketdesk_dispatcher, ti
 
 -- Requesters: their own rows only (policies above), never internal
 -- categories, dispatcher weights or agents' contact details (column grants).
-GRANT EXECUTE ON FUNCTION open_ticket, comment(bigint, text, boolean, bigint, bigint, text),
-    attach(bigint, text, bytea, text, bigint) TO ticketdesk_requester;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO ticketdesk_requester;
+REVOKE EXECUTE ON FUNCTION create_tenant(text, text), seed_tenant(integer, boolean), intake_submit(name, text, text, text),
+    assign(bigint, bigint, text), redirect(bigint, bigint, text), correct, resolve(bigint, text, text),
+    close(bigint, text), override_gate, open_ticket FROM ticketdesk_requester;
+GRANT SELECT ON ALL TABLES IN SCHEMA ticketdesk TO ticketdesk_requester;
+REVOKE SELECT ON ticket, agent, internal_category, ticket_event, outbox, time_entry, gate_bypass, rate, ticket_fee,
+    billing_run, billing_line, billed_item, billing_due, intake_source, intake_submission, notify_preference,
+    agent_absence, agent_hours, agent_load FROM ticketdesk_requester;
 GRANT SELECT (tenant_id, ticket_id, reference, type_id, center_id, category_id, customer_id, contact_id,
               channel, subject, description, requester_weight, priority, deadline, site_id, product_id,
               object_text, invoice_ref, status, assignee_id, parent_id, resolution, created_at, updated_at,
@@ -348,11 +415,8 @@ GRANT INSERT (tenant_id, type_id, center_id, category_id, customer_id, contact_i
               description, requester_weight, deadline, site_id, product_id, object_text, invoice_ref)
     ON ticket TO ticketdesk_requester;
 GRANT UPDATE (status, resolution) ON ticket TO ticketdesk_requester;
-GRANT SELECT (tenant_id, agent_id, name, language) ON agent TO ticketdesk_requester;
-GRANT SELECT ON message, attachment, customer, contact, ticket_type, category, center, product, transition,
-    priority_rule, workflow, workflow_stage, routing_policy, notify_policy, notify_template, notify_preference,
-    work_setting TO ticketdesk_requester;
-GRANT INSERT ON message, attachment, outbox, agent_load TO ticketdesk_requester;
+GRANT SELECT (tenant_id, agent_id, name, language, supervisor_id, login_role, active, created_at) ON agent TO ticketdesk_requester;
+GRANT INSERT ON message, attachment, outbox, agent_load, checklist_item TO ticketdesk_requester;
 GRANT UPDATE ON agent_load TO ticketdesk_requester;
 
 -- The intake reads nothing and calls one function.
