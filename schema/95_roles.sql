@@ -104,13 +104,27 @@ $$;
 -- of their customer when the customer allows it. One array, so the ticket
 -- policy is one index condition (contact_id = ANY).
 CREATE FUNCTION role_contacts(r name) RETURNS bigint[]
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-    SELECT coalesce(array_agg(c.contact_id ORDER BY c.contact_id), '{}')
-      FROM ticketdesk.role_principal(r) p
-      JOIN ticketdesk.contact c ON c.tenant_id = p.tenant_id
-     WHERE c.contact_id = p.contact_id
-        OR c.customer_id = ticketdesk.role_org_customer(r)
-$$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
+DECLARE
+    p       record;
+    org     bigint;
+    result  bigint[];
+BEGIN
+    SELECT * INTO p FROM ticketdesk.role_principal(r);
+    IF p.contact_id IS NULL THEN
+        RETURN '{}';
+    END IF;
+    SELECT cu.customer_id INTO org
+      FROM ticketdesk.contact c
+      JOIN ticketdesk.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = c.customer_id
+     WHERE c.tenant_id = p.tenant_id AND c.contact_id = p.contact_id AND cu.requesters_see_organisation;
+    IF org IS NULL THEN
+        RETURN ARRAY[p.contact_id];
+    END IF;
+    SELECT array_agg(c.contact_id ORDER BY c.contact_id) INTO result
+      FROM ticketdesk.contact c WHERE c.tenant_id = p.tenant_id AND c.customer_id = org;
+    RETURN result;
+END $$;
 
 -- The customer of the current requester (for reading the customer row).
 CREATE FUNCTION role_customer(r name) RETURNS bigint
