@@ -37,6 +37,7 @@ INSERT INTO contact (customer_id, name) VALUES (1, 'Peter Gibbons') RETURNING co
 CREATE ROLE td_history_alice NOLOGIN;
 CREATE ROLE td_history_erp NOLOGIN;
 GRANT USAGE ON SCHEMA ticketdesk TO td_history_alice, td_history_erp;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO td_history_alice, td_history_erp;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketdesk TO td_history_alice, td_history_erp;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA ticketdesk TO td_history_alice, td_history_erp;
 

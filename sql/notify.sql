@@ -268,6 +268,7 @@ SELECT create_tenant('north', 'North region') AS tenant;
 SELECT tenant_id, seeded, count(*) FROM notify_template GROUP BY 1, 2 ORDER BY 1, 2;
 CREATE ROLE td_notify_reader NOLOGIN;
 GRANT USAGE ON SCHEMA ticketdesk TO td_notify_reader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO td_notify_reader;
 GRANT SELECT ON outbox, notify_policy TO td_notify_reader;
 SET ROLE td_notify_reader;
 SET ticketdesk.tenant = 2;
@@ -284,6 +285,7 @@ DROP ROLE td_notify_reader;
 --
 CREATE ROLE td_notify_agent NOLOGIN;
 GRANT USAGE ON SCHEMA ticketdesk TO td_notify_agent;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO td_notify_agent;
 GRANT SELECT, UPDATE ON ticket TO td_notify_agent;
 GRANT SELECT ON transition, ticket_type, agent TO td_notify_agent;
 GRANT INSERT ON ticket_event TO td_notify_agent;

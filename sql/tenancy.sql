@@ -110,6 +110,8 @@ SELECT tenant_id, ticket_id, subject FROM ticket ORDER BY ticket_id;
 --
 CREATE ROLE td_tenant_user NOLOGIN;
 GRANT USAGE ON SCHEMA ticketdesk TO td_tenant_user;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO td_tenant_user;
+REVOKE EXECUTE ON FUNCTION create_tenant(text, text) FROM td_tenant_user;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketdesk TO td_tenant_user;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA ticketdesk TO td_tenant_user;
 GRANT EXECUTE ON FUNCTION open_ticket, move, cancel, comment, ticket_history, ticket_by_reference TO td_tenant_user;

@@ -190,6 +190,7 @@ SELECT status FROM resolve(4, 'Valve replaced');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 CREATE ROLE td_worktime_agent NOLOGIN;
 GRANT USAGE ON SCHEMA ticketdesk TO td_worktime_agent;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO td_worktime_agent;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketdesk TO td_worktime_agent;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA ticketdesk TO td_worktime_agent;
 SET ROLE td_worktime_agent;

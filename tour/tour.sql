@@ -306,3 +306,39 @@ SELECT generate_scheduled_tickets('2027-01-06 12:00') AS made_on_the_6th,
        generate_scheduled_tickets('2027-01-07 09:00') AS made_again;
 SELECT k.reference, t.code AS type, k.channel, lower(k.planned) AS visit, k.status
   FROM service_occurrence o JOIN ticket k USING (tenant_id, ticket_id) JOIN ticket_type t USING (tenant_id, type_id);
+
+-- 13. Roles and row-level security (issue 8). Rita gets a portal login: a
+--     database role in ticketdesk_requester, mapped to her contact row. She
+--     sees her own tickets and their public remarks only, never internal
+--     remarks, internal categories or the agents' phone numbers.
+DROP ROLE IF EXISTS tour_rita;
+CREATE ROLE tour_rita IN ROLE ticketdesk_requester;
+UPDATE contact SET login_role = 'tour_rita' WHERE contact_id = 1;
+SET ROLE tour_rita;
+SELECT reference, subject, status FROM ticket ORDER BY ticket_id;
+SELECT count(*) AS remarks_she_sees FROM message;
+SELECT open_my_ticket('The lift squeaks', 1) AS her_new_ticket;
+-- What she may not read or do fails with 42501; another tenant, TD700.
+DO $$
+BEGIN
+    BEGIN
+        PERFORM phone FROM ticketdesk.agent;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'agents'' phones: refused (%)', SQLSTATE;
+    END;
+    BEGIN
+        UPDATE ticketdesk.ticket SET dispatcher_weight = 5;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'the dispatcher''s weight: refused (%)', SQLSTATE;
+    END;
+    BEGIN
+        PERFORM set_config('ticketdesk.tenant', '2', true);
+        PERFORM count(*) FROM ticketdesk.ticket;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE NOTICE 'another tenant: refused (%)', SQLSTATE;
+    END;
+END $$;
+RESET ROLE;
+DROP OWNED BY tour_rita;
+UPDATE contact SET login_role = NULL WHERE contact_id = 1;
+DROP ROLE tour_rita;

@@ -1,0 +1,1 @@
+SELECT ticketdesk.open_my_ticket('Bench', 1);
