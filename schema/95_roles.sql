@@ -35,139 +35,75 @@ COMMENT ON COLUMN center.members_see_queue IS
 CREATE INDEX ticket_contact_idx ON ticket (tenant_id, contact_id, created_at);
 CREATE INDEX watcher_agent_idx ON watcher (tenant_id, agent_id, ticket_id);
 
--- True when role r is limited to the rows of one person: a member of one of
--- the four restricted roles (and not of ticketdesk_admin).
+-- Whom a role acts as: its principal. A mapped role (agent.login_role of an
+-- active agent, else contact.login_role) is pinned: its tenant is the mapped
+-- one, and a session that sets ticketdesk.tenant to another tenant is refused
+-- (TD700) by every function below. An unmapped restricted role has no tenant:
+-- it sees nothing. Any other role (superuser, an unmapped administrator, a
+-- trusted pooler's role) acts for the tenant in ticketdesk.tenant.
+--
+-- The policies call these once per statement, so they are C (src/principal.c)
+-- with a per-backend cache keyed by role, read as the bootstrap superuser and
+-- emptied when agent, contact, customer, center, center_member, a role or a
+-- role membership changes; the tenant pin is checked on every call.
 CREATE FUNCTION role_is_restricted(r name) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-    SELECT NOT pg_catalog.pg_has_role(r, 'ticketdesk_admin', 'MEMBER')
-       AND (pg_catalog.pg_has_role(r, 'ticketdesk_dispatcher', 'MEMBER')
-         OR pg_catalog.pg_has_role(r, 'ticketdesk_agent', 'MEMBER')
-         OR pg_catalog.pg_has_role(r, 'ticketdesk_requester', 'MEMBER')
-         OR pg_catalog.pg_has_role(r, 'ticketdesk_intake', 'MEMBER'))
-$$;
-
--- The tenant, agent and contact a role acts as. A mapped role (agent.login_role
--- or contact.login_role) is pinned: its tenant is the mapped one, and a session
--- that sets ticketdesk.tenant to another tenant is refused (TD700). An unmapped
--- restricted role has no tenant: it sees nothing. Any other role (superuser,
--- an unmapped administrator, a trusted pooler's role) acts for the tenant in
--- ticketdesk.tenant.
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_role_is_restricted';
+COMMENT ON FUNCTION role_is_restricted(name) IS
+    'True when role r is limited to the rows of one person: a member of a restricted role and not of ticketdesk_admin.';
 CREATE FUNCTION role_principal(r name, OUT tenant_id integer, OUT agent_id bigint, OUT contact_id bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-DECLARE
-    cur integer := ticketdesk.current_tenant();
-BEGIN
-    SELECT a.tenant_id, a.agent_id INTO tenant_id, agent_id
-      FROM ticketdesk.agent a WHERE a.login_role = r AND a.active;
-    IF tenant_id IS NULL THEN
-        SELECT c.tenant_id, c.contact_id INTO tenant_id, contact_id
-          FROM ticketdesk.contact c WHERE c.login_role = r;
-    END IF;
-    IF tenant_id IS NULL THEN
-        IF NOT ticketdesk.role_is_restricted(r) THEN
-            tenant_id := cur;
-        END IF;
-        RETURN;
-    END IF;
-    IF tenant_id <> cur THEN
-        RAISE EXCEPTION 'role % cannot act for tenant %', r, cur
-            USING ERRCODE = 'TD700',
-                  DETAIL = format('Role %s is mapped to tenant %s.', r, tenant_id),
-                  HINT = format('Set ticketdesk.tenant to %s, or connect as a role of tenant %s.', tenant_id, cur);
-    END IF;
-END $$;
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_role_principal';
 COMMENT ON FUNCTION role_principal(name) IS
     'The tenant, agent and contact role r acts as; refuses (TD700) a session whose ticketdesk.tenant is not the mapped tenant.';
+CREATE FUNCTION role_contacts(r name) RETURNS bigint[]
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_role_contacts';
+COMMENT ON FUNCTION role_contacts(name) IS
+    'The contacts whose tickets requester r sees: itself, or every contact of its customer when the customer allows it.';
+CREATE FUNCTION role_customer(r name) RETURNS bigint
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_role_customer';
+COMMENT ON FUNCTION role_customer(name) IS 'The customer of the contact mapped to role r, if any.';
+CREATE FUNCTION role_org_customer(r name) RETURNS bigint
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_role_org_customer';
+COMMENT ON FUNCTION role_org_customer(name) IS
+    'The customer whose tickets requester r sees as a whole (customer.requesters_see_organisation), if any.';
+CREATE FUNCTION role_centers(r name) RETURNS bigint[]
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_role_centers';
+COMMENT ON FUNCTION role_centers(name) IS
+    'The centres whose tickets agent r sees besides its own: where it is dispatcher (if in ticketdesk_dispatcher) with every centre below, and the open queues of its centres.';
 
+-- The same for current_user, as the policies use them.
 CREATE FUNCTION session_tenant() RETURNS integer
-    LANGUAGE sql STABLE AS $$ SELECT (ticketdesk.role_principal(current_user)).tenant_id $$;
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_tenant';
 CREATE FUNCTION session_agent() RETURNS bigint
-    LANGUAGE sql STABLE AS $$ SELECT (ticketdesk.role_principal(current_user)).agent_id $$;
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_agent';
 CREATE FUNCTION session_contact() RETURNS bigint
-    LANGUAGE sql STABLE AS $$ SELECT (ticketdesk.role_principal(current_user)).contact_id $$;
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_contact';
+CREATE FUNCTION session_contacts() RETURNS bigint[]
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_contacts';
+CREATE FUNCTION session_customer() RETURNS bigint
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_customer';
+CREATE FUNCTION session_org_customer() RETURNS bigint
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_org_customer';
+CREATE FUNCTION session_centers() RETURNS bigint[]
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_centers';
 COMMENT ON FUNCTION session_tenant() IS 'The tenant the current role acts for (pinned for mapped roles).';
 COMMENT ON FUNCTION session_agent() IS 'The agent mapped to the current role, if any.';
 COMMENT ON FUNCTION session_contact() IS 'The contact mapped to the current role, if any.';
+COMMENT ON FUNCTION session_contacts() IS 'The contacts whose tickets the current role sees (role_contacts).';
+COMMENT ON FUNCTION session_customer() IS 'The customer of the contact mapped to the current role, if any.';
+COMMENT ON FUNCTION session_org_customer() IS 'The customer whose tickets the current role sees as a whole, if any.';
+COMMENT ON FUNCTION session_centers() IS 'The centres whose tickets the current role sees (role_centers).';
 
--- The customer whose tickets the current requester sees as a whole, if the
--- customer allows it.
-CREATE FUNCTION role_org_customer(r name) RETURNS bigint
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-    SELECT cu.customer_id
-      FROM ticketdesk.role_principal(r) p
-      JOIN ticketdesk.contact c ON c.tenant_id = p.tenant_id AND c.contact_id = p.contact_id
-      JOIN ticketdesk.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = c.customer_id
-     WHERE cu.requesters_see_organisation
-$$;
-
--- The contacts whose tickets requester r sees: themselves, and every contact
--- of their customer when the customer allows it. One array, so the ticket
--- policy is one index condition (contact_id = ANY).
-CREATE FUNCTION role_contacts(r name) RETURNS bigint[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-DECLARE
-    p       record;
-    org     bigint;
-    result  bigint[];
-BEGIN
-    SELECT * INTO p FROM ticketdesk.role_principal(r);
-    IF p.contact_id IS NULL THEN
-        RETURN '{}';
-    END IF;
-    SELECT cu.customer_id INTO org
-      FROM ticketdesk.contact c
-      JOIN ticketdesk.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = c.customer_id
-     WHERE c.tenant_id = p.tenant_id AND c.contact_id = p.contact_id AND cu.requesters_see_organisation;
-    IF org IS NULL THEN
-        RETURN ARRAY[p.contact_id];
-    END IF;
-    SELECT array_agg(c.contact_id ORDER BY c.contact_id) INTO result
-      FROM ticketdesk.contact c WHERE c.tenant_id = p.tenant_id AND c.customer_id = org;
-    RETURN result;
-END $$;
-
--- The customer of the current requester (for reading the customer row).
-CREATE FUNCTION role_customer(r name) RETURNS bigint
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-    SELECT c.customer_id
-      FROM ticketdesk.role_principal(r) p
-      JOIN ticketdesk.contact c ON c.tenant_id = p.tenant_id AND c.contact_id = p.contact_id
-$$;
-
--- The centres whose tickets the current agent sees besides their own: where
--- they are dispatcher, with every centre below (dispatchers), and the centres
--- whose queues are open to members (agents).
-CREATE FUNCTION role_centers(r name) RETURNS bigint[]
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ticketdesk AS $$
-    WITH RECURSIVE me AS (
-        SELECT p.tenant_id, p.agent_id FROM ticketdesk.role_principal(r) p
-         WHERE p.agent_id IS NOT NULL
-    ), down(center_id) AS (
-        SELECT m.center_id FROM ticketdesk.center_member m JOIN me USING (tenant_id, agent_id)
-         WHERE m.role = 'dispatcher' AND pg_catalog.pg_has_role(r, 'ticketdesk_dispatcher', 'MEMBER')
-        UNION
-        SELECT c.center_id FROM ticketdesk.center c JOIN me ON c.tenant_id = me.tenant_id
-          JOIN down ON c.parent_id = down.center_id
-    )
-    SELECT coalesce(array_agg(DISTINCT x), '{}') FROM (
-        SELECT center_id AS x FROM down
-        UNION ALL
-        SELECT m.center_id FROM ticketdesk.center_member m JOIN me USING (tenant_id, agent_id)
-          JOIN ticketdesk.center c ON c.tenant_id = m.tenant_id AND c.center_id = m.center_id
-         WHERE c.members_see_queue
-    ) s
-$$;
-
--- The SECURITY DEFINER functions above see current_user as their owner, so
--- they take the role; these wrappers pass the caller's.
-CREATE FUNCTION session_org_customer() RETURNS bigint
-    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_org_customer(current_user) $$;
-CREATE FUNCTION session_contacts() RETURNS bigint[]
-    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_contacts(current_user) $$;
-CREATE FUNCTION session_customer() RETURNS bigint
-    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_customer(current_user) $$;
-CREATE FUNCTION session_centers() RETURNS bigint[]
-    LANGUAGE sql STABLE AS $$ SELECT ticketdesk.role_centers(current_user) $$;
+-- contact and customer decide principals too: their changes empty the
+-- per-backend caches like those of agent, center and center_member
+-- (holders_changed, schema/87_api_routing.sql).
+CREATE FUNCTION principal_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_holders_changed';
+COMMENT ON FUNCTION principal_changed() IS
+    'Statement trigger: invalidates the cached principals of every backend when contact or customer changes.';
+CREATE TRIGGER principal_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON contact
+    FOR EACH STATEMENT EXECUTE FUNCTION principal_changed();
+CREATE TRIGGER principal_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON customer
+    FOR EACH STATEMENT EXECUTE FUNCTION principal_changed();
 
 -- Tenant isolation, pinned: every table's policy now compares with the
 -- session's tenant, evaluated once per query (an InitPlan), so the comparison

@@ -1,0 +1,218 @@
+-- The principal cache (issue 8): whom a login acts as is cached per backend,
+-- and every change that decides it takes effect at the next command: a
+-- mapping moved to another tenant, an agent deactivated, a centre added
+-- below, a role granted or renamed, a customer opening its tickets to all its
+-- contacts. A rollback undoes what it undid. The tenant pin (TD700) holds on
+-- every call, cached or not.
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS ticketdesk CASCADE;
+CREATE EXTENSION ticketdesk;
+RESET client_min_messages;
+SET search_path = ticketdesk, public;
+
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS td_cache_ann, td_cache_ann2, td_cache_dora, td_cache_pool;
+RESET client_min_messages;
+
+--
+-- 1. The desk: helpdesk with network below it; Dora is an agent and the
+--    helpdesk's dispatcher; Ann and Bob are contacts of Initech, Cleo of Umbrella.
+--    Tenant 2 has a contact Ann2 and a ticket of its own.
+--
+INSERT INTO center (code, name) VALUES ('helpdesk', 'Helpdesk');
+INSERT INTO center (code, name, parent_id) VALUES ('network', 'Network team', 1);
+INSERT INTO agent (name, login_role) VALUES ('Dora', 'td_cache_dora');
+INSERT INTO center_member (center_id, agent_id, role) VALUES (1, 1, 'dispatcher');
+INSERT INTO customer (name) VALUES ('Initech'), ('Umbrella');
+INSERT INTO contact (customer_id, name, login_role) VALUES (1, 'Ann', 'td_cache_ann');
+INSERT INTO contact (customer_id, name) VALUES (1, 'Bob'), (2, 'Cleo');
+CREATE ROLE td_cache_ann NOLOGIN IN ROLE ticketdesk_requester;
+CREATE ROLE td_cache_dora NOLOGIN IN ROLE ticketdesk_agent;
+CREATE ROLE td_cache_pool NOLOGIN;
+GRANT USAGE ON SCHEMA ticketdesk TO td_cache_pool;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO td_cache_pool;
+SELECT ticket_id FROM open_ticket('Ann''s printer', 1, customer_id => 1, contact_id => 1);
+SELECT ticket_id FROM open_ticket('Bob''s screen', 2, customer_id => 1, contact_id => 2);
+SELECT ticket_id FROM open_ticket('Cleo''s chair', 2, customer_id => 2, contact_id => 3);
+SELECT create_tenant('globex', 'Globex');
+SET ticketdesk.tenant = 2;
+INSERT INTO center (code, name) VALUES ('t2', 'Tenant two');
+INSERT INTO customer (name) VALUES ('Globex customer');
+INSERT INTO contact (customer_id, name) SELECT customer_id, 'Ann2' FROM customer WHERE tenant_id = 2;
+SELECT subject FROM open_ticket('Tenant two''s ticket', (SELECT center_id FROM center WHERE tenant_id = 2),
+                                customer_id => (SELECT customer_id FROM customer WHERE tenant_id = 2),
+                                contact_id => (SELECT contact_id FROM contact WHERE tenant_id = 2));
+RESET ticketdesk.tenant;
+
+--
+-- 2. Ann sees her ticket; the pin refuses tenant 2 on every call, cached or not.
+--
+SET ROLE td_cache_ann;
+SELECT session_tenant(), session_contact(), session_contacts(), session_customer(), session_org_customer();
+SELECT ticket_id, subject FROM ticket ORDER BY ticket_id;
+SET ticketdesk.tenant = 2;
+SELECT ticket_id FROM ticket;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT session_contacts();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT session_tenant();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ticketdesk.tenant;
+SELECT ticket_id FROM ticket ORDER BY ticket_id;
+RESET ROLE;
+
+--
+-- 3. Initech lets its contacts see each other's tickets: Ann now sees Bob's
+--    too, at her next statement. A contact added to Initech joins the list.
+--
+UPDATE customer SET requesters_see_organisation = true WHERE customer_id = 1;
+SET ROLE td_cache_ann;
+SELECT session_contacts(), session_org_customer();
+SELECT ticket_id, subject FROM ticket ORDER BY ticket_id;
+RESET ROLE;
+INSERT INTO contact (customer_id, name) VALUES (1, 'Dan');
+SET ROLE td_cache_ann;
+SELECT session_contacts();
+RESET ROLE;
+UPDATE customer SET requesters_see_organisation = false WHERE customer_id = 1;
+SET ROLE td_cache_ann;
+SELECT session_contacts(), session_org_customer();
+RESET ROLE;
+
+--
+-- 4. A rollback undoes: unmapped inside a transaction, Ann sees nothing;
+--    after the rollback (of the transaction or of a savepoint) she sees her
+--    ticket again.
+--
+BEGIN;
+UPDATE contact SET login_role = NULL WHERE contact_id = 1;
+SET LOCAL ROLE td_cache_ann;
+SELECT session_tenant(), session_contact();
+SELECT count(*) FROM ticket;
+ROLLBACK;
+SET ROLE td_cache_ann;
+SELECT session_tenant(), session_contact();
+SELECT ticket_id FROM ticket ORDER BY ticket_id;
+RESET ROLE;
+BEGIN;
+SAVEPOINT unmap;
+UPDATE contact SET login_role = NULL WHERE contact_id = 1;
+SET LOCAL ROLE td_cache_ann;
+SELECT session_contact();
+RESET ROLE;
+ROLLBACK TO SAVEPOINT unmap;
+SET LOCAL ROLE td_cache_ann;
+SELECT session_contact();
+COMMIT;
+
+--
+-- 5. The mapping moves to tenant 2: Ann's login is now pinned there. With
+--    the old tenant the pin refuses; with tenant 2 she sees Ann2's ticket.
+--
+UPDATE contact SET login_role = NULL WHERE contact_id = 1;
+SET ticketdesk.tenant = 2;
+UPDATE contact SET login_role = 'td_cache_ann' WHERE tenant_id = 2;
+RESET ticketdesk.tenant;
+SET ROLE td_cache_ann;
+SELECT ticket_id FROM ticket;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET ticketdesk.tenant = 2;
+SELECT session_tenant(), session_contacts();
+SELECT subject FROM ticket;
+RESET ticketdesk.tenant;
+RESET ROLE;
+SET ticketdesk.tenant = 2;
+UPDATE contact SET login_role = NULL WHERE tenant_id = 2;
+RESET ticketdesk.tenant;
+UPDATE contact SET login_role = 'td_cache_ann' WHERE contact_id = 1;
+
+--
+-- 6. A role renamed is mapped by its new name only: until the mapping
+--    follows, the renamed login sees nothing; renamed back, it sees again.
+--
+ALTER ROLE td_cache_ann RENAME TO td_cache_ann2;
+SET ROLE td_cache_ann2;
+SELECT session_tenant(), session_contact();
+SELECT count(*) FROM ticket;
+RESET ROLE;
+ALTER ROLE td_cache_ann2 RENAME TO td_cache_ann;
+SET ROLE td_cache_ann;
+SELECT session_tenant(), session_contact();
+RESET ROLE;
+
+--
+-- 7. Dora, an agent, is the helpdesk's dispatcher on paper; she oversees
+--    its centres only once she is granted ticketdesk_dispatcher, in the
+--    same session. A centre added below helpdesk joins her list.
+--
+SET ROLE td_cache_dora;
+SELECT session_agent(), session_centers();
+SELECT count(*) FROM ticket;
+RESET ROLE;
+GRANT ticketdesk_dispatcher TO td_cache_dora;
+REVOKE ticketdesk_agent FROM td_cache_dora;
+SET ROLE td_cache_dora;
+SELECT session_agent(), session_centers();
+SELECT ticket_id, subject FROM ticket ORDER BY ticket_id;
+RESET ROLE;
+INSERT INTO center (code, name, parent_id) VALUES ('wifi', 'Wi-Fi', 2);
+SELECT ticket_id FROM open_ticket('Wi-Fi slow', (SELECT center_id FROM center WHERE tenant_id = 1 AND code = 'wifi'),
+                                  customer_id => 1, contact_id => 1);
+SET ROLE td_cache_dora;
+SELECT session_centers();
+SELECT ticket_id, subject FROM ticket WHERE center_id = 4;
+RESET ROLE;
+
+--
+-- 8. Dora is deactivated: her login is mapped to nobody and, being
+--    restricted, acts for no tenant and sees nothing. Reactivated, she sees again.
+--
+UPDATE agent SET active = false WHERE agent_id = 1;
+SET ROLE td_cache_dora;
+SELECT session_tenant(), session_agent(), session_centers();
+SELECT count(*) FROM ticket;
+RESET ROLE;
+UPDATE agent SET active = true WHERE agent_id = 1;
+SET ROLE td_cache_dora;
+SELECT session_tenant(), session_agent();
+RESET ROLE;
+
+--
+-- 9. An agent inserted in the same transaction counts at the next command.
+--
+BEGIN;
+INSERT INTO agent (name, login_role) VALUES ('Pat', 'td_cache_pool');
+SET LOCAL ROLE td_cache_pool;
+SELECT session_tenant(), session_agent();
+ROLLBACK;
+
+--
+-- 10. An unmapped pooler's role acts for the tenant it sets, until it is
+--     made a requester: then it acts for none and sees nothing.
+--
+GRANT SELECT (ticket_id) ON ticket TO td_cache_pool;
+SET ROLE td_cache_pool;
+SELECT session_tenant(), role_is_restricted(current_user), count(*) FROM ticket;
+RESET ROLE;
+GRANT ticketdesk_requester TO td_cache_pool;
+SET ROLE td_cache_pool;
+SELECT session_tenant(), role_is_restricted(current_user), count(*) FROM ticket;
+RESET ROLE;
+REVOKE ticketdesk_requester FROM td_cache_pool;
+SET ROLE td_cache_pool;
+SELECT session_tenant(), role_is_restricted(current_user);
+RESET ROLE;
+
+--
+-- 11. The admin's view of any role; an unknown role is refused.
+--
+SELECT r, (role_principal(r)).*, role_contacts(r), role_customer(r), role_centers(r)
+  FROM unnest(ARRAY['td_cache_ann', 'td_cache_dora', 'td_cache_pool']::name[]) r;
+SELECT role_principal('td_cache_nobody');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+REVOKE ALL ON ticket FROM td_cache_pool;
+REVOKE ALL ON SCHEMA ticketdesk FROM td_cache_pool;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk FROM td_cache_pool;
+DROP ROLE td_cache_ann, td_cache_dora, td_cache_pool;
