@@ -31,7 +31,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
 src/priority.o src/lifecycle.o: src/priority.h
 src/lifecycle.o src/checklist.o: src/checklist.h
-src/principal.o: src/principal.h
+src/principal.o src/agent.o: src/principal.h
 
 # ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
 MAILGATE = ticketdesk-mailgate

@@ -173,16 +173,9 @@ CREATE POLICY requester_rows ON customer AS RESTRICTIVE TO ticketdesk_requester
 -- The history is written by the ticket trigger (trigger depth 2) and by the
 -- API. A restricted role cannot insert events of its own making (TD701).
 CREATE FUNCTION forbid_forged_event() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    IF pg_catalog.pg_trigger_depth() < 2 AND ticketdesk.role_is_restricted(current_user) THEN
-        RAISE EXCEPTION 'history events are written by ticketdesk only'
-            USING ERRCODE = 'TD701',
-                  DETAIL = format('Role %s tried to insert a ticket_event row directly.', current_user),
-                  HINT = 'Change the ticket; its trigger records the event.';
-    END IF;
-    RETURN NEW;
-END $$;
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_forbid_forged_event';
+COMMENT ON FUNCTION forbid_forged_event() IS
+    'Trigger: refuses (TD701) a ticket_event row inserted by a restricted role other than through the ticket trigger.';
 CREATE TRIGGER ticket_event_no_forgery BEFORE INSERT ON ticket_event
     FOR EACH ROW EXECUTE FUNCTION forbid_forged_event();
 

@@ -205,7 +205,24 @@ SELECT session_tenant(), role_is_restricted(current_user);
 RESET ROLE;
 
 --
--- 11. The admin's view of any role; an unknown role is refused.
+-- 11. The acting agent of the history (current_agent) comes from the same
+--     cache: Dora's login names her until the mapping goes, within the
+--     transaction that removes it; after the rollback it names her again.
+--
+SET ROLE td_cache_dora;
+SELECT current_agent();
+RESET ROLE;
+BEGIN;
+UPDATE agent SET login_role = NULL WHERE agent_id = 1;
+SET LOCAL ROLE td_cache_dora;
+SELECT current_agent();
+ROLLBACK;
+SET ROLE td_cache_dora;
+SELECT current_agent();
+RESET ROLE;
+
+--
+-- 12. The admin's view of any role; an unknown role is refused.
 --
 SELECT r, (role_principal(r)).*, role_contacts(r), role_customer(r), role_centers(r)
   FROM unnest(ARRAY['td_cache_ann', 'td_cache_dora', 'td_cache_pool']::name[]) r;

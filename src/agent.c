@@ -4,8 +4,9 @@
  *		(and it must name an agent of the tenant), else the agent whose
  *		login_role is the current database role.
  *
- * Every history row asks for it, so it is C with saved plans rather than a
- * SQL function, which would be planned again on each call.
+ * Every history row asks for it, so it is C: the login's agent comes from
+ * the per-backend principal cache (principal.c), ticketdesk.agent is checked
+ * with a saved plan.
  */
 #include "postgres.h"
 
@@ -15,12 +16,12 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "principal.h"
 #include "ticketdesk.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_current_agent);
 
 static SPIPlanPtr by_id_plan = NULL;
-static SPIPlanPtr by_role_plan = NULL;
 
 static SPIPlanPtr
 prepare_saved(const char *query, int nargs, Oid *argtypes)
@@ -43,46 +44,33 @@ current_agent_id(int32 tenant_id, bool *isnull)
 {
 	Datum		args[2];
 	Oid			id_types[2] = {INT4OID, INT8OID};
-	Oid			role_types[2] = {INT4OID, NAMEOID};
 	int64		result = 0;
 
-	*isnull = true;
+	/* The agent whose login_role is the current role, from the principal cache. */
+	if (ticketdesk_agent == 0)
+	{
+		*isnull = !principal_login_agent(tenant_id, &result);
+		return result;
+	}
+
 	SPI_connect();
+	if (by_id_plan == NULL)
+		by_id_plan = prepare_saved("SELECT 1 FROM ticketdesk.agent"
+								   " WHERE tenant_id = $1 AND agent_id = $2",
+								   2, id_types);
 	args[0] = Int32GetDatum(tenant_id);
-	if (ticketdesk_agent != 0)
-	{
-		if (by_id_plan == NULL)
-			by_id_plan = prepare_saved("SELECT 1 FROM ticketdesk.agent"
-									   " WHERE tenant_id = $1 AND agent_id = $2",
-									   2, id_types);
-		args[1] = Int64GetDatum((int64) ticketdesk_agent);
-		if (SPI_execute_plan(by_id_plan, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "ticketdesk: could not look up the acting agent");
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_TD_UNKNOWN_AGENT),
-					 errmsg("the setting ticketdesk.agent names agent %d, which tenant %d does not have",
-							ticketdesk_agent, tenant_id),
-					 errhint("Set ticketdesk.agent to an agent of the current tenant, or to 0.")));
-		result = ticketdesk_agent;
-		*isnull = false;
-	}
-	else
-	{
-		if (by_role_plan == NULL)
-			by_role_plan = prepare_saved("SELECT agent_id FROM ticketdesk.agent"
-										 " WHERE tenant_id = $1 AND login_role = $2",
-										 2, role_types);
-		args[1] = DirectFunctionCall1(namein,
-									  CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-		if (SPI_execute_plan(by_role_plan, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "ticketdesk: could not look up the acting agent");
-		if (SPI_processed > 0)
-			result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1, isnull));
-	}
+	args[1] = Int64GetDatum((int64) ticketdesk_agent);
+	if (SPI_execute_plan(by_id_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "ticketdesk: could not look up the acting agent");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TD_UNKNOWN_AGENT),
+				 errmsg("the setting ticketdesk.agent names agent %d, which tenant %d does not have",
+						ticketdesk_agent, tenant_id),
+				 errhint("Set ticketdesk.agent to an agent of the current tenant, or to 0.")));
 	SPI_finish();
-	return result;
+	*isnull = false;
+	return ticketdesk_agent;
 }
 
 /* ticketdesk_current_agent is current_agent() for the current tenant. */

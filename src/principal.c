@@ -24,6 +24,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "access/htup_details.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -38,6 +39,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -57,6 +59,7 @@ PG_FUNCTION_INFO_V1(ticketdesk_role_contacts);
 PG_FUNCTION_INFO_V1(ticketdesk_role_customer);
 PG_FUNCTION_INFO_V1(ticketdesk_role_org_customer);
 PG_FUNCTION_INFO_V1(ticketdesk_role_centers);
+PG_FUNCTION_INFO_V1(ticketdesk_forbid_forged_event);
 
 /* The tables whose changes empty the cache. */
 static const char *const watched[] = {"agent", "contact", "customer", "center", "center_member"};
@@ -231,8 +234,8 @@ principal_load(Oid role, Principal *p)
 			Oid			centers_types[3] = {INT4OID, INT8OID, BOOLOID};
 
 			agent_plan = principal_prepare(
-										   "SELECT tenant_id, agent_id FROM ticketdesk.agent"
-										   " WHERE login_role = $1 AND active",
+										   "SELECT tenant_id, agent_id, active FROM ticketdesk.agent"
+										   " WHERE login_role = $1",
 										   1, name_type);
 			contact_plan = principal_prepare(
 											 "SELECT c.tenant_id, c.contact_id, c.customer_id,"
@@ -264,13 +267,20 @@ principal_load(Oid role, Principal *p)
 											 3, centers_types);
 		}
 
+		/* An active agent's login is mapped to the agent; an inactive one's is not. */
 		args[0] = DirectFunctionCall1(namein, CStringGetDatum(rolname));
-		if (principal_fetch(agent_plan, args, 2, values, nulls))
+		if (principal_fetch(agent_plan, args, 3, values, nulls))
+		{
+			p->has_login_agent = true;
+			p->login_agent_tenant_id = DatumGetInt32(values[0]);
+			p->login_agent_id = DatumGetInt64(values[1]);
+		}
+		if (p->has_login_agent && DatumGetBool(values[2]))
 		{
 			p->mapped = true;
-			p->tenant_id = DatumGetInt32(values[0]);
+			p->tenant_id = p->login_agent_tenant_id;
 			p->has_agent = true;
-			p->agent_id = DatumGetInt64(values[1]);
+			p->agent_id = p->login_agent_id;
 		}
 		else if (principal_fetch(contact_plan, args, 4, values, nulls))
 		{
@@ -384,6 +394,56 @@ principal_check_tenant(const Principal *p, int32 *tenant_id)
 	}
 	*tenant_id = ticketdesk_tenant;
 	return !p->restricted;
+}
+
+/*
+ * principal_login_agent finds the agent (active or not) of tenant_id whose
+ * login_role is the current role, as a look-up of table agent by the current
+ * role would: under row-level security only when the current tenant pin
+ * allows it (TD700 otherwise, none for an unmapped restricted role). False:
+ * there is none.
+ */
+bool
+principal_login_agent(int32 tenant_id, int64 *agent_id)
+{
+	const Principal *p = principal_of(GetUserId());
+	int32		session_tenant;
+
+	if (check_enable_rls(watched_relids[0], InvalidOid, true) == RLS_ENABLED &&
+		(!principal_check_tenant(p, &session_tenant) || session_tenant != tenant_id))
+		return false;
+	if (!p->has_login_agent || p->login_agent_tenant_id != tenant_id)
+		return false;
+	*agent_id = p->login_agent_id;
+	return true;
+}
+
+/*
+ * ticketdesk_forbid_forged_event is the BEFORE INSERT trigger on
+ * ticket_event: a restricted role may not insert history rows of its own
+ * making (TD701), only through the ticket's trigger (trigger depth 2 or more).
+ */
+Datum
+ticketdesk_forbid_forged_event(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	LOCAL_FCINFO(depth_fcinfo, 0);
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("forbid_forged_event must be a BEFORE INSERT row trigger")));
+
+	InitFunctionCallInfoData(*depth_fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	if (DatumGetInt32(pg_trigger_depth(depth_fcinfo)) < 2 && principal_of(GetUserId())->restricted)
+		ereport(ERROR,
+				(errcode(ERRCODE_TD_FORGED_EVENT),
+				 errmsg("history events are written by ticketdesk only"),
+				 errdetail("Role %s tried to insert a ticket_event row directly.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Change the ticket; its trigger records the event.")));
+	return PointerGetDatum(trigdata->tg_trigtuple);
 }
 
 /* The principal of the role named by argument 0, pinned to the session's tenant. */

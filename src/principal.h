@@ -9,6 +9,8 @@
 
 /* A mapped role used while ticketdesk.tenant names another tenant. */
 #define ERRCODE_TD_TENANT_PINNED	MAKE_SQLSTATE('T','D','7','0','0')
+/* A restricted role inserting a history row itself. */
+#define ERRCODE_TD_FORGED_EVENT		MAKE_SQLSTATE('T','D','7','0','1')
 
 typedef struct Principal
 {
@@ -22,6 +24,9 @@ typedef struct Principal
 	int64		contact_id;
 	bool		has_customer;	/* the contact's customer */
 	int64		customer_id;
+	bool		has_login_agent;	/* an agent's login_role, active or not */
+	int32		login_agent_tenant_id;
+	int64		login_agent_id;
 	bool		has_org_customer;	/* the customer lets requesters see all its tickets */
 	int64		org_customer_id;
 	ArrayType  *contacts;		/* bigint[]: the contacts whose tickets it sees */
@@ -30,5 +35,6 @@ typedef struct Principal
 
 extern const Principal *principal_of(Oid role);
 extern bool principal_check_tenant(const Principal *p, int32 *tenant_id);
+extern bool principal_login_agent(int32 tenant_id, int64 *agent_id);
 
 #endif

@@ -1,1 +1,1 @@
-SELECT ticketdesk.open_ticket('Bench', 1, contact_id => 4242, customer_id => (SELECT customer_id FROM ticketdesk.contact WHERE contact_id = 4242));
+SELECT ticketdesk.open_ticket('Bench', 1, contact_id => 4243, customer_id => (SELECT customer_id FROM ticketdesk.contact WHERE contact_id = 4243));
