@@ -102,39 +102,72 @@ text_array(Datum *values, bool *nulls, int n)
 											  TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* Insert the collected events in one statement, through a saved plan. */
+static SPIPlanPtr insert_one_plan = NULL;
+
+/* Prepare and keep a plan of the history insert. */
+static SPIPlanPtr
+history_saved_plan(SPIPlanPtr *plan, const char *query, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(query, 7, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "ticketdesk: could not prepare the history insert: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+/*
+ * Insert the collected events in one statement, through a saved plan: a
+ * single VALUES row for the common case of one event (a cheaper plan than
+ * unnesting arrays), else the arrays in event order.
+ */
 static void
 insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
 {
-	Oid			argtypes[7] = {INT4OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID};
+	Oid			array_types[7] = {INT4OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID};
+	Oid			one_types[7] = {INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
 	Datum		args[7];
 	char		nulls[7] = "       ";
 	bool		no_actor = true;
 	bool		no_nulls[MAX_EVENTS] = {0};
+	SPIPlanPtr	plan;
 
 	SPI_connect();
-	if (insert_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(
-									   "INSERT INTO ticketdesk.ticket_event"
-									   "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
-									   " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6, $7"
-									   "   FROM unnest($3, $4, $5) WITH ORDINALITY AS e(kind, old_value, new_value, n)"
-									   "  ORDER BY e.n",
-									   7, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "ticketdesk: could not prepare the history insert: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		insert_plan = plan;
-	}
-
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = Int64GetDatum(ticket_id);
-	args[2] = text_array(events->kind, no_nulls, events->n);
-	args[3] = text_array(events->old_value, events->old_null, events->n);
-	args[4] = text_array(events->new_value, events->new_null, events->n);
+	if (events->n == 1)
+	{
+		plan = history_saved_plan(&insert_one_plan,
+								  "INSERT INTO ticketdesk.ticket_event"
+								  "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
+								  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+								  one_types);
+		args[2] = events->kind[0];
+		args[3] = events->old_value[0];
+		args[4] = events->new_value[0];
+		if (events->old_null[0])
+			nulls[3] = 'n';
+		if (events->new_null[0])
+			nulls[4] = 'n';
+	}
+	else
+	{
+		plan = history_saved_plan(&insert_plan,
+								  "INSERT INTO ticketdesk.ticket_event"
+								  "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
+								  " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6, $7"
+								  "   FROM unnest($3, $4, $5) WITH ORDINALITY AS e(kind, old_value, new_value, n)"
+								  "  ORDER BY e.n",
+								  array_types);
+		args[2] = text_array(events->kind, no_nulls, events->n);
+		args[3] = text_array(events->old_value, events->old_null, events->n);
+		args[4] = text_array(events->new_value, events->new_null, events->n);
+	}
 	if (ticketdesk_note != NULL && ticketdesk_note[0] != '\0')
 		args[5] = CStringGetTextDatum(ticketdesk_note);
 	else
@@ -145,7 +178,7 @@ insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
 	if (no_actor)
 		nulls[6] = 'n';
 
-	if (SPI_execute_plan(insert_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "ticketdesk: could not record the ticket history");
 	SPI_finish();
 }

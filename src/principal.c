@@ -469,6 +469,14 @@ principal_current(void)
 	return p;
 }
 
+/* Return a cached bigint, or NULL when there is none. */
+#define PRINCIPAL_RETURN_OPTIONAL(has, value) \
+	do { \
+		if (!(has)) \
+			PG_RETURN_NULL(); \
+		PG_RETURN_INT64(value); \
+	} while (0)
+
 /* Return a copy of a cached array. */
 #define PRINCIPAL_RETURN_ARRAY(a) \
 	PG_RETURN_ARRAYTYPE_P(DatumGetArrayTypePCopy(PointerGetDatum(a)))
@@ -490,9 +498,7 @@ ticketdesk_session_agent(PG_FUNCTION_ARGS)
 {
 	const Principal *p = principal_current();
 
-	if (!p->has_agent)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(p->agent_id);
+	PRINCIPAL_RETURN_OPTIONAL(p->has_agent, p->agent_id);
 }
 
 /* session_contact(): the contact mapped to current_user, if any. */
@@ -501,9 +507,7 @@ ticketdesk_session_contact(PG_FUNCTION_ARGS)
 {
 	const Principal *p = principal_current();
 
-	if (!p->has_contact)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(p->contact_id);
+	PRINCIPAL_RETURN_OPTIONAL(p->has_contact, p->contact_id);
 }
 
 /* session_contacts(): the contacts whose tickets current_user sees. */
@@ -519,9 +523,7 @@ ticketdesk_session_customer(PG_FUNCTION_ARGS)
 {
 	const Principal *p = principal_current();
 
-	if (!p->has_customer)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(p->customer_id);
+	PRINCIPAL_RETURN_OPTIONAL(p->has_customer, p->customer_id);
 }
 
 /* session_org_customer(): the customer whose tickets current_user sees whole. */
@@ -530,9 +532,7 @@ ticketdesk_session_org_customer(PG_FUNCTION_ARGS)
 {
 	const Principal *p = principal_current();
 
-	if (!p->has_org_customer)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(p->org_customer_id);
+	PRINCIPAL_RETURN_OPTIONAL(p->has_org_customer, p->org_customer_id);
 }
 
 /* session_centers(): the centres whose tickets current_user sees. */
@@ -586,9 +586,7 @@ ticketdesk_role_customer(PG_FUNCTION_ARGS)
 {
 	const Principal *p = principal_arg(fcinfo);
 
-	if (!p->has_customer)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(p->customer_id);
+	PRINCIPAL_RETURN_OPTIONAL(p->has_customer, p->customer_id);
 }
 
 /* role_org_customer(r): the customer whose tickets r sees whole, if any. */
@@ -597,9 +595,7 @@ ticketdesk_role_org_customer(PG_FUNCTION_ARGS)
 {
 	const Principal *p = principal_arg(fcinfo);
 
-	if (!p->has_org_customer)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(p->org_customer_id);
+	PRINCIPAL_RETURN_OPTIONAL(p->has_org_customer, p->org_customer_id);
 }
 
 /* role_centers(r): the centres whose tickets r sees. */

@@ -342,3 +342,21 @@ RESET ROLE;
 DROP OWNED BY tour_rita;
 UPDATE contact SET login_role = NULL WHERE contact_id = 1;
 DROP ROLE tour_rita;
+
+-- 14. Whom a login acts as is cached per session (issue 8, performance). The
+--     policies ask session_tenant(), session_contacts() and session_centers()
+--     in every statement; they answer from a per-backend cache that every
+--     change of the mapping empties at once: Rita's login, mapped again,
+--     sees her tickets in the very next statement; unmapped, nothing.
+DROP ROLE IF EXISTS tour_rita;
+CREATE ROLE tour_rita IN ROLE ticketdesk_requester;
+UPDATE contact SET login_role = 'tour_rita' WHERE contact_id = 1;
+SET ROLE tour_rita;
+SELECT session_tenant() AS tenant, session_contact() AS contact, session_contacts() AS sees_contacts,
+       (SELECT count(*) FROM ticket) AS tickets;
+RESET ROLE;
+UPDATE contact SET login_role = NULL WHERE contact_id = 1;
+SET ROLE tour_rita;
+SELECT session_tenant() AS tenant, session_contact() AS contact, (SELECT count(*) FROM ticket) AS tickets;
+RESET ROLE;
+DROP ROLE tour_rita;
