@@ -238,9 +238,19 @@ DROP SCHEMA td_sec_evil CASCADE;
 
 
 --
--- 8. Ann confirms her resolved ticket; she cannot reopen Ben's.
+-- 8. Ann reopens her resolved ticket (its handler's load counts it again,
+--    though Ann may not read the load counters), then confirms it once it
+--    is resolved again; she cannot reopen Ben's.
 --
 SELECT (acknowledge(1)).status, (start_work(1)).status, (resolve(1, 'Replaced the router')).status;
+SELECT open_tickets AS handler_load FROM agent_load WHERE agent_id = (SELECT assignee_id FROM ticket WHERE ticket_id = 1);
+SET ROLE td_sec_ann;
+UPDATE ticket SET status = 'in_progress' WHERE ticket_id = 1 RETURNING ticket_id, status;
+SELECT open_tickets FROM agent_load;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT open_tickets AS handler_load FROM agent_load WHERE agent_id = (SELECT assignee_id FROM ticket WHERE ticket_id = 1);
+SELECT (resolve(1, 'Replaced the router again')).status;
 SET ROLE td_sec_ann;
 UPDATE ticket SET status = 'confirmed' WHERE ticket_id = 1 RETURNING ticket_id, status;
 UPDATE ticket SET status = 'in_progress' WHERE ticket_id = 2 RETURNING ticket_id, status;

@@ -8,9 +8,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "routing.h"
@@ -134,6 +136,8 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	char	   *rule;
 	char	   *note;
 	bool		has_event;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -166,24 +170,42 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	SPI_connect();
-	if (before.agent_id == after.agent_id && before.agent_id != 0)
-	{
-		if (before.weight != after.weight)
-			load_apply(tenant_id, after.agent_id, 0, after.weight - before.weight, false);
-	}
-	else
-	{
-		/* Lower agent id first: two moves in opposite directions cannot deadlock. */
-		bool		new_first = after.agent_id != 0 &&
-			(before.agent_id == 0 || after.agent_id < before.agent_id);
 
-		if (new_first)
-			load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
-		if (before.agent_id != 0)
-			load_apply(tenant_id, before.agent_id, -1, -before.weight, false);
-		if (!new_first && after.agent_id != 0)
-			load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+	/*
+	 * The counters are bookkeeping of ticketdesk, not the caller's: whoever
+	 * may move the ticket (a requester reopening it, too) moves its load, so
+	 * they are written as the bootstrap superuser, whatever the caller may
+	 * read or write in agent_load. The tenant is the ticket's, which the
+	 * caller's policies already let through.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (before.agent_id == after.agent_id && before.agent_id != 0)
+		{
+			if (before.weight != after.weight)
+				load_apply(tenant_id, after.agent_id, 0, after.weight - before.weight, false);
+		}
+		else
+		{
+			/* Lower agent id first: two moves in opposite directions cannot deadlock. */
+			bool		new_first = after.agent_id != 0 &&
+				(before.agent_id == 0 || after.agent_id < before.agent_id);
+
+			if (new_first)
+				load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+			if (before.agent_id != 0)
+				load_apply(tenant_id, before.agent_id, -1, -before.weight, false);
+			if (!new_first && after.agent_id != 0)
+				load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+		}
 	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	if (has_event)
 		record_routing(tenant_id, ticket_id, rule, note);
 	SPI_finish();
