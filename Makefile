@@ -31,6 +31,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
 src/priority.o src/lifecycle.o: src/priority.h
 src/lifecycle.o src/checklist.o: src/checklist.h
+src/mailpoll.o src/launcher.o src/mailin.o: src/mailpoll.h
 
 # ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
 MAILGATE = ticketdesk-mailgate

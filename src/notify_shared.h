@@ -36,4 +36,7 @@ typedef struct NotifyShared
 
 extern NotifyShared *notify_shared;
 
+/* A worker's slot, for workers other than the notify workers (worker.c). */
+extern NotifyDb *notify_claim_slot(Oid dboid, int index);
+
 #endif							/* NOTIFY_SHARED_H */

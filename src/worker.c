@@ -109,6 +109,19 @@ release_slot(int code, Datum arg)
 }
 
 /*
+ * notify_claim_slot takes a slot for another kind of worker (the mail
+ * worker, mailpoll.c) and leaves it at exit; NULL when another process has it.
+ */
+NotifyDb *
+notify_claim_slot(Oid dboid, int index)
+{
+	if (!claim_slot(dboid, index))
+		return NULL;
+	before_shmem_exit(release_slot, (Datum) 0);
+	return my_slot;
+}
+
+/*
  * Open a short transaction and lock the outbox without waiting. On
  * TXN_DONE the caller runs its SQL and calls end_txn.
  */

@@ -202,6 +202,8 @@ td_start_cluster() {
 		log_min_messages = warning
 		# Tests move time with as_of; the worker's own run of the jobs would interfere.
 		ticketdesk.jobs_interval = 0
+		# Tests that poll IMAP start their own server and node (test/t/071_imap_poll.pl).
+		ticketdesk.mail_poll = off
 		$TD_EXTRA_CONF
 	EOF
 	td_on_exit 'td_stop_cluster'
