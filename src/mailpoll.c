@@ -63,12 +63,6 @@ int			mail_poll_batch = 500;
 /* The longest sleep when no mailbox is due (a commit that changes one wakes us). */
 #define MAIL_IDLE_MS 60000
 
-typedef enum MailTxn
-{
-	MAIL_TXN_DONE,
-	MAIL_TXN_LOCKED,			/* mail_mailbox is locked (DROP, TRUNCATE): later */
-	MAIL_TXN_NO_EXTENSION
-} MailTxn;
 
 /* One due mailbox, as mail_poll_due returns it. */
 typedef struct MailBox
@@ -172,44 +166,13 @@ ticketdesk_mail_poll_wake(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* --- short transactions -------------------------------------------------- */
+/* --- short transactions (worker_begin_txn, worker.c) ----------------------- */
 
-/*
- * Open a transaction and lock mail_mailbox without waiting. The caller
- * runs its SQL on MAIL_TXN_DONE and calls mail_end_txn in every case.
- */
-static MailTxn
+/* The mail worker's transactions lock mail_mailbox. */
+static TxnResult
 mail_begin_txn(const char *activity)
 {
-	Oid			nsp;
-	Oid			relid;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-
-	nsp = get_namespace_oid("ticketdesk", true);
-	relid = OidIsValid(nsp) ? get_relname_relid("mail_mailbox", nsp) : InvalidOid;
-	if (!OidIsValid(get_extension_oid("ticketdesk", true)) || !OidIsValid(relid))
-		return MAIL_TXN_NO_EXTENSION;
-	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
-		return MAIL_TXN_LOCKED;
-	/* Locked now: a DROP that committed meanwhile shows here. */
-	if (!OidIsValid(get_relname_relid("mail_mailbox", nsp)))
-		return MAIL_TXN_NO_EXTENSION;
-	return MAIL_TXN_DONE;
-}
-
-static void
-mail_end_txn(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	return worker_begin_txn(activity, "mail_mailbox");
 }
 
 /*
@@ -254,14 +217,14 @@ mail_int8(HeapTuple tup, TupleDesc desc, int col)
  * The due mailboxes, with their passwords read from the secrets; *n is
  * their number. Everything is in poll_cxt.
  */
-static MailTxn
+static TxnResult
 mail_due_boxes(MailBox **boxes, int *n)
 {
-	MailTxn		r;
+	TxnResult	r;
 
 	*n = 0;
 	r = mail_begin_txn("ticketdesk mail: looking for due mailboxes");
-	if (r == MAIL_TXN_DONE)
+	if (r == TXN_DONE)
 	{
 		if (SPI_execute("SELECT * FROM ticketdesk.mail_poll_due()", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "ticketdesk mail worker: mail_poll_due failed");
@@ -293,7 +256,7 @@ mail_due_boxes(MailBox **boxes, int *n)
 			MemoryContextSwitchTo(old);
 		}
 	}
-	mail_end_txn();
+	worker_end_txn();
 	return r;
 }
 
@@ -303,7 +266,7 @@ mail_next_due(void)
 {
 	long		wait_ms = MAIL_IDLE_MS;
 
-	if (mail_begin_txn("ticketdesk mail: when is the next poll") == MAIL_TXN_DONE &&
+	if (mail_begin_txn("ticketdesk mail: when is the next poll") == TXN_DONE &&
 		SPI_execute("SELECT ticketdesk.mail_poll_next()", true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
@@ -313,7 +276,7 @@ mail_next_due(void)
 		if (!isnull)
 			wait_ms = Min(DatumGetInt64(d), (int64) MAIL_IDLE_MS);
 	}
-	mail_end_txn();
+	worker_end_txn();
 	return wait_ms;
 }
 
@@ -332,7 +295,7 @@ mail_take_one(MailBox *box, int64 uidvalidity, int64 uid, const char *raw, size_
 		Oid			types[5] = {INT4OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
 		Datum		args[5];
 		bytea	   *data = palloc(VARHDRSZ + len);
-		MailTxn		r;
+		TxnResult	r;
 
 		SET_VARSIZE(data, VARHDRSZ + len);
 		memcpy(VARDATA(data), raw, len);
@@ -342,17 +305,17 @@ mail_take_one(MailBox *box, int64 uidvalidity, int64 uid, const char *raw, size_
 		args[3] = Int64GetDatum(uid);
 		args[4] = PointerGetDatum(data);
 		r = mail_begin_txn("ticketdesk mail: taking in a mail");
-		if (r == MAIL_TXN_DONE)
+		if (r == TXN_DONE)
 		{
 			if (SPI_execute_with_args("SELECT ticketdesk.mail_poll_take($1, $2, $3, $4, $5)",
 									  5, types, args, NULL, false, 1) != SPI_OK_SELECT)
 				elog(ERROR, "ticketdesk mail worker: mail_poll_take failed");
 		}
 		else
-			error = MemoryContextStrdup(poll_cxt, r == MAIL_TXN_LOCKED
+			error = MemoryContextStrdup(poll_cxt, r == TXN_LOCKED
 										? "the mailbox table is locked"
 										: "the extension is gone");
-		mail_end_txn();
+		worker_end_txn();
 		MemoryContextSwitchTo(cxt);
 		pfree(data);
 	}
@@ -379,10 +342,10 @@ mail_poll_done(MailBox *box, const char *error)
 		args[0] = Int32GetDatum(box->tenant_id);
 		args[1] = Int64GetDatum(box->mailbox_id);
 		args[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
-		if (mail_begin_txn("ticketdesk mail: recording a poll") == MAIL_TXN_DONE)
+		if (mail_begin_txn("ticketdesk mail: recording a poll") == TXN_DONE)
 			SPI_execute_with_args("SELECT ticketdesk.mail_poll_done($1, $2, $3)",
 								  3, types, args, nulls, false, 1);
-		mail_end_txn();
+		worker_end_txn();
 		MemoryContextSwitchTo(cxt);
 	}
 	PG_CATCH();
@@ -555,6 +518,9 @@ mail_poll_box(MailBox *box)
 	if (box->password == NULL)
 		return psprintf("the secret %s does not exist: set it with set_secret('%s', …)",
 						box->secret_name, box->secret_name);
+	pgstat_report_activity(STATE_RUNNING,
+							psprintf("ticketdesk mail: polling mailbox " INT64_FORMAT " of tenant %d",
+									 box->mailbox_id, box->tenant_id));
 	h = curl_easy_init();
 	if (h == NULL)
 		return pstrdup("could not create a curl handle");
@@ -638,17 +604,17 @@ done:
 }
 
 /* Poll every due mailbox once; *wait_ms says when the next falls due. */
-static MailTxn
+static TxnResult
 mail_poll_round(long *wait_ms)
 {
 	MailBox    *boxes = NULL;
 	int			n = 0;
-	MailTxn		r;
+	TxnResult	r;
 
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextReset(poll_cxt);
 	r = mail_due_boxes(&boxes, &n);
-	if (r != MAIL_TXN_DONE)
+	if (r != TXN_DONE)
 	{
 		*wait_ms = 200;
 		return r;
@@ -674,7 +640,7 @@ mail_poll_round(long *wait_ms)
 	}
 	*wait_ms = mail_next_due();
 	MemoryContextSwitchTo(TopMemoryContext);
-	return MAIL_TXN_DONE;
+	return TXN_DONE;
 }
 
 static void
@@ -718,9 +684,9 @@ mail_worker_main(Datum arg)
 		/* A standby polls nothing: the mail waits for the primary. */
 		if (!RecoveryInProgress())
 		{
-			MailTxn		r = mail_poll_round(&wait_ms);
+			TxnResult	r = mail_poll_round(&wait_ms);
 
-			if (r == MAIL_TXN_NO_EXTENSION)
+			if (r == TXN_NO_EXTENSION)
 			{
 				mail_set_serving(false);
 				break;

@@ -15,7 +15,9 @@
 # in the middle of 500 mails: after the restart every mail is taken exactly
 # once (one intake and one ticket per Message-ID, none lost), and last_uid
 # is the folder's last UID. Finally the folder is recreated (new
-# UIDVALIDITY): the mails in it that were taken before change nothing.
+# UIDVALIDITY): the mails in it that were taken before change nothing. A
+# server that never answers holds a poll up to the timeout, but SIGTERM
+# stops the worker at once.
 
 use strict;
 use warnings;
@@ -260,9 +262,27 @@ is(sql(q{SELECT count(*) FROM ticketdesk.mail_intake}), 4 + 1 + $n,
 	'and the mails taken before change nothing (known by their Message-ID)');
 is(sql(q{SELECT count(*) FROM ticketdesk.ticket}), 3 + $n, 'no ticket more');
 
-# --- 7. shutdown is prompt ----------------------------------------------------------------
+# --- 7. a server that never answers; SIGTERM in the middle of a poll --------------------
+# A listening socket that is never accepted: the connection is made, and the
+# greeting never comes. The poll waits up to 10s for it (the connect timeout:
+# connection, greeting and login, at most mail_poll_timeout).
+my $hole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 5, Proto => 'tcp')
+  or die "listen: $!";
+my $hole_port = $hole->sockport;
+my $silent = sql(qq{INSERT INTO ticketdesk.mail_mailbox (center_id, url, username, password_secret)
+                    VALUES (1, 'imap://127.0.0.1:$hole_port/INBOX', 'desk', 'imap.1.password')
+                    RETURNING mailbox_id});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) > 0 FROM pg_stat_activity
+            WHERE backend_type = 'ticketdesk mail worker' AND query LIKE 'ticketdesk mail: polling mailbox $silent %'}),
+	'the worker waits on the silent server');
 my $t0 = time;
 $node->stop('fast');
-cmp_ok(time - $t0, '<', 30, 'the node stops promptly');
+my $took = time - $t0;
+cmp_ok($took, '<', 10, sprintf('SIGTERM stops the worker in the middle of the poll at once (%.1fs; the poll would wait 10s for the greeting)', $took));
+$node->start;
+wait_for(qq{SELECT last_error LIKE 'SELECT "INBOX": Timeout was reached%' FROM ticketdesk.mail_mailbox WHERE mailbox_id = $silent},
+	't', 'after the restart the poll of the silent server ends with its timeout in last_error');
+$node->stop('fast');
 
 done_testing();
