@@ -342,3 +342,40 @@ RESET ROLE;
 DROP OWNED BY tour_rita;
 UPDATE contact SET login_role = NULL WHERE contact_id = 1;
 DROP ROLE tour_rita;
+
+-- 14. Mail by IMAP (R02). The head office's mail also lands in an IMAP
+--     folder (tour/run started a private dovecot on 127.0.0.1). The mail
+--     worker of this database polls it by UID with libcurl; the password is
+--     a secret that only administrators and the worker read.
+\getenv imap_port TOUR_IMAP_PORT
+\getenv imap_password TOUR_IMAP_PASSWORD
+INSERT INTO mail_mailbox (center_id, url, username, poll_interval)
+VALUES (1, 'imap://127.0.0.1:' || :'imap_port' || '/INBOX', 'desk', '2 seconds')
+RETURNING mailbox_id AS imap_box, url, mail_mailbox_secret_name(mail_mailbox) AS password_secret \gset
+SELECT set_secret(:'password_secret', :'imap_password');
+SELECT name FROM secret_names;
+-- Omar writes to the desk, then adds a detail in a reply to his own mail.
+-- The mail server delivers both into the folder (curl APPENDs them here).
+\! curl -sS -u "desk:$TOUR_IMAP_PASSWORD" -T mail/imap-request.eml "imap://127.0.0.1:$TOUR_IMAP_PORT/INBOX"
+\! curl -sS -u "desk:$TOUR_IMAP_PASSWORD" -T mail/imap-reply.eml "imap://127.0.0.1:$TOUR_IMAP_PORT/INBOX"
+SELECT mail_poll_now(:imap_box);
+-- (Waits until the worker has taken both UIDs: a few seconds at most.)
+DO $$
+BEGIN
+    FOR i IN 1..300 LOOP
+        EXIT WHEN (SELECT max(last_uid) FROM ticketdesk.mail_mailbox) >= 2;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT mailbox_id, uidvalidity IS NOT NULL AS uidvalidity_known, last_uid, last_error
+  FROM mail_mailbox WHERE mailbox_id = :imap_box;
+-- The request opened a ticket on channel email; the reply threaded onto it
+-- by In-Reply-To, its quoted part cut off.
+SELECT k.reference, k.channel, k.status, k.subject, c.name AS contact
+  FROM ticket k JOIN contact c USING (tenant_id, contact_id)
+ WHERE k.ticket_id = (SELECT ticket_id FROM mail_intake WHERE mail_id = 'tour-imap-0001@initech.test');
+SELECT i.mail_id, i.outcome, i.ticket_id, m.body AS remark
+  FROM mail_intake i LEFT JOIN message m USING (tenant_id, message_id)
+ WHERE i.mail_id LIKE 'tour-imap-%' ORDER BY i.intake_id;
+-- On the server both mails are now marked \Seen.
+\! curl -sS -u "desk:$TOUR_IMAP_PASSWORD" "imap://127.0.0.1:$TOUR_IMAP_PORT/INBOX" -X 'UID FETCH 1:* (FLAGS)'
