@@ -103,6 +103,10 @@ SET session_replication_role = replica;
 INSERT INTO history_purge (older_than, cutoff, events, approvals, bypasses)
 VALUES ('1 year', now() - interval '1 year', 0, 0, 0);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Nor can she reach the library's functions by a C function of her own.
+CREATE FUNCTION pg_temp.purge_now(interval) RETURNS bigint
+    LANGUAGE c AS '$libdir/ticketdesk', 'ticketdesk_purge_history';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- A purge inside the same statement as a DELETE lends the DELETE nothing:
 -- the permission lasts only while purge_history runs.
 WITH p AS (SELECT purge_history('10 years') AS n)
