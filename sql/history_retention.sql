@@ -207,9 +207,17 @@ RESET ROLE;
 -- 7. A superuser purges tenant by tenant (ticketdesk.tenant), as a pg_cron
 --    job does (doc/operations.md).
 --
-SET ticketdesk.tenant = 2;
-SELECT purge_history('1 year') AS removed;
-RESET ticketdesk.tenant;
+-- The loop of the pg_cron recipe, as a superuser:
+DO $do$
+DECLARE
+    t integer;
+BEGIN
+    FOR t IN SELECT tenant_id FROM ticketdesk.tenant ORDER BY tenant_id LOOP
+        PERFORM set_config('ticketdesk.tenant', t::text, true);
+        PERFORM ticketdesk.purge_history('1 year');
+    END LOOP;
+END $do$;
+SHOW ticketdesk.tenant;
 SELECT tenant_id, count(*) FROM ticket_event GROUP BY tenant_id ORDER BY tenant_id;
 SELECT tenant_id, by_role, events FROM history_purge ORDER BY tenant_id, purge_id;
 
