@@ -34,6 +34,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
 src/priority.o src/lifecycle.o: src/priority.h
 src/lifecycle.o src/checklist.o: src/checklist.h
+src/ticketdesk.o src/retention.o: src/retention.h
 
 # ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
 MAILGATE = ticketdesk-mailgate

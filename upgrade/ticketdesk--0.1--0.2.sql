@@ -100,3 +100,94 @@ REVOKE EXECUTE ON FUNCTION set_secret(text, text), drop_secret(text)
 GRANT SELECT, INSERT, UPDATE, DELETE ON secret TO ticketdesk_admin;
 GRANT SELECT ON secret_names TO ticketdesk_admin;
 GRANT EXECUTE ON FUNCTION set_secret(text, text), drop_secret(text) TO ticketdesk_admin;
+
+--
+-- History retention (schema/60_history.sql, 61_retention.sql, 68_checklist.sql,
+-- 96_retention.sql): the append-only guard in C, gate_bypass and approval
+-- guarded like ticket_event, purge_history and its record history_purge.
+--
+CREATE OR REPLACE FUNCTION forbid_history_change() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_history_guard';
+CREATE OR REPLACE FUNCTION gate_bypass_guard() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT ticketdesk.is_admin() THEN
+        RAISE EXCEPTION 'only an administrator may bypass a gate'
+            USING ERRCODE = 'TD575',
+                  DETAIL = format('Role %s is not a member of ticketdesk_admin.', current_user),
+                  HINT = 'Complete the checklist or obtain the approval, or ask an administrator.';
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER gate_bypass_guard ON gate_bypass;
+CREATE TRIGGER gate_bypass_guard BEFORE INSERT ON gate_bypass
+    FOR EACH ROW EXECUTE FUNCTION gate_bypass_guard();
+CREATE TRIGGER gate_bypass_append_only BEFORE UPDATE OR DELETE ON gate_bypass
+    FOR EACH ROW EXECUTE FUNCTION forbid_history_change();
+CREATE TRIGGER gate_bypass_no_truncate BEFORE TRUNCATE ON gate_bypass
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_history_change();
+CREATE TRIGGER approval_no_truncate BEFORE TRUNCATE ON approval
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_history_change();
+
+CREATE TABLE history_purge (
+    tenant_id  integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
+    purge_id   bigserial,
+    at         timestamptz NOT NULL DEFAULT now(),
+    by_role    name NOT NULL DEFAULT current_user,
+    older_than interval NOT NULL,
+    cutoff     timestamptz NOT NULL,
+    events     bigint NOT NULL,
+    approvals  bigint NOT NULL,
+    bypasses   bigint NOT NULL,
+    PRIMARY KEY (tenant_id, purge_id)
+);
+COMMENT ON TABLE history_purge IS 'The purges of old history by purge_history: who, when, the cutoff and the rows removed.';
+
+CREATE FUNCTION history_purge_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_history_purge_guard';
+CREATE TRIGGER history_purge_guard BEFORE INSERT OR UPDATE OR DELETE ON history_purge
+    FOR EACH ROW EXECUTE FUNCTION history_purge_guard();
+CREATE TRIGGER history_purge_no_truncate BEFORE TRUNCATE ON history_purge
+    FOR EACH STATEMENT EXECUTE FUNCTION history_purge_guard();
+
+-- Removes the current tenant's history of tickets closed or cancelled more
+-- than older_than ago (rows older than that too), records the purge, and
+-- returns the number of rows removed. Runs as the caller: an administrator of
+-- the tenant or a superuser. SET search_path: its statement names everything
+-- with its schema, and no operator of another schema can slip in.
+CREATE FUNCTION purge_history(older_than interval) RETURNS bigint
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, ticketdesk, pg_temp
+    AS 'MODULE_PATHNAME', 'ticketdesk_purge_history';
+COMMENT ON FUNCTION purge_history(interval) IS
+    'Removes the history (events, approvals, gate bypasses) of tickets closed or cancelled more than older_than ago; administrators only; returns the rows removed.';
+
+-- What 90_tenancy.sql, 95_roles.sql and 96_retention.sql give them.
+ALTER TABLE history_purge ENABLE ROW LEVEL SECURITY;
+ALTER TABLE history_purge FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON history_purge
+    USING (tenant_id = (SELECT ticketdesk.session_tenant()))
+    WITH CHECK (tenant_id = (SELECT ticketdesk.session_tenant()));
+CREATE TRIGGER forbid_tenant_change BEFORE UPDATE OF tenant_id ON history_purge
+    FOR EACH ROW EXECUTE FUNCTION forbid_tenant_change();
+SELECT pg_catalog.pg_extension_config_dump('ticketdesk.history_purge', '');
+SELECT pg_catalog.pg_extension_config_dump('ticketdesk.history_purge_purge_id_seq', '');
+REVOKE ALL ON history_purge FROM PUBLIC;
+GRANT SELECT, INSERT ON history_purge TO ticketdesk_admin;
+GRANT USAGE ON SEQUENCE history_purge_purge_id_seq TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent,
+    ticketdesk_requester;
+REVOKE EXECUTE ON FUNCTION history_purge_guard(), purge_history(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION history_purge_guard() TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent,
+    ticketdesk_requester;
+GRANT EXECUTE ON FUNCTION purge_history(interval) TO ticketdesk_admin;
+
+-- SECURITY DEFINER functions name pg_temp last, so a caller's temporary table
+-- never shadows a table they use (test security_audit). The role_* helpers
+-- name every table with its schema.
+ALTER FUNCTION create_tenant(text, text) SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION run_jobs_all_tenants(timestamptz) SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION automation_notice_send() SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION notify_ticket_event() SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
+    SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION intake_submit(name, text, text, text) SET search_path = pg_catalog, ticketdesk, pg_temp;
