@@ -82,9 +82,15 @@ BEGIN
         result := ROW(ticketdesk.current_tenant(), interval '14 days', 30, interval '1 hour',
                       'ticketdesk', '{}'::text[]);
     END IF;
+    -- The sender of our notifications is ours too; they carry it as their
+    -- X-Loop (src/smtp.c).
+    IF coalesce(current_setting('ticketdesk.mail_from', true), '') <> '' THEN
+        result.own_addresses := result.own_addresses || current_setting('ticketdesk.mail_from', true);
+    END IF;
     RETURN result;
 END $$;
-COMMENT ON FUNCTION mail_settings() IS 'The current tenant''s row of mail_config, or the defaults.';
+COMMENT ON FUNCTION mail_settings() IS
+    'The current tenant''s row of mail_config, or the defaults; own_addresses also holds ticketdesk.mail_from.';
 
 -- The ticket a mail answers: the first of its In-Reply-To and References ids
 -- that is the Message-ID of a mail we took in, of a remark, or of a
@@ -202,8 +208,6 @@ DECLARE
     reply        text := coalesce(nullif(btrim(p.reply_text, E' \t\n'), ''),
                                   nullif(btrim(p.body, E' \t\n'), ''), '(no text)');
     caller_agent text := coalesce(current_setting('ticketdesk.agent', true), '');
-    -- The sender of our notifications; they carry it as their X-Loop (src/smtp.c).
-    mail_from    text := lower(nullif(current_setting('ticketdesk.mail_from', true), ''));
 BEGIN
     IF sender IS NULL THEN
         intake.reason := 'the mail has no sender address (From)';
@@ -219,12 +223,12 @@ BEGIN
         intake.reason := 'machine-made mail: ' || p.auto_reason;
     ELSIF cardinality(p.x_loop) > 0 AND EXISTS (
             SELECT 1 FROM unnest(p.x_loop) x
-             WHERE lower(x) = lower(cfg.loop_token) OR lower(x) = mail_from
+             WHERE lower(x) = lower(cfg.loop_token)
                 OR lower(x) IN (SELECT lower(a) FROM unnest(cfg.own_addresses) a)
                 OR EXISTS (SELECT 1 FROM ticketdesk.center c WHERE c.tenant_id = t AND lower(c.email) = lower(x))) THEN
         intake.reason := 'our own mail: it carries our X-Loop header';
     ELSIF EXISTS (SELECT 1 FROM ticketdesk.center c WHERE c.tenant_id = t AND lower(c.email) = sender)
-          OR sender = mail_from OR sender IN (SELECT lower(a) FROM unnest(cfg.own_addresses) a) THEN
+          OR sender IN (SELECT lower(a) FROM unnest(cfg.own_addresses) a) THEN
         intake.reason := format('our own mail: sent from %s', sender);
     ELSE
         -- Counting stops at the limit: a storm costs no more than a trickle.
@@ -434,17 +438,6 @@ END $$;
 COMMENT ON FUNCTION ingest_mail(bytea, bigint) IS
     'Takes in one raw mail: a new ticket, a reply on its ticket (confirm/reject/reopen), or stored only; once per Message-ID (R02, R51).';
 
--- Raises TD631 for a mailbox the current tenant does not have.
-CREATE FUNCTION mail_no_mailbox(mailbox_id bigint) RETURNS void
-    LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'mailbox % does not exist', mailbox_id
-        USING ERRCODE = 'TD631',
-              DETAIL = format('Tenant %s has no mailbox with id %s.', ticketdesk.current_tenant(), mailbox_id),
-              HINT = 'Check the mailbox id, and that the setting ticketdesk.tenant names the right tenant.';
-END $$;
-COMMENT ON FUNCTION mail_no_mailbox(bigint) IS 'Internal: raises TD631, mailbox N does not exist.';
-
 -- Takes in the mail with this UID from an IMAP mailbox (the worker calls it,
 -- one mail per transaction): ingest_mail with the mailbox's centre, and the
 -- mailbox's last UID moved on in the same transaction. A UID at or below the
@@ -470,7 +463,10 @@ BEGIN
      WHERE b.tenant_id = ticketdesk.current_tenant() AND b.mailbox_id = mail_take.mailbox_id
        FOR UPDATE;
     IF NOT FOUND THEN
-        PERFORM ticketdesk.mail_no_mailbox(mailbox_id);
+        RAISE EXCEPTION 'mailbox % does not exist', mailbox_id
+            USING ERRCODE = 'TD631',
+                  DETAIL = format('Tenant %s has no mailbox with id %s.', ticketdesk.current_tenant(), mailbox_id),
+                  HINT = 'Check the mailbox id, and that the setting ticketdesk.tenant names the right tenant.';
     END IF;
     IF NOT box.enabled THEN
         RAISE EXCEPTION 'mailbox % is disabled', mailbox_id

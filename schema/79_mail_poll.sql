@@ -91,7 +91,10 @@ BEGIN
     UPDATE ticketdesk.mail_mailbox b SET last_poll_at = NULL
      WHERE b.tenant_id = ticketdesk.current_tenant() AND b.mailbox_id = mailbox_id;
     IF NOT FOUND THEN
-        PERFORM ticketdesk.mail_no_mailbox(mailbox_id);
+        RAISE EXCEPTION 'mailbox % does not exist', mailbox_id
+            USING ERRCODE = 'TD631',
+                  DETAIL = format('Tenant %s has no mailbox with id %s.', ticketdesk.current_tenant(), mailbox_id),
+                  HINT = 'Check the mailbox id, and that the setting ticketdesk.tenant names the right tenant.';
     END IF;
     PERFORM ticketdesk.mail_poll_wake();
 END $$;

@@ -33,6 +33,8 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -168,11 +170,28 @@ ticketdesk_mail_poll_wake(PG_FUNCTION_ARGS)
 
 /* --- short transactions (worker_begin_txn, worker.c) ----------------------- */
 
-/* The mail worker's transactions lock mail_mailbox. */
+/* Set when the extension here is of a version without the poller. */
+static bool mail_poller_missing = false;
+
+/*
+ * The mail worker's transactions lock mail_mailbox. With the library newer
+ * than the extension (before ALTER EXTENSION UPDATE) the poller's functions
+ * are missing: then nothing is done, and the worker looks again later.
+ */
 static TxnResult
 mail_begin_txn(const char *activity)
 {
-	return worker_begin_txn(activity, "mail_mailbox");
+	TxnResult	r = worker_begin_txn(activity, "mail_mailbox");
+
+	mail_poller_missing = false;
+	if (r == TXN_DONE &&
+		!OidIsValid(LookupFuncName(list_make2(makeString("ticketdesk"), makeString("mail_poll_due")),
+								   0, NULL, true)))
+	{
+		mail_poller_missing = true;
+		r = TXN_LOCKED;
+	}
+	return r;
 }
 
 /*
@@ -616,7 +635,7 @@ mail_poll_round(long *wait_ms)
 	r = mail_due_boxes(&boxes, &n);
 	if (r != TXN_DONE)
 	{
-		*wait_ms = 200;
+		*wait_ms = mail_poller_missing ? MAIL_IDLE_MS : 200;
 		return r;
 	}
 	/* Everything of the round lives in poll_cxt, reset at the next. */

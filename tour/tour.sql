@@ -343,7 +343,28 @@ DROP OWNED BY tour_rita;
 UPDATE contact SET login_role = NULL WHERE contact_id = 1;
 DROP ROLE tour_rita;
 
--- 14. Mail by IMAP (R02). The head office's mail also lands in an IMAP
+-- 14. History retention (issue 8). The history is append-only, for an
+--     administrator too; purge_history is the one way to remove it: only the
+--     history of tickets finished longer ago than the period (at least
+--     ticketdesk.history_retention_floor, a year by default), and each purge
+--     is recorded. A pg_cron job runs it nightly (doc/operations.md).
+DO $$
+BEGIN
+    DELETE FROM ticketdesk.ticket_event;
+EXCEPTION WHEN SQLSTATE 'TD406' THEN
+    RAISE NOTICE 'deleting history: refused (%)', SQLSTATE;
+END $$;
+DO $$
+BEGIN
+    PERFORM ticketdesk.purge_history('30 days');
+EXCEPTION WHEN SQLSTATE 'TD720' THEN
+    RAISE NOTICE 'a purge of 30 days: refused (%), the floor is %', SQLSTATE,
+        current_setting('ticketdesk.history_retention_floor');
+END $$;
+SELECT purge_history('2 years') AS rows_removed;
+SELECT by_role, older_than, events, approvals, bypasses FROM history_purge ORDER BY purge_id;
+
+-- 15. Mail by IMAP (R02). The head office's mail also lands in an IMAP
 --     folder (tour/run started a private dovecot on 127.0.0.1). The mail
 --     worker of this database polls it by UID with libcurl; the password is
 --     a secret that only administrators and the worker read.
