@@ -368,8 +368,8 @@ SELECT by_role, older_than, events, approvals, bypasses FROM history_purge ORDER
 --     folder (tour/run started a private dovecot on 127.0.0.1). The mail
 --     worker of this database polls it by UID with libcurl; the password is
 --     a secret that only administrators and the worker read.
-\getenv imap_port TOUR_IMAP_PORT
-\getenv imap_password TOUR_IMAP_PASSWORD
+\getenv imap_port TD_IMAP_PORT
+\getenv imap_password TD_IMAP_PASSWORD
 INSERT INTO mail_mailbox (center_id, url, username, poll_interval)
 VALUES (1, 'imap://127.0.0.1:' || :'imap_port' || '/INBOX', 'desk', '2 seconds')
 RETURNING mailbox_id AS imap_box, url, mail_mailbox_secret_name(mail_mailbox) AS password_secret \gset
@@ -377,8 +377,8 @@ SELECT set_secret(:'password_secret', :'imap_password');
 SELECT name FROM secret_names;
 -- Omar writes to the desk, then adds a detail in a reply to his own mail.
 -- The mail server delivers both into the folder (curl APPENDs them here).
-\! curl -sS -u "desk:$TOUR_IMAP_PASSWORD" -T mail/imap-request.eml "imap://127.0.0.1:$TOUR_IMAP_PORT/INBOX"
-\! curl -sS -u "desk:$TOUR_IMAP_PASSWORD" -T mail/imap-reply.eml "imap://127.0.0.1:$TOUR_IMAP_PORT/INBOX"
+\! curl -sS -u "desk:$TD_IMAP_PASSWORD" -T mail/imap-request.eml "imap://127.0.0.1:$TD_IMAP_PORT/INBOX"
+\! curl -sS -u "desk:$TD_IMAP_PASSWORD" -T mail/imap-reply.eml "imap://127.0.0.1:$TD_IMAP_PORT/INBOX"
 SELECT mail_poll_now(:imap_box);
 -- (Waits until the worker has taken both UIDs: a few seconds at most.)
 DO $$
@@ -399,4 +399,4 @@ SELECT i.mail_id, i.outcome, i.ticket_id, m.body AS remark
   FROM mail_intake i LEFT JOIN message m USING (tenant_id, message_id)
  WHERE i.mail_id LIKE 'tour-imap-%' ORDER BY i.intake_id;
 -- On the server both mails are now marked \Seen.
-\! curl -sS -u "desk:$TOUR_IMAP_PASSWORD" "imap://127.0.0.1:$TOUR_IMAP_PORT/INBOX" -X 'UID FETCH 1:* (FLAGS)'
+\! curl -sS -u "desk:$TD_IMAP_PASSWORD" "imap://127.0.0.1:$TD_IMAP_PORT/INBOX" -X 'UID FETCH 1:* (FLAGS)'
