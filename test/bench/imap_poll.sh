@@ -20,14 +20,13 @@ N=${1:-1000}
 # shellcheck disable=SC2034  # read by td_setup (test/lib.sh)
 TD_EXTRA_CONF="ticketdesk.mail_poll = on
 ticketdesk.mail_poll_batch = 1000000"
+# shellcheck source=test/bench/mail_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mail_common.sh"
+
 td_setup
 td_start_dovecot
 
-# The mix: every fixture without its Message-ID line.
-mkdir -p "$TD_WORK/bench"
-for f in "$TD_ROOT"/test/fixtures/*.eml; do
-	sed '/^[Mm][Ee][Ss][Ss][Aa][Gg][Ee]-[Ii][Dd]:/d' "$f" >"$TD_WORK/bench/$(basename "$f")"
-done
+bench_mail_mix
 mapfile -t mix < <(ls "$TD_WORK/bench")
 maildir=$TD_IMAP_DIR/mail/desk
 mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
@@ -39,20 +38,11 @@ for ((i = 1; i <= N; i++)); do
 	} >"$maildir/tmp/$i.bench"
 	mv "$maildir/tmp/$i.bench" "$maildir/new/$i.bench"
 done
-if [[ $EUID -eq 0 ]]; then chown -R "$TD_USER": "$TD_WORK/bench" "$TD_IMAP_DIR"; fi
+if [[ $EUID -eq 0 ]]; then chown -R "$TD_USER": "$TD_IMAP_DIR"; fi
 
-psql_q() { td_as_user "$TD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d bench "$@"; }
-td_as_user "$TD_PG_BIN/createdb" bench
+bench_mail_desk
 psql_q <<SQL
-CREATE EXTENSION ticketdesk;
 SET search_path = ticketdesk, public;
-INSERT INTO center (code, name, email)
-VALUES ('hq', 'Head office', 'help@desk.example'), ('heating', 'Heating', 'heating@desk.example'),
-       ('it', 'IT', 'it@desk.example'), ('sales', 'Sales', 'sales@desk.example');
-INSERT INTO agent (name, email, language)
-VALUES ('Dana', 'dana@desk.example', 'en'), ('Eli', 'eli@desk.example', 'lt'), ('Fay', 'fay@desk.example', 'pl'),
-       ('Noa', 'noa@desk.example', 'he'), ('Ion', 'ion@desk.example', 'ro');
-INSERT INTO contact (name, email, language) VALUES ('Rita Requester', 'rita@acme.test', 'lt');
 INSERT INTO mail_config (rate_limit, rate_window) VALUES (1000000, '1 second');
 
 -- The baseline's mails: the same mix, the same order, other Message-IDs.
