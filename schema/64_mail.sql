@@ -113,6 +113,13 @@ CREATE UNIQUE INDEX message_email_message_id_key ON message (tenant_id, email_me
 -- Lookups by address: centres by their mailbox, people by their e-mail.
 CREATE INDEX center_email_idx ON center (tenant_id, lower(email)) WHERE email IS NOT NULL;
 
+-- An IMAP folder's URL: imaps://host:993/INBOX. No user or password in it:
+-- they would show to everyone who reads the mailboxes and in curl's errors.
+-- A domain, not a table CHECK, because a failing table CHECK prints the whole
+-- row, and the URL it refuses may hold a password.
+CREATE DOMAIN imap_url AS text CHECK (VALUE ~ '^imaps?://[^/@]+/[^;]+$');
+COMMENT ON DOMAIN imap_url IS 'An IMAP folder URL without user or password: imap[s]://host[:port]/folder.';
+
 -- IMAP mailboxes polled by the background worker (R02): one per centre or
 -- more. The worker fetches by UID and records the last UID it took in the
 -- same transaction as the ingest (mail_take), so across crashes no mail is
@@ -121,8 +128,11 @@ CREATE TABLE mail_mailbox (
     tenant_id     integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     mailbox_id    bigserial,
     center_id     bigint NOT NULL,          -- mail that names no centre's address goes here
-    url           text NOT NULL CHECK (url ~ '^imaps?://[^/]+/.+'),   -- imaps://host:993/INBOX
+    url           imap_url NOT NULL,
     username      text NOT NULL CHECK (username ~ '\S'),
+    -- The secret (schema/63_secret.sql) that holds the password; NULL means
+    -- imap.<mailbox_id>.password. Only ticketdesk_admin and the worker read it.
+    password_secret secret_name,
     -- After a mail is taken in: mark it \Seen, or move it to move_to.
     after_fetch   text NOT NULL DEFAULT 'seen' CHECK (after_fetch IN ('seen', 'move')),
     move_to       text,
@@ -138,17 +148,3 @@ CREATE TABLE mail_mailbox (
 );
 COMMENT ON TABLE mail_mailbox IS
     'IMAP mailboxes polled by UID: URL, user, what to do after fetching, last UID taken (with UIDVALIDITY).';
-
--- The mailbox passwords, apart, so that reading the mailboxes never shows
--- them. Nobody but the extension's owner (the superuser who created it,
--- under whom the worker runs) may read this table: see doc/mail.md.
-CREATE TABLE mail_mailbox_secret (
-    tenant_id   integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
-    mailbox_id  bigint NOT NULL,
-    password    text NOT NULL,
-    PRIMARY KEY (tenant_id, mailbox_id),
-    FOREIGN KEY (tenant_id, mailbox_id) REFERENCES mail_mailbox ON DELETE CASCADE
-);
-REVOKE ALL ON mail_mailbox_secret FROM PUBLIC;
-COMMENT ON TABLE mail_mailbox_secret IS
-    'IMAP passwords of mail_mailbox; readable by the extension owner only (no grants to other roles).';

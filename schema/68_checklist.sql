@@ -106,14 +106,10 @@ COMMENT ON FUNCTION is_admin() IS
     'True when current_user is a member of role ticketdesk_admin (or a superuser): it may bypass gates.';
 
 -- Only administrators write bypass records, by API or plain INSERT; nobody
--- changes or deletes them.
+-- changes or deletes them (forbid_history_change, as for the ticket history).
 CREATE FUNCTION gate_bypass_guard() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        RAISE EXCEPTION 'gate bypass records are append-only'
-            USING ERRCODE = 'TD406', DETAIL = format('%s on %s was refused.', TG_OP, TG_TABLE_NAME);
-    END IF;
     IF NOT ticketdesk.is_admin() THEN
         RAISE EXCEPTION 'only an administrator may bypass a gate'
             USING ERRCODE = 'TD575',
@@ -122,10 +118,16 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER gate_bypass_guard BEFORE INSERT OR UPDATE OR DELETE ON gate_bypass
+CREATE TRIGGER gate_bypass_guard BEFORE INSERT ON gate_bypass
     FOR EACH ROW EXECUTE FUNCTION gate_bypass_guard();
+CREATE TRIGGER gate_bypass_append_only BEFORE UPDATE OR DELETE ON gate_bypass
+    FOR EACH ROW EXECUTE FUNCTION forbid_history_change();
+CREATE TRIGGER gate_bypass_no_truncate BEFORE TRUNCATE ON gate_bypass
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_history_change();
 CREATE TRIGGER approval_append_only BEFORE UPDATE OR DELETE ON approval
     FOR EACH ROW EXECUTE FUNCTION forbid_history_change();
+CREATE TRIGGER approval_no_truncate BEFORE TRUNCATE ON approval
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_history_change();
 
 -- A checklist change takes a share lock on its ticket, whichever way it
 -- comes. A resolve of the same ticket then waits for it (and the gate sees

@@ -82,9 +82,15 @@ BEGIN
         result := ROW(ticketdesk.current_tenant(), interval '14 days', 30, interval '1 hour',
                       'ticketdesk', '{}'::text[]);
     END IF;
+    -- The sender of our notifications is ours too; they carry it as their
+    -- X-Loop (src/smtp.c).
+    IF coalesce(current_setting('ticketdesk.mail_from', true), '') <> '' THEN
+        result.own_addresses := result.own_addresses || current_setting('ticketdesk.mail_from', true);
+    END IF;
     RETURN result;
 END $$;
-COMMENT ON FUNCTION mail_settings() IS 'The current tenant''s row of mail_config, or the defaults.';
+COMMENT ON FUNCTION mail_settings() IS
+    'The current tenant''s row of mail_config, or the defaults; own_addresses also holds ticketdesk.mail_from.';
 
 -- The ticket a mail answers: the first of its In-Reply-To and References ids
 -- that is the Message-ID of a mail we took in, of a remark, or of a

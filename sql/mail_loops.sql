@@ -15,6 +15,17 @@ SET td.fixtures = :'abs_srcdir';
 CREATE FUNCTION pg_temp.fixture(name text) RETURNS bytea
     LANGUAGE sql AS $$ SELECT pg_read_binary_file(current_setting('td.fixtures') || '/test/fixtures/' || name) $$;
 
+-- A notification as the worker would send it, and the same mail sent on by a
+-- forwarding rule: another sender, to the desk, without Auto-Submitted.
+CREATE VIEW pg_temp.notice AS
+    SELECT outbox_mail(o) AS m FROM outbox o WHERE o.channel = 'email' ORDER BY o.outbox_id LIMIT 1;
+CREATE FUNCTION pg_temp.forwarded(m text, id text) RETURNS text LANGUAGE sql AS $$
+    SELECT regexp_replace(regexp_replace(regexp_replace(regexp_replace(m,
+           '^From: [^\r]*', 'From: someone@acme.test', 'n'),
+           '^To: [^\r]*', 'To: help@desk.example', 'n'),
+           '^Auto-Submitted: [^\r]*\r\n', '', 'n'),
+           '^Message-ID: <', 'Message-ID: <' || id || '-', 'n') $$;
+
 INSERT INTO center (code, name, email)
 VALUES ('hq', 'Head office', 'help@desk.example'), ('heating', 'Heating service', 'heating@desk.example');
 INSERT INTO contact (name, email, language) VALUES ('Rita Requester', 'rita@acme.test', 'lt');
@@ -46,6 +57,18 @@ SELECT outcome, reason FROM ingest_mail(convert_to(E'From: someone@acme.test\r\n
 -- The old token is an ordinary header now.
 SELECT outcome FROM ingest_mail(convert_to(E'From: someone@acme.test\r\nTo: help@desk.example\r\n'
     'X-Loop: ticketdesk\r\nMessage-ID: <loop-3@acme.test>\r\nSubject: Hello\r\n\r\nA person.\r\n', 'UTF8'));
+
+-- Our notifications carry "X-Loop: " and their sender (ticketdesk.mail_from,
+-- here the default ticketdesk@localhost), besides Auto-Submitted. One that
+-- comes back as sent is machine-made; one that a forwarding rule sent on
+-- from another address, without Auto-Submitted, is still ours by its
+-- X-Loop. Without the X-Loop too, it would be taken as a person's mail.
+SELECT substring(m FROM 'X-Loop: [^\r]*') AS x_loop FROM pg_temp.notice;
+SELECT outcome, reason FROM pg_temp.notice, ingest_mail(convert_to(m, 'UTF8'));
+SELECT outcome, reason FROM pg_temp.notice, ingest_mail(convert_to(pg_temp.forwarded(m, 'fwd-1'), 'UTF8'));
+SELECT outcome, reason
+  FROM pg_temp.notice,
+       ingest_mail(convert_to(regexp_replace(pg_temp.forwarded(m, 'fwd-2'), '^X-Loop: [^\r]*\r\n', '', 'n'), 'UTF8'));
 
 -- The rate limit: after rate_limit mails from one sender within
 -- rate_window, more are only stored, until the window has passed.

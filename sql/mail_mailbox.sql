@@ -1,8 +1,8 @@
--- IMAP mailboxes (R02): per centre a URL, a user and a password kept apart
--- where only the extension owner can read it; mail is taken by UID, and the
--- last UID moves on in the same transaction as the ingest, so that after a
--- crash nothing is lost (the UID was not recorded, the mail comes again) or
--- taken twice (it was, and is skipped).
+-- IMAP mailboxes (R02): per centre a URL, a user and a password kept in the
+-- secrets, which only the tenant's administrator and the worker read. Mail
+-- is taken by UID, and the last UID moves on in the same transaction as the
+-- ingest, so that after a crash nothing is lost (the UID was not recorded,
+-- the mail comes again) or taken twice (it was, and is skipped).
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS ticketdesk CASCADE;
@@ -22,7 +22,10 @@ INSERT INTO contact (name, email, language) VALUES ('Rita Requester', 'rita@acme
 -- mail without a centre's address goes.
 INSERT INTO mail_mailbox (center_id, url, username, after_fetch, move_to)
 VALUES (2, 'imaps://mail.desk.example:993/INBOX', 'heating', 'move', 'Processed');
-INSERT INTO mail_mailbox_secret (mailbox_id, password) VALUES (1, 's3cret');
+SELECT set_secret('imap.1.password', 's3cret');
+-- The password is the secret imap.<mailbox_id>.password unless the mailbox
+-- names another one.
+SELECT mailbox_id, password_secret, mail_mailbox_secret_name(b) FROM mail_mailbox b;
 
 -- UID 1 and 2 are taken in; each moves last_uid on.
 SELECT uid, i.outcome, i.center_id, i.ticket_id
@@ -58,18 +61,45 @@ INSERT INTO mail_mailbox (center_id, url, username) VALUES (1, 'http://example.c
 INSERT INTO mail_mailbox (center_id, url, username, after_fetch) VALUES (1, 'imap://127.0.0.1:143/INBOX', 'x', 'move');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
--- The password is for the extension owner only. A role that may read the
--- mailboxes still cannot read the passwords.
-CREATE ROLE regress_mail_agent;
-GRANT USAGE ON SCHEMA ticketdesk TO regress_mail_agent;
-GRANT SELECT ON mail_mailbox TO regress_mail_agent;
+INSERT INTO mail_mailbox (center_id, url, username) VALUES (1, 'imap://heating:s3cret@127.0.0.1:143/INBOX', 'x');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO mail_mailbox (center_id, url, username, password_secret) VALUES (1, 'imap://127.0.0.1:143/INBOX', 'x', 'Not A Name');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- The worker's view: the due mailboxes of every tenant, with the name of
+-- the secret (never its value). A new mailbox is due at once; mailbox 1 took
+-- mail a moment ago and is due again when its interval (1 minute) has
+-- passed. The worker records how each poll ended; mail_poll_now makes a
+-- mailbox due at once.
+UPDATE mail_mailbox SET enabled = true;
+INSERT INTO mail_mailbox (center_id, url, username, password_secret, poll_interval)
+VALUES (1, 'imap://127.0.0.1:143/Help%20Desk', 'hq', 'imap.hq', '1 hour');
+SELECT mailbox_id, url, username, secret_name, after_fetch, move_to, uidvalidity, last_uid FROM mail_poll_due();
+SELECT mail_poll_done(1, 1, 'SELECT "INBOX": Login denied');
+SELECT mail_poll_done(1, 6, 'the secret imap.hq does not exist');
+SELECT mailbox_id, last_poll_at IS NOT NULL AS polled, last_error FROM mail_mailbox ORDER BY mailbox_id;
+SELECT mail_poll_done(1, 1, NULL);
+SELECT mailbox_id, last_error FROM mail_mailbox ORDER BY mailbox_id;
+SELECT mailbox_id FROM mail_poll_due();
+SELECT mail_poll_next() BETWEEN 1 AND 60000 AS next_within_a_minute;
+SELECT mail_poll_now(6);
+SELECT mailbox_id FROM mail_poll_due();
+SELECT mail_poll_now(99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- The worker takes a mail as the mailbox's tenant.
+SELECT mail_poll_take(1, 1, 1800000000, 6, pg_temp.fixture('06_lithuanian_iso8859_13.eml'));
+SELECT mail_poll_take(1, 1, 1800000000, 6, pg_temp.fixture('06_lithuanian_iso8859_13.eml'));
+SELECT last_uid FROM mail_mailbox WHERE mailbox_id = 1;
+
+-- The password is the administrator's. A role that may read the mailboxes
+-- sees the name of the secret, never the password.
+CREATE ROLE regress_mail_agent IN ROLE ticketdesk_agent;
+INSERT INTO agent (name, login_role) VALUES ('Mail agent', 'regress_mail_agent');
 SET ROLE regress_mail_agent;
-SELECT mailbox_id, url, username FROM mail_mailbox;
-SELECT password FROM mail_mailbox_secret;
+SELECT mailbox_id, url, username, mail_mailbox_secret_name(b) FROM mail_mailbox b ORDER BY mailbox_id;
+SELECT value FROM secret;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT has_table_privilege('regress_mail_agent', 'ticketdesk.mail_mailbox_secret', 'SELECT') AS agent_reads,
-       array_length(relacl, 1) IS NULL OR NOT EXISTS (SELECT 1 FROM aclexplode(relacl) a WHERE a.grantee = 0) AS not_public
-  FROM pg_class WHERE oid = 'ticketdesk.mail_mailbox_secret'::regclass;
 DROP OWNED BY regress_mail_agent;
 DROP ROLE regress_mail_agent;

@@ -229,6 +229,41 @@ SELECT r, (role_principal(r)).*, role_contacts(r), role_customer(r), role_center
 SELECT role_principal('td_cache_nobody');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+--
+-- 13. Operators planted in a caller's search_path are never run by the
+--     principal look-up (read as the bootstrap superuser) nor by the load
+--     counters (written as it): Ann, with a schema of her own first in her
+--     path, misses the cache and reopens a ticket of an agent's queue.
+--
+CREATE SCHEMA td_cache_evil;
+GRANT USAGE ON SCHEMA td_cache_evil TO PUBLIC;
+CREATE FUNCTION td_cache_evil.nameeq(name, name) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'hijacked: name = name';
+END $$;
+CREATE FUNCTION td_cache_evil.int4pl(integer, integer) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'hijacked: integer + integer';
+END $$;
+CREATE OPERATOR td_cache_evil.= (LEFTARG = name, RIGHTARG = name, FUNCTION = td_cache_evil.nameeq);
+CREATE OPERATOR td_cache_evil.+ (LEFTARG = integer, RIGHTARG = integer, FUNCTION = td_cache_evil.int4pl);
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA td_cache_evil TO PUBLIC;
+UPDATE ticket SET assignee_id = 1 WHERE ticket_id = 1;
+SELECT (acknowledge(1)).status, (start_work(1)).status, (resolve(1, 'Done')).status;
+UPDATE contact SET name = 'Ann' WHERE contact_id = 1;
+SET ROLE td_cache_ann;
+SET search_path = td_cache_evil, ticketdesk, pg_catalog;
+SELECT 'a'::name = 'a'::name;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT ticketdesk.session_contact();
+UPDATE ticketdesk.ticket SET status = 'in_progress' WHERE ticket_id = 1 RETURNING ticket_id, status;
+RESET ROLE;
+SET search_path = ticketdesk, public;
+SELECT open_tickets FROM agent_load WHERE agent_id = 1;
+SET client_min_messages = warning;
+DROP SCHEMA td_cache_evil CASCADE;
+RESET client_min_messages;
+
 REVOKE ALL ON ticket FROM td_cache_pool;
 REVOKE ALL ON SCHEMA ticketdesk FROM td_cache_pool;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk FROM td_cache_pool;

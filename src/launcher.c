@@ -44,6 +44,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "mailpoll.h"
 #include "notify.h"
 #include "notify_shared.h"
 
@@ -195,7 +196,8 @@ wake_db_worker(void)
 	{
 		NotifyDb   *db = &notify_shared->dbs[i];
 
-		if (db->dboid == MyDatabaseId && db->pid != 0)
+		/* The mail worker has a wake of its own (mail_poll_wake). */
+		if (db->dboid == MyDatabaseId && db->pid != 0 && db->index != MAIL_WORKER_INDEX)
 		{
 			procnos[n++] = db->procno;
 			if (db->index == 0)
@@ -303,7 +305,7 @@ ticketdesk_notify_worker_status(PG_FUNCTION_ARGS)
 		{
 			NotifyDb   *db = &notify_shared->dbs[i];
 
-			if (db->dboid != MyDatabaseId)
+			if (db->dboid != MyDatabaseId || db->index == MAIL_WORKER_INDEX)
 				continue;
 			if (db->pid != 0 && db->index == 0)
 			{
@@ -399,9 +401,18 @@ start_worker(LauncherEntry *e)
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "ticketdesk");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "notify_worker_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "ticketdesk notify worker %u/%d", e->dboid, e->index);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "ticketdesk notify worker");
+	if (e->index == MAIL_WORKER_INDEX)
+	{
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "mail_worker_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "ticketdesk mail worker %u", e->dboid);
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "ticketdesk mail worker");
+	}
+	else
+	{
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "notify_worker_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "ticketdesk notify worker %u/%d", e->dboid, e->index);
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "ticketdesk notify worker");
+	}
 	bgw.bgw_main_arg = ObjectIdGetDatum(e->dboid);
 	memcpy(bgw.bgw_extra, &e->index, sizeof(int));
 	bgw.bgw_notify_pid = MyProcPid;
@@ -501,6 +512,14 @@ notify_launcher_main(Datum arg)
 				for (int k = 0; k < notify_workers; k++)
 				{
 					LauncherEntry *e = entry_for(lfirst_oid(lc), k, true);
+
+					if (e != NULL && e->handle == NULL)
+						start_worker(e);
+				}
+				/* And the database's mail worker (mailpoll.c). */
+				if (mail_poll_enabled)
+				{
+					LauncherEntry *e = entry_for(lfirst_oid(lc), MAIL_WORKER_INDEX, true);
 
 					if (e != NULL && e->handle == NULL)
 						start_worker(e);

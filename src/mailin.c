@@ -26,6 +26,7 @@
 #include "utils/typcache.h"
 
 #include "mailparse.h"
+#include "mailpoll.h"
 #include "ticketdesk.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_parse_mail);
@@ -79,6 +80,7 @@ mailin_define_settings(void)
 							25 * 1024, 16, 256 * 1024,
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	mailpoll_define_settings();
 }
 
 /* GLib's messages go to the server log; never an ERROR from here. */

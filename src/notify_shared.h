@@ -36,4 +36,18 @@ typedef struct NotifyShared
 
 extern NotifyShared *notify_shared;
 
+/* A worker's slot, for workers other than the notify workers (worker.c). */
+extern NotifyDb *notify_claim_slot(Oid dboid, int index);
+
+/* A worker's short transaction with a conditional lock on one table (worker.c). */
+typedef enum TxnResult
+{
+	TXN_DONE,
+	TXN_LOCKED,					/* the table is locked (DROP, TRUNCATE): try again shortly */
+	TXN_NO_EXTENSION
+} TxnResult;
+
+extern TxnResult worker_begin_txn(const char *activity, const char *relname);
+extern void worker_end_txn(void);
+
 #endif							/* NOTIFY_SHARED_H */

@@ -142,24 +142,16 @@ member_of(Oid role, const char *group)
 	return OidIsValid(group_oid) && is_member_of_role(role, group_oid);
 }
 
-/*
- * Prepare and keep a plan, parsed with search_path = pg_catalog, ticketdesk
- * whatever the caller's path is (a saved plan keeps the path it was made with).
- */
+/* Prepare and keep a plan (under principal_load's search_path). */
 static SPIPlanPtr
 principal_prepare(const char *query, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan;
-	int			save_nestlevel = NewGUCNestLevel();
+	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
 
-	(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	plan = SPI_prepare(query, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "ticketdesk: could not prepare \"%s\": %s",
 			 query, SPI_result_code_string(SPI_result));
 	SPI_keepplan(plan);
-	AtEOXact_GUC(true, save_nestlevel);
 	return plan;
 }
 
@@ -193,7 +185,11 @@ principal_keep_array(Datum value, bool isnull)
 
 /*
  * Read what role acts as into p (arrays in the cache's context). Runs as the
- * bootstrap superuser, with the latest snapshot.
+ * bootstrap superuser, with the latest snapshot and search_path =
+ * pg_catalog, ticketdesk: a saved plan is parsed again under the search_path
+ * current when it runs (if that differs from its own), so the path is set for
+ * every run, not only for the first, and an operator or function planted in
+ * the caller's path is never chosen.
  */
 static void
 principal_load(Oid role, Principal *p)
@@ -202,6 +198,7 @@ principal_load(Oid role, Principal *p)
 	char	   *rolname = GetUserNameFromId(role, true);
 	Oid			save_userid;
 	int			save_sec_context;
+	int			save_nestlevel;
 	Datum		args[3];
 	Datum		values[4];
 	bool		nulls[4];
@@ -223,8 +220,11 @@ principal_load(Oid role, Principal *p)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
 	PG_TRY();
 	{
+		(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		PushActiveSnapshot(GetLatestSnapshot());
 		if (agent_plan == NULL)
@@ -327,6 +327,7 @@ principal_load(Oid role, Principal *p)
 
 		PopActiveSnapshot();
 		SPI_finish();
+		AtEOXact_GUC(true, save_nestlevel);
 	}
 	PG_FINALLY();
 	{

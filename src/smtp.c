@@ -172,6 +172,7 @@ mail_compose(StringInfo out, const char *from_name, const char *to_name,
 		append_text_header(out, "X-Ticketdesk-Reference", thread);
 	}
 	appendStringInfoString(out, "Auto-Submitted: auto-generated\r\n");
+	append_text_header(out, "X-Loop", notify_mail_from);
 	appendStringInfoString(out, "X-Auto-Response-Suppress: All\r\n");
 	appendStringInfo(out, "Content-Language: %s\r\n", language);
 	appendStringInfoString(out, "MIME-Version: 1.0\r\n");

@@ -13,6 +13,7 @@
 
 #include "notify.h"
 #include "jobs.h"
+#include "retention.h"
 #include "ticketdesk.h"
 
 PG_MODULE_MAGIC;
@@ -81,6 +82,7 @@ _PG_init(void)
 		notify_register_launcher();
 	}
 	mailin_define_settings();
+	retention_define_settings();
 
 	MarkGUCPrefixReserved("ticketdesk");
 }

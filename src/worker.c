@@ -40,12 +40,6 @@
 
 PGDLLEXPORT void notify_worker_main(Datum arg);
 
-typedef enum TxnResult
-{
-	TXN_DONE,
-	TXN_LOCKED,					/* the outbox is locked: try again shortly */
-	TXN_NO_EXTENSION
-} TxnResult;
 
 static NotifyDb *my_slot = NULL;
 static MemoryContext batch_cxt = NULL;
@@ -109,11 +103,25 @@ release_slot(int code, Datum arg)
 }
 
 /*
- * Open a short transaction and lock the outbox without waiting. On
- * TXN_DONE the caller runs its SQL and calls end_txn.
+ * notify_claim_slot takes a slot for another kind of worker (the mail
+ * worker, mailpoll.c) and leaves it at exit; NULL when another process has it.
  */
-static TxnResult
-begin_txn(const char *activity)
+NotifyDb *
+notify_claim_slot(Oid dboid, int index)
+{
+	if (!claim_slot(dboid, index))
+		return NULL;
+	before_shmem_exit(release_slot, (Datum) 0);
+	return my_slot;
+}
+
+/*
+ * worker_begin_txn opens a short transaction and locks table relname of the
+ * extension without waiting. On TXN_DONE the caller runs its SQL; it calls
+ * worker_end_txn in every case. The mail worker (mailpoll.c) uses it too.
+ */
+TxnResult
+worker_begin_txn(const char *activity, const char *relname)
 {
 	Oid			nsp;
 	Oid			relid;
@@ -125,25 +133,33 @@ begin_txn(const char *activity)
 	pgstat_report_activity(STATE_RUNNING, activity);
 
 	nsp = get_namespace_oid("ticketdesk", true);
-	relid = OidIsValid(nsp) ? get_relname_relid("outbox", nsp) : InvalidOid;
+	relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 	if (!OidIsValid(get_extension_oid("ticketdesk", true)) || !OidIsValid(relid))
 		return TXN_NO_EXTENSION;
 	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
 		return TXN_LOCKED;
 	/* Locked now: a DROP that committed meanwhile shows here. */
-	if (!OidIsValid(get_relname_relid("outbox", nsp)))
+	if (!OidIsValid(get_relname_relid(relname, nsp)))
 		return TXN_NO_EXTENSION;
 	return TXN_DONE;
 }
 
-static void
-end_txn(void)
+/* worker_end_txn commits what worker_begin_txn opened. */
+void
+worker_end_txn(void)
 {
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* The delivery worker's transactions lock the outbox. */
+static TxnResult
+begin_txn(const char *activity)
+{
+	return worker_begin_txn(activity, "outbox");
 }
 
 /* The channels whose destination is configured. */
@@ -187,7 +203,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	r = begin_txn("ticketdesk notify: claiming due messages");
 	if (r != TXN_DONE)
 	{
-		end_txn();
+		worker_end_txn();
 		return r;
 	}
 	args[0] = Int32GetDatum(notify_batch_size);
@@ -232,7 +248,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 		if (!isnull)
 			*next_due_ms = Max(0, Min(DatumGetInt64(d), (int64) notify_poll_interval_ms));
 	}
-	end_txn();
+	worker_end_txn();
 	return TXN_DONE;
 }
 
@@ -282,7 +298,7 @@ record_batch(DeliveryItem *items, int n)
 									  7, types, args, NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "ticketdesk notify worker: recording the results failed");
 		}
-		end_txn();
+		worker_end_txn();
 		if (r != TXN_LOCKED || ShutdownRequestPending)
 			break;
 		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
@@ -306,7 +322,7 @@ prune_sent(void)
 	if (begin_txn("ticketdesk notify: pruning sent messages") == TXN_DONE)
 		SPI_execute_with_args("SELECT ticketdesk.outbox_prune($1 * interval '1 min')",
 							  1, types, args, NULL, false, 0);
-	end_txn();
+	worker_end_txn();
 }
 
 /*
@@ -323,7 +339,7 @@ run_jobs(void)
 	{
 		if (begin_txn("ticketdesk jobs: running the time-driven jobs") == TXN_DONE)
 			SPI_execute("SELECT ticketdesk.run_jobs_all_tenants()", false, 0);
-		end_txn();
+		worker_end_txn();
 	}
 	PG_CATCH();
 	{

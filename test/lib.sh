@@ -180,6 +180,32 @@ td_make_workdir() {
 
 td__port_busy() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# --- a private IMAP server (tour/run, test/bench/imap_poll.sh) -------------------------
+# td_start_dovecot: dovecot on 127.0.0.1, run as $TD_USER, one passwd-file user
+# "desk" with a random password and a maildir (test/peers/dovecot.conf.in); stopped
+# on exit. Exports TD_IMAP_PORT, TD_IMAP_PASSWORD and TD_IMAP_DIR (the mail is in
+# $TD_IMAP_DIR/mail/desk).
+td_start_dovecot() {
+	local dir port=$((TD_PORT_BASE + 50)) group
+	[[ -x /usr/sbin/dovecot ]] || td_die "dovecot is missing (Debian package dovecot-imapd)"
+	dir=$(mktemp -d /tmp/td_imap.XXXXXX)
+	td_on_exit "rm -rf '$dir'"
+	mkdir -p "$dir/run" "$dir/state" "$dir/home" "$dir/mail"
+	while td__port_busy "$port"; do port=$((port + 1)); done
+	group=$(id -gn "$TD_USER")
+	sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@USER@|$TD_USER|g" -e "s|@GROUP@|$group|g" \
+		"$TD_ROOT/test/peers/dovecot.conf.in" >"$dir/dovecot.conf"
+	TD_IMAP_PASSWORD=imap-$RANDOM$RANDOM
+	echo "desk:{PLAIN}$TD_IMAP_PASSWORD" >"$dir/passwd"
+	if [[ $EUID -eq 0 ]]; then chown -R "$TD_USER": "$dir"; fi
+	td_as_user /usr/sbin/dovecot -c "$dir/dovecot.conf" || td_die "dovecot did not start (see $dir/dovecot.log)"
+	td_on_exit "kill \$(cat '$dir/run/master.pid' 2>/dev/null) 2>/dev/null"
+	for _ in $(seq 100); do td__port_busy "$port" && break; sleep 0.1; done
+	td__port_busy "$port" || td_die "dovecot does not listen on 127.0.0.1:$port"
+	export TD_IMAP_PORT=$port TD_IMAP_PASSWORD TD_IMAP_DIR=$dir
+	td_say "dovecot (IMAP) on 127.0.0.1:$port"
+}
+
 td_start_cluster() {
 	TD_PGDATA=$TD_WORK/data
 	TD_PGHOST=$TD_WORK/sock
@@ -202,6 +228,8 @@ td_start_cluster() {
 		log_min_messages = warning
 		# Tests move time with as_of; the worker's own run of the jobs would interfere.
 		ticketdesk.jobs_interval = 0
+		# Tests that poll IMAP start their own server and node (test/t/071_imap_poll.pl).
+		ticketdesk.mail_poll = off
 		$TD_EXTRA_CONF
 	EOF
 	td_on_exit 'td_stop_cluster'

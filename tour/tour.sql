@@ -343,7 +343,65 @@ DROP OWNED BY tour_rita;
 UPDATE contact SET login_role = NULL WHERE contact_id = 1;
 DROP ROLE tour_rita;
 
--- 14. Whom a login acts as is cached per session (issue 8, performance). The
+-- 14. History retention (issue 8). The history is append-only, for an
+--     administrator too; purge_history is the one way to remove it: only the
+--     history of tickets finished longer ago than the period (at least
+--     ticketdesk.history_retention_floor, a year by default), and each purge
+--     is recorded. A pg_cron job runs it nightly (doc/operations.md).
+DO $$
+BEGIN
+    DELETE FROM ticketdesk.ticket_event;
+EXCEPTION WHEN SQLSTATE 'TD406' THEN
+    RAISE NOTICE 'deleting history: refused (%)', SQLSTATE;
+END $$;
+DO $$
+BEGIN
+    PERFORM ticketdesk.purge_history('30 days');
+EXCEPTION WHEN SQLSTATE 'TD720' THEN
+    RAISE NOTICE 'a purge of 30 days: refused (%), the floor is %', SQLSTATE,
+        current_setting('ticketdesk.history_retention_floor');
+END $$;
+SELECT purge_history('2 years') AS rows_removed;
+SELECT by_role, older_than, events, approvals, bypasses FROM history_purge ORDER BY purge_id;
+
+-- 15. Mail by IMAP (R02). The head office's mail also lands in an IMAP
+--     folder (tour/run started a private dovecot on 127.0.0.1). The mail
+--     worker of this database polls it by UID with libcurl; the password is
+--     a secret that only administrators and the worker read.
+\getenv imap_port TD_IMAP_PORT
+\getenv imap_password TD_IMAP_PASSWORD
+INSERT INTO mail_mailbox (center_id, url, username, poll_interval)
+VALUES (1, 'imap://127.0.0.1:' || :'imap_port' || '/INBOX', 'desk', '2 seconds')
+RETURNING mailbox_id AS imap_box, url, mail_mailbox_secret_name(mail_mailbox) AS password_secret \gset
+SELECT set_secret(:'password_secret', :'imap_password');
+SELECT name FROM secret_names;
+-- Omar writes to the desk, then adds a detail in a reply to his own mail.
+-- The mail server delivers both into the folder (curl APPENDs them here).
+\! curl -sS -u "desk:$TD_IMAP_PASSWORD" -T mail/imap-request.eml "imap://127.0.0.1:$TD_IMAP_PORT/INBOX"
+\! curl -sS -u "desk:$TD_IMAP_PASSWORD" -T mail/imap-reply.eml "imap://127.0.0.1:$TD_IMAP_PORT/INBOX"
+SELECT mail_poll_now(:imap_box);
+-- (Waits until the worker has taken both UIDs: a few seconds at most.)
+DO $$
+BEGIN
+    FOR i IN 1..300 LOOP
+        EXIT WHEN (SELECT max(last_uid) FROM ticketdesk.mail_mailbox) >= 2;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT mailbox_id, uidvalidity IS NOT NULL AS uidvalidity_known, last_uid, last_error
+  FROM mail_mailbox WHERE mailbox_id = :imap_box;
+-- The request opened a ticket on channel email; the reply threaded onto it
+-- by In-Reply-To, its quoted part cut off.
+SELECT k.reference, k.channel, k.status, k.subject, c.name AS contact
+  FROM ticket k JOIN contact c USING (tenant_id, contact_id)
+ WHERE k.ticket_id = (SELECT ticket_id FROM mail_intake WHERE mail_id = 'tour-imap-0001@initech.test');
+SELECT i.mail_id, i.outcome, i.ticket_id, m.body AS remark
+  FROM mail_intake i LEFT JOIN message m USING (tenant_id, message_id)
+ WHERE i.mail_id LIKE 'tour-imap-%' ORDER BY i.intake_id;
+-- On the server both mails are now marked \Seen.
+\! curl -sS -u "desk:$TD_IMAP_PASSWORD" "imap://127.0.0.1:$TD_IMAP_PORT/INBOX" -X 'UID FETCH 1:* (FLAGS)'
+
+-- 16. Whom a login acts as is cached per session (issue 8, performance). The
 --     policies ask session_tenant(), session_contacts() and session_centers()
 --     in every statement; they answer from a per-backend cache that every
 --     change of the mapping empties at once: Rita's login, mapped again,

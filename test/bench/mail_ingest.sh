@@ -18,25 +18,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 SECONDS_EACH=${1:-20}
 CLIENTS=${2:-2}
 
-td_setup
-mkdir -p "$TD_WORK/bench"
-for f in "$TD_ROOT"/test/fixtures/*.eml; do
-	sed '/^[Mm][Ee][Ss][Ss][Aa][Gg][Ee]-[Ii][Dd]:/d' "$f" >"$TD_WORK/bench/$(basename "$f")"
-done
-if [[ $EUID -eq 0 ]]; then chown -R "$TD_USER": "$TD_WORK/bench"; fi
+# shellcheck source=test/bench/mail_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mail_common.sh"
 
-psql_q() { td_as_user "$TD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d bench "$@"; }
-td_as_user "$TD_PG_BIN/createdb" bench
+td_setup
+bench_mail_mix
+bench_mail_desk
 psql_q <<SQL
-CREATE EXTENSION ticketdesk;
 SET search_path = ticketdesk, public;
-INSERT INTO center (code, name, email)
-VALUES ('hq', 'Head office', 'help@desk.example'), ('heating', 'Heating', 'heating@desk.example'),
-       ('it', 'IT', 'it@desk.example'), ('sales', 'Sales', 'sales@desk.example');
-INSERT INTO agent (name, email, language)
-VALUES ('Dana', 'dana@desk.example', 'en'), ('Eli', 'eli@desk.example', 'lt'), ('Fay', 'fay@desk.example', 'pl'),
-       ('Noa', 'noa@desk.example', 'he'), ('Ion', 'ion@desk.example', 'ro');
-INSERT INTO contact (name, email, language) VALUES ('Rita Requester', 'rita@acme.test', 'lt');
 INSERT INTO mail_config (rate_limit, rate_window) VALUES (100, '1 second');
 CREATE TABLE public.bench_mail (id serial PRIMARY KEY, name text, raw bytea);
 INSERT INTO public.bench_mail (name, raw)
