@@ -96,9 +96,13 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 			active++;
 	for (i = first; i < n && active < notify_concurrency; i++)
 	{
-		CURL	   *h = curl_easy_init();
+		CURL	   *h;
 		const char *problem;
 
+		/* Settled before delivery (no template fits): nothing to send. */
+		if (items[i].done)
+			continue;
+		h = curl_easy_init();
 		if (h == NULL)
 		{
 			items[i].done = true;

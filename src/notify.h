@@ -55,7 +55,16 @@ typedef struct DeliveryItem
 	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
 	char	   *recipient;
 	char	   *key;			/* message_key: Message-ID / idempotency key */
-	char	   *data;			/* the composed mail, or the JSON body */
+	char	   *data;			/* the composed mail, or the JSON body; NULL:
+								 * no template fits, nothing to send */
+	/* the rendered text, stored with the result (NULL where it is) */
+	char	   *event;
+	char	   *language;
+	char	   *sender;
+	char	   *subject;
+	char	   *body_text;
+	char	   *body_html;
+	char	   *payload;
 	size_t		len;
 	size_t		sent;			/* bytes of data read by curl so far */
 	/* results */

@@ -146,6 +146,28 @@ end_txn(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Lock without waiting the tables the claim renders from (outbox_message),
+ * so that a DROP EXTENSION or TRUNCATE holding one of them is never made
+ * to wait for the worker; false when one is locked.
+ */
+static bool
+lock_render_tables(void)
+{
+	static const char *const tables[] = {"ticket", "agent", "contact", "customer", "center",
+	"notify_template"};
+	Oid			nsp = get_namespace_oid("ticketdesk", false);
+
+	for (int i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+
+		if (OidIsValid(relid) && !ConditionalLockRelationOid(relid, AccessShareLock))
+			return false;
+	}
+	return true;
+}
+
 /* The channels whose destination is configured. */
 static Datum
 configured_channels(void)
@@ -171,9 +193,19 @@ copy_value(HeapTuple tup, TupleDesc desc, int col)
 	return copy;
 }
 
+/* A column's text in the batch's memory, or NULL. */
+static char *
+copy_nullable(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v ? MemoryContextStrdup(batch_cxt, v) : NULL;
+}
+
 /*
- * Claim a batch: due rows of the configured channels, each composed for
- * sending. *next_due_ms says when the next row not claimed now falls due.
+ * Claim a batch: due rows of the configured channels, each rendered from
+ * its template (outbox_message) and composed for sending in the claim's
+ * statement. *next_due_ms says when the next row not claimed now falls due.
  */
 static TxnResult
 claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
@@ -193,10 +225,24 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	args[0] = Int32GetDatum(notify_batch_size);
 	args[1] = Int32GetDatum(notify_lease_ms);
 	args[2] = configured_channels();
+	/* Nothing can be sent: the rows stay queued, and nothing is read. */
+	if (ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(args[2])), ARR_DIMS(DatumGetArrayTypeP(args[2]))) == 0)
+	{
+		end_txn();
+		return TXN_DONE;
+	}
+	if (!lock_render_tables())
+	{
+		end_txn();
+		return TXN_LOCKED;
+	}
 	if (SPI_execute_with_args(
 							  "SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
-							  "       CASE WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
-							  "            ELSE o.payload::text END"
+							  "       CASE WHEN o.body_text IS NULL THEN NULL"
+							  "            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
+							  "            ELSE o.payload::text END,"
+							  "       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
+							  "       o.payload::text"
 							  "  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
 							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: the claim failed");
@@ -215,7 +261,24 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 		item->channel = copy_value(tup, desc, 3)[0];
 		item->recipient = copy_value(tup, desc, 4);
 		item->key = copy_value(tup, desc, 5);
-		item->data = copy_value(tup, desc, 6);
+		item->data = copy_nullable(tup, desc, 6);
+		item->event = copy_value(tup, desc, 7);
+		item->language = copy_value(tup, desc, 8);
+		item->sender = copy_nullable(tup, desc, 9);
+		item->subject = copy_nullable(tup, desc, 10);
+		item->body_text = copy_nullable(tup, desc, 11);
+		item->body_html = copy_nullable(tup, desc, 12);
+		item->payload = copy_nullable(tup, desc, 13);
+		if (item->data == NULL)
+		{
+			/* No template of the event fits: final, the row is dead. */
+			item->done = true;
+			item->permanent = true;
+			item->error = MemoryContextStrdup(batch_cxt,
+											  psprintf("no template for event \"%s\" in \"%s\" or in English",
+													   item->event, item->language));
+			continue;
+		}
 		item->len = strlen(item->data);
 	}
 	*n = (int) SPI_processed;
@@ -223,7 +286,8 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	/* When the next row not claimed now falls due. */
 	if (SPI_execute_with_args(
 							  "SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint"
-							  "  FROM ticketdesk.outbox WHERE status IN ('queued', 'sending') AND channel = ANY ($1)",
+							  "  FROM ticketdesk.outbox"
+							  " WHERE next_attempt_at > now() AND status = 'queued' AND channel = ANY ($1)",
 							  1, &types[2], &args[2], NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
@@ -236,13 +300,33 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	return TXN_DONE;
 }
 
-/* Record the results of a batch; waits out a locked outbox. */
+/* A text[] of one string field of every item, NULL elements where it is NULL. */
+static Datum
+text_column(DeliveryItem *items, int n, size_t offset)
+{
+	Datum	   *values = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		char	   *v = *(char **) ((char *) &items[i] + offset);
+
+		nulls[i] = (v == NULL);
+		values[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Record the results of a batch and the text sent; waits out a locked outbox. */
 static void
 record_batch(DeliveryItem *items, int n)
 {
-	Oid			types[7] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-	INT4OID, INT4OID, INT4OID};
-	Datum		args[7];
+	Oid			types[13] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+		INT4OID, INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[13];
 	Datum	   *tenants = palloc(sizeof(Datum) * n);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum	   *errors = palloc(sizeof(Datum) * n);
@@ -276,10 +360,17 @@ record_batch(DeliveryItem *items, int n)
 			args[4] = Int32GetDatum(notify_max_attempts);
 			args[5] = Int32GetDatum(notify_backoff_base_ms);
 			args[6] = Int32GetDatum(notify_backoff_cap_ms);
+			args[7] = text_column(items, n, offsetof(DeliveryItem, language));
+			args[8] = text_column(items, n, offsetof(DeliveryItem, sender));
+			args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
+			args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
+			args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
+			args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
 			if (SPI_execute_with_args(
 									  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
-									  " $6 * interval '1 ms', $7 * interval '1 ms')",
-									  7, types, args, NULL, false, 0) != SPI_OK_SELECT)
+									  " $6 * interval '1 ms', $7 * interval '1 ms',"
+									  " $8, $9, $10, $11, $12, $13::jsonb[])",
+									  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "ticketdesk notify worker: recording the results failed");
 		}
 		end_txn();

@@ -212,6 +212,16 @@ like($part{'text/plain'}, qr/https:\/\/desk\.test\/ticket\/TD-000001/, 'the text
 like($part{'text/html'}, qr/<html lang="he" dir="rtl">/, 'the HTML part is right to left');
 like($part{'text/html'}, qr/<a href="https:\/\/desk\.test\/ticket\/TD-000001">/, 'the HTML part links the ticket');
 
+# Rendered when claimed, stored with the result: the row shows what was sent.
+is(sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE status = 'sent' AND subject IS NOT NULL
+           AND body_text IS NOT NULL AND body_html IS NOT NULL}),
+	'3', 'each sent row stores the text it was rendered with');
+(my $sent_text = $part{'text/plain'}) =~ s/\r\n/\n/g;
+is($sent_text, decode('UTF-8', sql(q{SELECT body_text FROM ticketdesk.outbox WHERE event = 'assigned'})),
+	'and the stored text is the text part that arrived');
+is(decode('UTF-8', sql(q{SELECT subject FROM ticketdesk.outbox WHERE event = 'assigned'})), $subject,
+	'as is the subject');
+
 my ($lt) = grep { $_->{to}[0] eq 'rita@acme.test' && $_->{data} =~ /\Q$key{registered}\E/ } @mail;
 ok($lt, 'the requester got her thank-you');
 my ($lt_subject) = $lt->{data} =~ /^Subject: (.*?)\r\n(?![ \t])/sm;
@@ -334,6 +344,15 @@ wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event =
 	'dead 1', 'a 550 refusal makes the message dead after one attempt');
 like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'dead'}), qr/550|Recipient/i,
 	'its error is kept');
+# A message whose event has no template at all cannot be rendered: dead at
+# its first claim, with the reason.
+sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient)
+      VALUES (1, 'nothing_written', 'email', 'rita@acme.test')});
+sql(q{SELECT ticketdesk.notify_wake()});
+wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event = 'nothing_written'},
+	'dead 1', 'a message with no template is dead after its first claim');
+is(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'nothing_written'}),
+	'no template for event "nothing_written" in "en" or in English', 'with the reason');
 
 my $closed_port = PostgreSQL::Test::Cluster::get_free_port();
 $node->append_conf('postgresql.conf', qq{
