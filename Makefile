@@ -1,11 +1,14 @@
 # ticketdesk: a service desk inside PostgreSQL (PGXS build)
 EXTENSION   = ticketdesk
-EXTVERSION  = 0.1
+EXTVERSION  = 0.2
 MODULE_big  = ticketdesk
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
 # The install script is assembled from schema/ pieces, in file-name order.
+# upgrade/ keeps the install scripts of released versions, frozen, and the
+# update scripts between versions (test/t/004_upgrade.pl checks each path).
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(wildcard upgrade/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config

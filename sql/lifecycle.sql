@@ -130,6 +130,16 @@ SELECT center_id, status FROM redirect(:other, 1, 'Back again');
 -- A finished ticket cannot be redirected.
 SELECT center_id, status FROM redirect(:quick, 2);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- An ERP that changes the centre with a plain UPDATE redirects the ticket
+-- the same way: to the new centre's queue, or to the assignee it names.
+SELECT status FROM assign(:other, 2);
+UPDATE ticket SET center_id = 2 WHERE ticket_id = :other RETURNING center_id, status, assignee_id;
+UPDATE ticket SET center_id = 1, assignee_id = 3 WHERE ticket_id = :other RETURNING center_id, status, assignee_id;
+SELECT kind, old_value, new_value FROM ticket_event
+ WHERE ticket_id = :other AND kind IN ('status', 'center', 'assignee') ORDER BY event_id DESC LIMIT 5;
+-- and a finished ticket stays where it was finished.
+UPDATE ticket SET center_id = 2 WHERE ticket_id = :quick;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 -- Moving a ticket that does not exist is refused.
 SELECT status FROM acknowledge(999);

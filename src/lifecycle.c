@@ -292,6 +292,20 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	status = ticket_status_from_datum(statustype, value);
 	(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &assignee_null);
 
+	/*
+	 * A plain UPDATE of the centre is a redirect, as redirect() makes it: the
+	 * ticket goes to the new centre's queue (or to the assignee the same
+	 * UPDATE names), and the transition table decides whether it may.
+	 */
+	if (!is_insert && status == old_status && old_status != TS_NEW &&
+		ticket_column_changed(tc, rel, oldtup, newtup, TC_CENTER_ID))
+	{
+		if (!assignee_null && ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID))
+			status = TS_ASSIGNED;
+		else
+			status = TS_NEW;
+	}
+
 	/* The workflow stage, and automatic routing when nobody was named (routing.c). */
 	{
 		RoutingDecision route;
