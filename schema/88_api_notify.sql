@@ -29,7 +29,7 @@ CREATE FUNCTION outbox_mail(message outbox) RETURNS text
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
 COMMENT ON FUNCTION outbox_mail(outbox) IS
-    'The RFC 5322 message an e-mail outbox row is sent as, once its text is stored (outbox_mail of an outbox_message row renders it first) (Date is now; Message-ID is stable per row).';
+    'The RFC 5322 message an e-mail outbox row with its text stored is sent as (Date is now; Message-ID is stable per row); NULL before (outbox_mail of outbox_message renders).';
 
 -- Wakes this database's delivery worker when the transaction commits.
 CREATE FUNCTION notify_wake() RETURNS void

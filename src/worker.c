@@ -37,6 +37,7 @@
 #include "jobs.h"
 #include "notify.h"
 #include "notify_shared.h"
+#include "secret.h"
 
 PGDLLEXPORT void notify_worker_main(Datum arg);
 
@@ -49,6 +50,10 @@ typedef enum TxnResult
 
 static NotifyDb *my_slot = NULL;
 static MemoryContext batch_cxt = NULL;
+
+/* The credentials of the batch's tenants (in batch_cxt). */
+static DeliverySecrets *batch_secrets = NULL;
+static int	batch_secrets_n = 0;
 
 /* Take this worker's slot; false when another process already has it. */
 static bool
@@ -155,7 +160,7 @@ static bool
 lock_render_tables(void)
 {
 	static const char *const tables[] = {"ticket", "agent", "contact", "customer", "center",
-	"notify_template"};
+	"notify_template", "secret"};
 	Oid			nsp = get_namespace_oid("ticketdesk", false);
 
 	for (int i = 0; i < lengthof(tables); i++)
@@ -200,6 +205,65 @@ copy_nullable(HeapTuple tup, TupleDesc desc, int col)
 	char	   *v = SPI_getvalue(tup, desc, col);
 
 	return v ? MemoryContextStrdup(batch_cxt, v) : NULL;
+}
+
+/* A secret of the tenant, else the setting's file (NULL: unreadable), in batch_cxt. */
+static char *
+tenant_secret(int32 tenant_id, const char *name, const char *file)
+{
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	char	   *value = secret_lookup(tenant_id, name);
+
+	if (value == NULL)
+		value = file != NULL ? notify_read_secret(file) : pstrdup("");
+	MemoryContextSwitchTo(old);
+	return value;
+}
+
+/*
+ * Give each item its tenant's credentials: the tenant's secrets
+ * (smtp.password, sms.token, webhook.token), else the files named by
+ * ticketdesk.smtp_password_file and ticketdesk.sms_token_file. Read in the
+ * claim's transaction, once per tenant of the batch.
+ */
+static void
+load_secrets(DeliveryItem *items, int n)
+{
+	batch_secrets = MemoryContextAllocZero(batch_cxt, sizeof(DeliverySecrets) * Max(n, 1));
+	batch_secrets_n = 0;
+	for (int i = 0; i < n; i++)
+	{
+		DeliverySecrets *sec = NULL;
+
+		for (int j = 0; j < batch_secrets_n && sec == NULL; j++)
+			if (batch_secrets[j].tenant_id == items[i].tenant_id)
+				sec = &batch_secrets[j];
+		if (sec == NULL)
+		{
+			sec = &batch_secrets[batch_secrets_n++];
+			sec->tenant_id = items[i].tenant_id;
+			sec->smtp_password = tenant_secret(sec->tenant_id, "smtp.password", notify_smtp_password_file);
+			sec->sms_token = tenant_secret(sec->tenant_id, "sms.token", notify_sms_token_file);
+			sec->webhook_token = tenant_secret(sec->tenant_id, "webhook.token", NULL);
+		}
+		items[i].secrets = sec;
+	}
+}
+
+/* Wipe the batch's credentials from memory once delivery is over. */
+static void
+wipe_secrets(void)
+{
+	for (int j = 0; j < batch_secrets_n; j++)
+	{
+		char	   *v[3] = {batch_secrets[j].smtp_password, batch_secrets[j].sms_token,
+		batch_secrets[j].webhook_token};
+
+		for (int k = 0; k < 3; k++)
+			if (v[k] != NULL)
+				explicit_bzero(v[k], strlen(v[k]));
+	}
+	batch_secrets_n = 0;
 }
 
 /*
@@ -282,6 +346,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 		item->len = strlen(item->data);
 	}
 	*n = (int) SPI_processed;
+	load_secrets(*items, *n);
 
 	/* When the next row not claimed now falls due. */
 	if (SPI_execute_with_args(
@@ -487,6 +552,7 @@ notify_worker_main(Datum arg)
 			snprintf(activity, sizeof(activity), "ticketdesk notify: delivering %d messages", n);
 			pgstat_report_activity(STATE_RUNNING, activity);
 			deliver_batch(items, n);
+			wipe_secrets();
 			record_batch(items, n);
 			/* A full batch: more may be due at once. */
 			if (n == notify_batch_size)
