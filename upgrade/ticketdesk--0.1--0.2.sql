@@ -399,7 +399,10 @@ CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[]
            m.body_text, m.body_html, m.payload, m.message_key, c.status, c.attempts, m.next_attempt_at,
            c.leased_until, m.last_error, m.created_at, m.sent_at
       FROM claimed c
-      JOIN ticketdesk.outbox_message m ON m.tenant_id = c.tenant_id AND m.outbox_id = c.outbox_id
+      -- Rendered row by row (OFFSET 0 keeps the planner from joining the
+      -- whole view, which would render every waiting message).
+      CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
+                           WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
      ORDER BY m.next_attempt_at
 $$;
 COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
