@@ -300,6 +300,16 @@ END $$;
 COMMENT ON FUNCTION notify_ticket_event() IS
     'AFTER INSERT trigger on ticket_event: queues the notifications of lifecycle events in the same transaction.';
 
+DROP TRIGGER ticket_event_notify ON ticket_event;
+-- The WHEN clause lets the history rows no one is told about (priority,
+-- centre, most statuses, ...) skip the function call, checked in C.
+CREATE TRIGGER ticket_event_notify AFTER INSERT ON ticket_event
+    FOR EACH ROW
+    WHEN (NEW.kind = 'created' OR (NEW.kind = 'assignee' AND NEW.new_value IS NOT NULL)
+          OR (NEW.kind = 'status'
+              AND NEW.new_value IN ('new', 'acknowledged', 'resolved', 'confirmed', 'closed', 'cancelled')))
+    EXECUTE FUNCTION notify_ticket_event();
+
 CREATE VIEW outbox_message WITH (security_invoker = true) AS
 SELECT o.tenant_id, o.outbox_id, o.ticket_id, o.event_id, o.event, o.channel, o.recipient, o.recipient_name,
        o.agent_id, o.contact_id,
