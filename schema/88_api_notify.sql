@@ -385,6 +385,8 @@ COMMENT ON FUNCTION outbox_mail(outbox_message) IS
 -- and comes back rendered (outbox_message). The update changes no indexed
 -- column (status, attempts and leased_until only), so it is a HOT update.
 -- A lease that runs out (the worker died) makes the row due again.
+-- SQL, planned at each claim with the batch's own values: a generic plan
+-- could not know how many rows are due.
 CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
     RETURNS SETOF outbox_message
     LANGUAGE sql AS $$
@@ -429,13 +431,16 @@ CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors 
                               subjects text[] DEFAULT NULL, texts text[] DEFAULT NULL,
                               htmls text[] DEFAULT NULL, payloads jsonb[] DEFAULT NULL)
     RETURNS integer
-    LANGUAGE sql AS $$
+    LANGUAGE plpgsql AS $$
+DECLARE
+    recorded integer;
+BEGIN
     WITH r AS (
         SELECT * FROM unnest(tenant_ids, outbox_ids, errors, permanent, languages, senders, subjects, texts,
                              htmls, payloads)
                AS r(tenant_id, outbox_id, error, permanent, language, sender, subject, body_text, body_html, payload)
-    ), done AS (
-        UPDATE ticketdesk.outbox o
+    )
+    UPDATE ticketdesk.outbox o
            SET status = CASE WHEN r.error IS NULL THEN 'sent'
                              WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
                              ELSE 'queued' END::ticketdesk.outbox_status,
@@ -455,10 +460,10 @@ CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors 
                payload = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.payload ELSE o.payload END,
                body_text = coalesce(o.body_text, r.body_text)
           FROM r
-         WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending'
-        RETURNING 1)
-    SELECT count(*)::integer FROM done
-$$;
+     WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending';
+    GET DIAGNOSTICS recorded = ROW_COUNT;
+    RETURN recorded;
+END $$;
 COMMENT ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
                                   text[], text[], text[], text[], text[], jsonb[]) IS
     'Internal (the worker): records delivery results and the text sent; failures retry with exponential backoff and jitter, then die.';

@@ -51,6 +51,8 @@ typedef enum TxnResult
 static NotifyDb *my_slot = NULL;
 static MemoryContext batch_cxt = NULL;
 
+static void record_results(DeliveryItem *items, int n);
+
 /* The credentials of the batch's tenants (in batch_cxt). */
 static DeliverySecrets *batch_secrets = NULL;
 static int	batch_secrets_n = 0;
@@ -269,13 +271,17 @@ wipe_secrets(void)
 /*
  * Claim a batch: due rows of the configured channels, each rendered from
  * its template (outbox_message) and composed for sending in the claim's
- * statement. *next_due_ms says when the next row not claimed now falls due.
+ * statement. The same transaction first records the results of the batch
+ * delivered before (done), so one transaction per batch does both.
+ * *next_due_ms says when the next row not claimed now falls due. TXN_DONE
+ * means done is recorded (or has no table left to go to).
  */
 static TxnResult
-claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
+claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done, int ndone)
 {
 	Oid			types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
 	Datum		args[3];
+	int			channels;
 	TxnResult	r;
 
 	*n = 0;
@@ -289,17 +295,22 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	args[0] = Int32GetDatum(notify_batch_size);
 	args[1] = Int32GetDatum(notify_lease_ms);
 	args[2] = configured_channels();
-	/* Nothing can be sent: the rows stay queued, and nothing is read. */
-	if (ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(args[2])), ARR_DIMS(DatumGetArrayTypeP(args[2]))) == 0)
-	{
-		end_txn();
-		return TXN_DONE;
-	}
-	if (!lock_render_tables())
+	channels = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(args[2])), ARR_DIMS(DatumGetArrayTypeP(args[2])));
+	if (channels > 0 && !lock_render_tables())
 	{
 		end_txn();
 		return TXN_LOCKED;
 	}
+	/* The results of the batch delivered last, in the same transaction. */
+	if (ndone > 0)
+		record_results(done, ndone);
+	/* Nothing can be sent: the rows stay queued, and nothing is read. */
+	if (channels == 0)
+	{
+		end_txn();
+		return TXN_DONE;
+	}
+	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
 	if (SPI_execute_with_args(
 							  "SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
 							  "       CASE WHEN o.body_text IS NULL THEN NULL"
@@ -384,9 +395,12 @@ text_column(DeliveryItem *items, int n, size_t offset)
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* Record the results of a batch and the text sent; waits out a locked outbox. */
+/*
+ * Record the results of a batch and the text sent, in the transaction open
+ * (outbox_record: one set-based UPDATE), and count them.
+ */
 static void
-record_batch(DeliveryItem *items, int n)
+record_results(DeliveryItem *items, int n)
 {
 	Oid			types[13] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
 		INT4OID, INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -410,46 +424,55 @@ record_batch(DeliveryItem *items, int n)
 		permanent[i] = BoolGetDatum(items[i].permanent);
 		ok += items[i].ok ? 1 : 0;
 	}
-
-	for (;;)
-	{
-		TxnResult	r = begin_txn("ticketdesk notify: recording results");
-
-		if (r == TXN_DONE)
-		{
-			args[0] = PointerGetDatum(construct_array(tenants, n, INT4OID, 4, true, TYPALIGN_INT));
-			args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
-														 TEXTOID, -1, false, TYPALIGN_INT));
-			args[3] = PointerGetDatum(construct_array(permanent, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-			args[4] = Int32GetDatum(notify_max_attempts);
-			args[5] = Int32GetDatum(notify_backoff_base_ms);
-			args[6] = Int32GetDatum(notify_backoff_cap_ms);
-			args[7] = text_column(items, n, offsetof(DeliveryItem, language));
-			args[8] = text_column(items, n, offsetof(DeliveryItem, sender));
-			args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
-			args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
-			args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
-			args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
-			if (SPI_execute_with_args(
-									  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
-									  " $6 * interval '1 ms', $7 * interval '1 ms',"
-									  " $8, $9, $10, $11, $12, $13::jsonb[])",
-									  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "ticketdesk notify worker: recording the results failed");
-		}
-		end_txn();
-		if (r != TXN_LOCKED || ShutdownRequestPending)
-			break;
-		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
-		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
-	}
+	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: recording results");
+	args[0] = PointerGetDatum(construct_array(tenants, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
+												 TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(permanent, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	args[4] = Int32GetDatum(notify_max_attempts);
+	args[5] = Int32GetDatum(notify_backoff_base_ms);
+	args[6] = Int32GetDatum(notify_backoff_cap_ms);
+	args[7] = text_column(items, n, offsetof(DeliveryItem, language));
+	args[8] = text_column(items, n, offsetof(DeliveryItem, sender));
+	args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
+	args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
+	args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
+	args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
+	if (SPI_execute_with_args(
+							  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
+							  " $6 * interval '1 ms', $7 * interval '1 ms',"
+							  " $8, $9, $10, $11, $12, $13::jsonb[])",
+							  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "ticketdesk notify worker: recording the results failed");
 
 	SpinLockAcquire(&notify_shared->mutex);
 	my_slot->batches++;
 	my_slot->delivered += ok;
 	my_slot->failed += n - ok;
 	SpinLockRelease(&notify_shared->mutex);
+}
+
+/*
+ * Record the results of a batch in a transaction of its own (when the
+ * worker stops; otherwise the next claim records them); waits out a locked
+ * outbox.
+ */
+static void
+record_batch(DeliveryItem *items, int n)
+{
+	for (;;)
+	{
+		TxnResult	r = begin_txn("ticketdesk notify: recording results");
+
+		if (r == TXN_DONE)
+			record_results(items, n);
+		end_txn();
+		if (r != TXN_LOCKED)
+			break;
+		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+	}
 }
 
 /* Delete sent rows older than the retention setting. */
@@ -500,6 +523,8 @@ notify_worker_main(Datum arg)
 	int			index;
 	TimestampTz last_prune = 0;
 	TimestampTz last_jobs = 0;
+	DeliveryItem *pending = NULL;	/* delivered, results not recorded yet */
+	int			npending = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -530,7 +555,9 @@ notify_worker_main(Datum arg)
 		if (RecoveryInProgress())
 			r = TXN_LOCKED;		/* a standby sends nothing */
 		else
-			r = claim_batch(&items, &n, &wait_ms);
+			r = claim_batch(&items, &n, &wait_ms, pending, npending);
+		if (r != TXN_LOCKED)
+			npending = 0;
 
 		if (r == TXN_NO_EXTENSION)
 		{
@@ -553,10 +580,10 @@ notify_worker_main(Datum arg)
 			pgstat_report_activity(STATE_RUNNING, activity);
 			deliver_batch(items, n);
 			wipe_secrets();
-			record_batch(items, n);
-			/* A full batch: more may be due at once. */
-			if (n == notify_batch_size)
-				wait_ms = 0;
+			/* The next claim records the results, at once. */
+			pending = items;
+			npending = n;
+			wait_ms = 0;
 		}
 
 		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
@@ -586,6 +613,9 @@ notify_worker_main(Datum arg)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* Results of the last batch not recorded yet: record them before leaving. */
+	if (npending > 0)
+		record_batch(pending, npending);
 	deliver_shutdown();
 	proc_exit(0);
 }
