@@ -385,11 +385,15 @@ COMMENT ON FUNCTION outbox_mail(outbox_message) IS
 -- and comes back rendered (outbox_message). The update changes no indexed
 -- column (status, attempts and leased_until only), so it is a HOT update.
 -- A lease that runs out (the worker died) makes the row due again.
--- SQL, planned at each claim with the batch's own values: a generic plan
--- could not know how many rows are due.
+-- The planner cannot know how few rows the LIMIT leaves (batch_size is a
+-- parameter): left to itself it hashes the whole outbox to find them again
+-- for the UPDATE, a cost that grows with the table. Nested loops over the
+-- primary key keep a claim's cost to its batch.
 CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
     RETURNS SETOF outbox_message
-    LANGUAGE sql AS $$
+    LANGUAGE sql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    AS $$
     WITH due AS (
         SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
          WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')

@@ -389,7 +389,9 @@ COMMENT ON FUNCTION outbox_mail(outbox) IS
 DROP FUNCTION outbox_claim(integer, interval, text[]);
 CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
     RETURNS SETOF outbox_message
-    LANGUAGE sql AS $$
+    LANGUAGE sql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    AS $$
     WITH due AS (
         SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
          WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')

@@ -156,11 +156,14 @@ def smtp_baseline(rnd):
 
 def queue(channel, recipient, marker):
     """N copies of the sample as the trigger queues them: no text, so the
-    worker renders each from its template when it claims it. One commit."""
-    psql(f"""
+    worker renders each from its template when it claims it. One commit,
+    which wakes the workers as the trigger's would."""
+    psql(f"""BEGIN;
 INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient, recipient_name, agent_id, language, thread, note)
 SELECT ticket_id, event, '{channel}', '{recipient}', recipient_name, agent_id, language, thread, '{marker}'
-  FROM ticketdesk.outbox, generate_series(1, {N}) WHERE outbox_id = {sample}""")
+  FROM ticketdesk.outbox, generate_series(1, {N}) WHERE outbox_id = {sample};
+SELECT ticketdesk.notify_wake();
+COMMIT;""")
 
 
 def smtp_worker(rnd):
