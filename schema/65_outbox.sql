@@ -7,8 +7,12 @@
 -- the error kept; cancelled: stopped by an admin.
 CREATE TYPE outbox_status AS ENUM ('queued', 'sending', 'sent', 'dead', 'cancelled');
 
--- One message to one recipient over one channel, rendered when it was
--- queued, so what is sent is exactly what can be read here.
+-- One message to one recipient over one channel. The transaction that
+-- changes a ticket writes only who gets what (event, recipient, channel,
+-- language, the key); the text is rendered from the templates when the
+-- worker claims the row, and stored on it with the result of the first
+-- attempt, so every retry sends the same text. outbox_message shows any
+-- row as it is or will be sent.
 CREATE TABLE outbox (
     tenant_id       integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     outbox_id       bigserial,
@@ -20,18 +24,23 @@ CREATE TABLE outbox (
     recipient_name  text,
     agent_id        bigint,             -- the recipient, when an agent
     contact_id      bigint,             -- the recipient, when a contact person
+    -- The recipient's language when queued; the text's (the template's) once rendered.
     language        text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
-    sender_name     text,               -- the mail is sent in this person's name (R41)
+    sender_name     text,               -- the mail is sent in this person's name (R41); NULL: chosen when rendered
     thread          text,               -- the ticket reference: subject tag and mail thread
-    subject         text,
-    body_text       text NOT NULL,
+    note            text,               -- {{note}}: the note of the change, e.g. the reason of a rejection
+    vars            jsonb,              -- more placeholder values given when queued (enqueue's vars)
+    subject         text,               -- the rendered text: NULL until the first attempt is recorded
+    body_text       text,
     body_html       text,
     payload         jsonb,              -- the JSON body of an HTTP channel
     -- Stable per row: the Message-ID of a mail, the idempotency key of a POST.
     message_key     uuid NOT NULL DEFAULT gen_random_uuid(),
     status          outbox_status NOT NULL DEFAULT 'queued',
     attempts        integer NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    -- When it is due; NULL once sent, dead or cancelled. A claimed row keeps
+    -- it and is due again when its lease (leased_until) runs out.
+    next_attempt_at timestamptz DEFAULT now(),
     leased_until    timestamptz,
     last_error      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -41,18 +50,22 @@ CREATE TABLE outbox (
     FOREIGN KEY (tenant_id, ticket_id) REFERENCES ticket,
     FOREIGN KEY (tenant_id, agent_id) REFERENCES agent,
     FOREIGN KEY (tenant_id, contact_id) REFERENCES contact,
-    CHECK (channel <> 'email' OR subject IS NOT NULL)
-);
+    CHECK (body_text IS NOT NULL OR ticket_id IS NOT NULL),
+    CHECK (body_text IS NULL OR channel <> 'email' OR subject IS NOT NULL)
+) WITH (fillfactor = 70);
 -- The worker's claim reads the due rows only: its cost follows the backlog.
-CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE status IN ('queued', 'sending');
+-- No index names status, leased_until or attempts, the columns a claim
+-- changes, so a claim is a HOT update (fillfactor leaves it room on the page)
+-- and writes no index entry.
+CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX outbox_ticket_idx ON outbox (tenant_id, ticket_id);
 -- One message per event, channel and recipient, however often it is queued.
 CREATE UNIQUE INDEX outbox_event_once ON outbox (tenant_id, event_id, event, channel, recipient)
     WHERE event_id IS NOT NULL;
 -- Retention prunes sent rows by age.
-CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE status = 'sent';
+CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 COMMENT ON TABLE outbox IS
-    'Durable outbox of notifications (e-mail, SMS, webhook): rendered text, status, attempts, next try, last error.';
+    'Durable outbox of notifications (e-mail, SMS, webhook): recipient, status, attempts, next try, last error; the text once sent (outbox_message renders it before).';
 
 -- The text of a notification, per event, channel and language. Rows made by
 -- CREATE EXTENSION are seeded; a tenant overrides one by adding its own row

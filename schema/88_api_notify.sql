@@ -29,7 +29,7 @@ CREATE FUNCTION outbox_mail(message outbox) RETURNS text
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
 COMMENT ON FUNCTION outbox_mail(outbox) IS
-    'The RFC 5322 message an e-mail outbox row is sent as (Date is now; Message-ID is stable per row).';
+    'The RFC 5322 message an e-mail outbox row with its text stored is sent as (Date is now; Message-ID is stable per row); NULL before (outbox_mail of outbox_message renders).';
 
 -- Wakes this database's delivery worker when the transaction commits.
 CREATE FUNCTION notify_wake() RETURNS void
@@ -91,10 +91,12 @@ $$;
 COMMENT ON FUNCTION priority_label(ticket_priority, text) IS 'Internal: a priority''s name in a language (en, lt, pl, he, ro).';
 
 -- Queues one event's messages for one recipient (an agent, a contact or a
--- customer) of a ticket: picks the channels, renders the templates in the
--- recipient's language, and wakes the worker at commit. Returns the rows
--- queued; none when the recipient has no address for any channel, or the
--- message was already queued for this event.
+-- customer) of a ticket: picks the channels and the addresses, and wakes the
+-- worker at commit. One INSERT: the text is not rendered here but when the
+-- worker claims the row (outbox_message), so the transaction of the change
+-- pays only for small rows. Returns the rows queued; none when the recipient
+-- has no address for any channel, or the message was already queued for this
+-- event.
 CREATE FUNCTION notify_queue(tenant integer, ticket_id bigint, event_kind text,
                              agent_id bigint, contact_id bigint, customer_id bigint,
                              channels text[] DEFAULT NULL, note text DEFAULT NULL,
@@ -104,132 +106,53 @@ CREATE FUNCTION notify_queue(tenant integer, ticket_id bigint, event_kind text,
     LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    tk       ticketdesk.ticket;
-    r_name   text;
-    r_email  text;
-    r_phone  text;
-    r_lang   text;
-    r_pref   text[];
-    ch       text;
-    addr     text;
-    tpl      ticketdesk.notify_template;
-    v        jsonb;
-    key      uuid;
-    body     text;
-    queued   ticketdesk.outbox;
+    queued ticketdesk.outbox;
 BEGIN
-    SELECT * INTO tk FROM ticketdesk.ticket k WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id;
-    IF NOT FOUND THEN
-        PERFORM ticketdesk.raise_not_found('ticket', ticket_id);
-    END IF;
-
-    -- The recipient and their own channel preference (R09).
-    IF agent_id IS NOT NULL THEN
-        SELECT a.name, a.email, a.phone, a.language, p.channels
-          INTO r_name, r_email, r_phone, r_lang, r_pref
-          FROM ticketdesk.agent a
-          LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id
-         WHERE a.tenant_id = tenant AND a.agent_id = notify_queue.agent_id;
-    ELSIF contact_id IS NOT NULL THEN
-        SELECT c.name, c.email, c.phone, c.language,
-               coalesce(p.channels, CASE c.preferred_channel WHEN 'sms' THEN '{sms}'::text[]
-                                                             WHEN 'email' THEN '{email}'::text[] END)
-          INTO r_name, r_email, r_phone, r_lang, r_pref
-          FROM ticketdesk.contact c
-          LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = c.tenant_id AND p.contact_id = c.contact_id
-         WHERE c.tenant_id = tenant AND c.contact_id = notify_queue.contact_id;
-    ELSE
-        SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en'
-          INTO r_name, r_email, r_phone, r_lang
-          FROM ticketdesk.customer u
-         WHERE u.tenant_id = tenant AND u.customer_id = notify_queue.customer_id;
-    END IF;
-    IF r_name IS NULL THEN
-        RETURN;
-    END IF;
-
-    v := jsonb_build_object(
-            'reference', tk.reference,
-            'subject', tk.subject,
-            'description', tk.description,
-            'priority', ticketdesk.priority_label(tk.priority, r_lang),
-            'status', tk.status,
-            'center', (SELECT x.name FROM ticketdesk.center x WHERE x.tenant_id = tenant AND x.center_id = tk.center_id),
-            'assignee', (SELECT x.name FROM ticketdesk.agent x WHERE x.tenant_id = tenant AND x.agent_id = tk.assignee_id),
-            'requester', coalesce(
-                (SELECT x.name FROM ticketdesk.contact x WHERE x.tenant_id = tenant AND x.contact_id = tk.contact_id),
-                (SELECT x.name FROM ticketdesk.agent x WHERE x.tenant_id = tenant AND x.agent_id = tk.requester_agent_id),
-                (SELECT x.name FROM ticketdesk.customer x WHERE x.tenant_id = tenant AND x.customer_id = tk.customer_id)),
-            'recipient', r_name,
-            'link', rtrim(coalesce(current_setting('ticketdesk.base_url', true), ''), '/')
-                    || '/ticket/' || tk.reference,
-            'deadline', to_char(tk.deadline, 'YYYY-MM-DD HH24:MI'),
-            'resolution', tk.resolution,
-            'note', note)
-         || coalesce(vars, '{}');
-    -- A requester's mail goes out in the name of the handling agent (R41);
-    -- an employee's in the name of the centre.
-    sender := coalesce(sender, CASE WHEN agent_id IS NULL THEN v ->> 'assignee' END, v ->> 'center');
-    v := v || jsonb_build_object('sender', sender);
-
-    FOREACH ch IN ARRAY coalesce(channels, ticketdesk.notify_channels(tenant, event_kind, tk.priority, r_pref)) LOOP
-        addr := CASE ch WHEN 'email' THEN r_email WHEN 'sms' THEN r_phone END;
-        CONTINUE WHEN addr IS NULL OR addr !~ '\S';
-        IF ch = 'email' AND addr !~ '^[^\s<>@",;]+@[^\s<>@",;]+$' THEN
-            CONTINUE;
-        END IF;
-
-        -- The recipient's language, else English; SMS falls back to the mail's subject.
-        SELECT * INTO tpl FROM ticketdesk.notify_template t
-         WHERE t.tenant_id = tenant AND t.event = event_kind
-           AND t.language IN (r_lang, 'en') AND t.channel IN (ch, 'email')
-         ORDER BY t.channel = ch DESC, t.language = r_lang DESC, t.seeded
-         LIMIT 1;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'no template for event "%"', event_kind
-                USING ERRCODE = 'TD544',
-                      DETAIL = format('Tenant %s has no %s template for event "%s" in "%s" or in English.',
-                                      tenant, ch, event_kind, r_lang),
-                      HINT = 'Add a row to ticketdesk.notify_template for this event.';
-        END IF;
-
-        key := gen_random_uuid();
-        IF ch = 'email' THEN
-            INSERT INTO ticketdesk.outbox AS o
-                (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
-                 contact_id, language, sender_name, thread, subject, body_text, body_html, message_key)
-            VALUES (tenant, tk.ticket_id, source_event, event_kind, ch, addr, r_name, agent_id, contact_id,
-                    tpl.language, sender, tk.reference,
-                    '[' || tk.reference || '] ' || ticketdesk.render_text(tpl.subject, v),
-                    ticketdesk.render_text(tpl.body_text, v),
-                    CASE WHEN tpl.body_html IS NOT NULL THEN ticketdesk.render_markup(tpl.body_html, v)
-                         ELSE ticketdesk.render_html(tpl.body_text, v, tpl.language) END,
-                    key)
-            ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
-            RETURNING * INTO queued;
-        ELSE
-            body := CASE WHEN tpl.channel = 'sms' THEN ticketdesk.render_text(tpl.body_text, v)
-                         ELSE tk.reference || ': ' || ticketdesk.render_text(tpl.subject, v) || ' ' || (v ->> 'link') END;
-            INSERT INTO ticketdesk.outbox AS o
-                (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
-                 contact_id, language, sender_name, thread, body_text, payload, message_key)
-            VALUES (tenant, tk.ticket_id, source_event, event_kind, ch, addr, r_name, agent_id, contact_id,
-                    tpl.language, sender, tk.reference, body,
-                    jsonb_build_object('to', addr, 'text', body, 'reference', tk.reference,
-                                       'event', event_kind, 'idempotency_key', key),
-                    key)
-            ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
-            RETURNING * INTO queued;
-        END IF;
-        IF queued.outbox_id IS NOT NULL THEN
-            RETURN NEXT queued;
-            queued := NULL;
-        END IF;
+    FOR queued IN
+        INSERT INTO ticketdesk.outbox AS o
+            (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+             contact_id, language, sender_name, thread, note, vars)
+        SELECT tenant, k.ticket_id, source_event, event_kind, c.channel, c.address, r.name,
+               notify_queue.agent_id, notify_queue.contact_id, r.language, sender, k.reference, note,
+               nullif(vars, '{}'::jsonb)
+          FROM ticketdesk.ticket k
+          -- The recipient and their own channel preference (R09).
+          CROSS JOIN LATERAL (
+                SELECT a.name, a.email, a.phone, a.language, p.channels AS preference
+                  FROM ticketdesk.agent a
+                  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id
+                 WHERE notify_queue.agent_id IS NOT NULL
+                   AND a.tenant_id = tenant AND a.agent_id = notify_queue.agent_id
+                UNION ALL
+                SELECT n.name, n.email, n.phone, n.language,
+                       coalesce(p.channels, CASE n.preferred_channel WHEN 'sms' THEN '{sms}'::text[]
+                                                                     WHEN 'email' THEN '{email}'::text[] END)
+                  FROM ticketdesk.contact n
+                  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = n.tenant_id AND p.contact_id = n.contact_id
+                 WHERE notify_queue.agent_id IS NULL AND notify_queue.contact_id IS NOT NULL
+                   AND n.tenant_id = tenant AND n.contact_id = notify_queue.contact_id
+                UNION ALL
+                SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en', NULL
+                  FROM ticketdesk.customer u
+                 WHERE notify_queue.agent_id IS NULL AND notify_queue.contact_id IS NULL
+                   AND u.tenant_id = tenant AND u.customer_id = notify_queue.customer_id) r
+          CROSS JOIN LATERAL (
+                SELECT ch AS channel, CASE ch WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone END AS address
+                  FROM unnest(coalesce(channels, ticketdesk.notify_channels(tenant, event_kind, k.priority,
+                                                                            r.preference))) AS ch) c
+         WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id
+           AND r.name IS NOT NULL
+           AND c.address ~ '\S'
+           AND (c.channel <> 'email' OR c.address ~ '^[^\s<>@",;]+@[^\s<>@",;]+$')
+        ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
+        RETURNING o.*
+    LOOP
+        RETURN NEXT queued;
     END LOOP;
     PERFORM ticketdesk.notify_wake();
 END $$;
 COMMENT ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text) IS
-    'Internal: queues an event''s rendered messages for one recipient of a ticket; returns the rows queued.';
+    'Internal: queues an event''s messages for one recipient of a ticket (rendered when claimed); returns the rows queued.';
 
 -- Queues a notification about a ticket for one agent or contact. Reminders,
 -- escalations and any other job call this; channels NULL applies the policy.
@@ -256,12 +179,22 @@ BEGIN
     PERFORM ticketdesk.require('ticket', ticket_id);
     PERFORM ticketdesk.require('agent', agent_id);
     PERFORM ticketdesk.require('contact', contact_id);
+    -- The text is rendered when the message is claimed; an event nobody
+    -- wrote a text for is refused now rather than dead later.
+    IF NOT EXISTS (SELECT 1 FROM ticketdesk.notify_template t
+                    WHERE t.tenant_id = ticketdesk.current_tenant() AND t.event = enqueue.event) THEN
+        RAISE EXCEPTION 'no template for event "%"', event
+            USING ERRCODE = 'TD544',
+                  DETAIL = format('Tenant %s has no template for event "%s" in any language.',
+                                  ticketdesk.current_tenant(), event),
+                  HINT = 'Add a row to ticketdesk.notify_template for this event.';
+    END IF;
     RETURN QUERY
     SELECT * FROM ticketdesk.notify_queue(ticketdesk.current_tenant(), ticket_id, event, agent_id,
                                           contact_id, NULL, channels, note, vars);
 END $$;
 COMMENT ON FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) IS
-    'Queues a notification of an event about a ticket for an agent or a contact, rendered from notify_template; returns the rows queued.';
+    'Queues a notification of an event about a ticket for an agent or a contact (rendered from notify_template when the worker claims it); returns the rows queued.';
 
 -- AFTER INSERT on ticket_event: turns lifecycle events into messages, in the
 -- same transaction (R05, R09, R28, R40, R41, R51). It reads the ticket as
@@ -313,8 +246,11 @@ BEGIN
                                       AND e.at = NEW.at) THEN
         audiences := '{assignee}';
     END IF;
-    SELECT a.name INTO actor FROM ticketdesk.agent a
-     WHERE a.tenant_id = NEW.tenant_id AND a.agent_id = NEW.actor_agent_id;
+    -- A rejection goes out in the name of the agent who rejected it.
+    IF ev = 'rejected' THEN
+        SELECT a.name INTO actor FROM ticketdesk.agent a
+         WHERE a.tenant_id = NEW.tenant_id AND a.agent_id = NEW.actor_agent_id;
+    END IF;
 
     FOR rcpt IN
         SELECT DISTINCT ON (x.event, x.agent_id, x.contact_id, x.customer_id) x.*
@@ -346,52 +282,169 @@ BEGIN
         PERFORM ticketdesk.notify_queue(NEW.tenant_id, NEW.ticket_id, rcpt.event, rcpt.agent_id,
                                         rcpt.contact_id, rcpt.customer_id, NULL, NEW.note, '{}',
                                         NEW.event_id,
-                                        CASE WHEN ev = 'rejected' THEN actor END);
+                                        actor);
     END LOOP;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION notify_ticket_event() IS
     'AFTER INSERT trigger on ticket_event: queues the notifications of lifecycle events in the same transaction.';
+-- The WHEN clause lets the history rows no one is told about (priority,
+-- centre, most statuses, ...) skip the function call, checked in C.
 CREATE TRIGGER ticket_event_notify AFTER INSERT ON ticket_event
-    FOR EACH ROW EXECUTE FUNCTION notify_ticket_event();
+    FOR EACH ROW
+    WHEN (NEW.kind = 'created' OR (NEW.kind = 'assignee' AND NEW.new_value IS NOT NULL)
+          OR (NEW.kind = 'status'
+              AND NEW.new_value IN ('new', 'acknowledged', 'resolved', 'confirmed', 'closed', 'cancelled')))
+    EXECUTE FUNCTION notify_ticket_event();
+
+-- Every outbox row as it is or will be sent. A row with no stored text is
+-- rendered now: the template of its event, channel and the recipient's
+-- language (else English; an SMS without a template of its own uses the
+-- mail's subject and the link), filled from the ticket as it stands and the
+-- values frozen on the row (note, vars, an explicit sender). A row tried
+-- once shows the text stored with its result. The worker claims through
+-- this view, so what an administrator reads here is what is sent. Columns
+-- as in outbox, in the same order; NULL subject and body_text on an
+-- unsent row mean that no template fits (the worker then marks it dead).
+CREATE VIEW outbox_message WITH (security_invoker = true) AS
+SELECT o.tenant_id, o.outbox_id, o.ticket_id, o.event_id, o.event, o.channel, o.recipient, o.recipient_name,
+       o.agent_id, o.contact_id,
+       CASE WHEN o.body_text IS NULL THEN coalesce(t.language, o.language) ELSE o.language END AS language,
+       CASE WHEN o.body_text IS NULL THEN v.vars ->> 'sender' ELSE o.sender_name END AS sender_name,
+       o.thread, o.note, o.vars,
+       CASE WHEN o.body_text IS NOT NULL THEN o.subject
+            WHEN o.channel = 'email' THEN '[' || o.thread || '] ' || ticketdesk.render_text(t.subject, v.vars)
+       END AS subject,
+       coalesce(o.body_text, x.body_text) AS body_text,
+       CASE WHEN o.body_text IS NOT NULL THEN o.body_html
+            WHEN o.channel = 'email' AND t.body_html IS NOT NULL THEN ticketdesk.render_markup(t.body_html, v.vars)
+            WHEN o.channel = 'email' THEN ticketdesk.render_html(t.body_text, v.vars, t.language)
+       END AS body_html,
+       CASE WHEN o.body_text IS NOT NULL THEN o.payload
+            WHEN o.channel <> 'email' AND x.body_text IS NOT NULL
+            THEN jsonb_build_object('to', o.recipient, 'text', x.body_text, 'reference', o.thread,
+                                    'event', o.event, 'idempotency_key', o.message_key)
+       END AS payload,
+       o.message_key, o.status, o.attempts, o.next_attempt_at, o.leased_until, o.last_error, o.created_at,
+       o.sent_at
+  FROM ticketdesk.outbox o
+  -- The placeholders' values; only for a row not rendered yet.
+  LEFT JOIN LATERAL (
+        SELECT w.vars || jsonb_build_object('sender', coalesce(o.sender_name,
+                                                               CASE WHEN o.agent_id IS NULL THEN w.vars ->> 'assignee' END,
+                                                               w.vars ->> 'center')) AS vars
+          FROM (SELECT jsonb_build_object(
+                    'reference', k.reference,
+                    'subject', k.subject,
+                    'description', k.description,
+                    'priority', ticketdesk.priority_label(k.priority, o.language),
+                    'status', k.status,
+                    'center', c.name,
+                    'assignee', a.name,
+                    'requester', coalesce(rc.name, ra.name, ru.name),
+                    'recipient', o.recipient_name,
+                    'link', rtrim(coalesce(current_setting('ticketdesk.base_url', true), ''), '/')
+                            || '/ticket/' || k.reference,
+                    'deadline', to_char(k.deadline, 'YYYY-MM-DD HH24:MI'),
+                    'resolution', k.resolution,
+                    'note', o.note) || coalesce(o.vars, '{}'::jsonb) AS vars
+                  FROM ticketdesk.ticket k
+                  LEFT JOIN ticketdesk.center c ON c.tenant_id = k.tenant_id AND c.center_id = k.center_id
+                  LEFT JOIN ticketdesk.agent a ON a.tenant_id = k.tenant_id AND a.agent_id = k.assignee_id
+                  LEFT JOIN ticketdesk.contact rc ON rc.tenant_id = k.tenant_id AND rc.contact_id = k.contact_id
+                  LEFT JOIN ticketdesk.agent ra ON ra.tenant_id = k.tenant_id AND ra.agent_id = k.requester_agent_id
+                  LEFT JOIN ticketdesk.customer ru ON ru.tenant_id = k.tenant_id AND ru.customer_id = k.customer_id
+                 WHERE o.body_text IS NULL AND k.tenant_id = o.tenant_id AND k.ticket_id = o.ticket_id) w
+       ) v ON true
+  -- The template: the recipient's language, else English; the channel's
+  -- own, else the mail's; a tenant's own row over a built-in one.
+  LEFT JOIN LATERAL (
+        SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+          FROM ticketdesk.notify_template t
+         WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+           AND t.language IN (o.language, 'en') AND t.channel IN (o.channel, 'email')
+         ORDER BY t.channel = o.channel DESC, t.language = o.language DESC, t.seeded
+         LIMIT 1) t ON true
+  LEFT JOIN LATERAL (
+        SELECT CASE WHEN o.channel = 'email' OR t.channel = o.channel THEN ticketdesk.render_text(t.body_text, v.vars)
+                    ELSE o.thread || ': ' || ticketdesk.render_text(t.subject, v.vars) || ' ' || (v.vars ->> 'link')
+               END AS body_text
+         WHERE o.body_text IS NULL) x ON true;
+COMMENT ON VIEW outbox_message IS
+    'Outbox rows as sent or to be sent: stored text once tried, else rendered now from the templates and the ticket.';
+
+-- The mail of a row as the worker sends it, rendered if it is not stored yet.
+CREATE FUNCTION outbox_mail(message outbox_message) RETURNS text
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
+COMMENT ON FUNCTION outbox_mail(outbox_message) IS
+    'The RFC 5322 message an outbox_message row is sent as (Date is now; Message-ID is stable per row).';
 
 -- The worker's claim: due rows of the given channels, oldest due first,
--- skipping rows another claim holds; each is leased and counts an attempt.
+-- skipping rows another claim holds; each is leased and counts an attempt,
+-- and comes back rendered (outbox_message). The update changes no indexed
+-- column (status, attempts and leased_until only), so it is a HOT update.
 -- A lease that runs out (the worker died) makes the row due again.
+-- The planner cannot know how few rows the LIMIT leaves (batch_size is a
+-- parameter): left to itself it hashes the whole outbox to find them again
+-- for the UPDATE, a cost that grows with the table. Nested loops over the
+-- primary key keep a claim's cost to its batch.
 CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
-    RETURNS SETOF outbox
-    LANGUAGE sql AS $$
+    RETURNS SETOF outbox_message
+    LANGUAGE sql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    AS $$
     WITH due AS (
         SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
-         WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= now()
+         WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
+           AND (o.leased_until IS NULL OR o.leased_until <= now())
            AND o.channel = ANY (outbox_claim.channels)
          ORDER BY o.next_attempt_at
          LIMIT outbox_claim.batch_size
-           FOR UPDATE SKIP LOCKED)
-    UPDATE ticketdesk.outbox o
-       SET status = 'sending', attempts = o.attempts + 1,
-           leased_until = now() + outbox_claim.lease,
-           next_attempt_at = now() + outbox_claim.lease
-      FROM due
-     WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
-    RETURNING o.*
+           FOR UPDATE SKIP LOCKED),
+    claimed AS (
+        UPDATE ticketdesk.outbox o
+           SET status = 'sending', attempts = o.attempts + 1, leased_until = now() + outbox_claim.lease
+          FROM due
+         WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
+        RETURNING o.tenant_id, o.outbox_id, o.status, o.attempts, o.leased_until)
+    SELECT m.tenant_id, m.outbox_id, m.ticket_id, m.event_id, m.event, m.channel, m.recipient, m.recipient_name,
+           m.agent_id, m.contact_id, m.language, m.sender_name, m.thread, m.note, m.vars, m.subject,
+           m.body_text, m.body_html, m.payload, m.message_key, c.status, c.attempts, m.next_attempt_at,
+           c.leased_until, m.last_error, m.created_at, m.sent_at
+      FROM claimed c
+      -- Rendered row by row (OFFSET 0 keeps the planner from joining the
+      -- whole view, which would render every waiting message).
+      CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
+                           WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
+     ORDER BY m.next_attempt_at
 $$;
 COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
-    'Internal (the worker): claims up to batch_size due messages of the channels under a lease.';
+    'Internal (the worker): claims up to batch_size due messages of the channels under a lease, rendered.';
 
 -- The worker's results. A NULL error is a delivery; an error retries after
 -- an exponential backoff with jitter (half the delay fixed, half random),
--- or kills the row when it was final or the attempts are used up. Only rows
--- still leased are touched: a row cancelled meanwhile stays cancelled.
+-- or kills the row when it was final or the attempts are used up. The text
+-- the worker rendered is stored with the first result, so a retry sends the
+-- same text and a sent row shows what was sent. Only rows still leased are
+-- touched: a row cancelled meanwhile stays cancelled.
 CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
                               permanent boolean[], max_attempts integer DEFAULT 8,
-                              backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour')
+                              backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
+                              languages text[] DEFAULT NULL, senders text[] DEFAULT NULL,
+                              subjects text[] DEFAULT NULL, texts text[] DEFAULT NULL,
+                              htmls text[] DEFAULT NULL, payloads jsonb[] DEFAULT NULL)
     RETURNS integer
-    LANGUAGE sql AS $$
+    LANGUAGE plpgsql AS $$
+DECLARE
+    recorded integer;
+BEGIN
     WITH r AS (
-        SELECT * FROM unnest(tenant_ids, outbox_ids, errors, permanent) AS r(tenant_id, outbox_id, error, permanent)
-    ), done AS (
-        UPDATE ticketdesk.outbox o
+        SELECT * FROM unnest(tenant_ids, outbox_ids, errors, permanent, languages, senders, subjects, texts,
+                             htmls, payloads)
+               AS r(tenant_id, outbox_id, error, permanent, language, sender, subject, body_text, body_html, payload)
+    )
+    UPDATE ticketdesk.outbox o
            SET status = CASE WHEN r.error IS NULL THEN 'sent'
                              WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
                              ELSE 'queued' END::ticketdesk.outbox_status,
@@ -399,25 +452,32 @@ CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors 
                leased_until = NULL,
                last_error = coalesce(r.error, o.last_error),
                next_attempt_at = CASE WHEN r.error IS NULL OR r.permanent OR o.attempts >= outbox_record.max_attempts
-                                      THEN o.next_attempt_at
+                                      THEN NULL
                                       ELSE clock_timestamp()
                                            + least(outbox_record.backoff_cap,
                                                    outbox_record.backoff_base * power(2, least(o.attempts - 1, 40)))
-                                             * (0.5 + random() / 2) END
+                                             * (0.5 + random() / 2) END,
+               language = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.language ELSE o.language END,
+               sender_name = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.sender ELSE o.sender_name END,
+               subject = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.subject ELSE o.subject END,
+               body_html = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.body_html ELSE o.body_html END,
+               payload = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.payload ELSE o.payload END,
+               body_text = coalesce(o.body_text, r.body_text)
           FROM r
-         WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending'
-        RETURNING 1)
-    SELECT count(*)::integer FROM done
-$$;
-COMMENT ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval) IS
-    'Internal (the worker): records delivery results; failures retry with exponential backoff and jitter, then die.';
+     WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending';
+    GET DIAGNOSTICS recorded = ROW_COUNT;
+    RETURN recorded;
+END $$;
+COMMENT ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
+                                  text[], text[], text[], text[], text[], jsonb[]) IS
+    'Internal (the worker): records delivery results and the text sent; failures retry with exponential backoff and jitter, then die.';
 
 -- Deletes sent messages older than the retention; returns how many.
 CREATE FUNCTION outbox_prune(retention interval) RETURNS integer
     LANGUAGE sql AS $$
     WITH gone AS (
         DELETE FROM ticketdesk.outbox o
-         WHERE o.status = 'sent' AND o.sent_at < now() - outbox_prune.retention
+         WHERE o.sent_at < now() - outbox_prune.retention AND o.status = 'sent'
         RETURNING 1)
     SELECT count(*)::integer FROM gone
 $$;
@@ -479,7 +539,7 @@ CREATE FUNCTION outbox_cancel(outbox_id bigint) RETURNS outbox
 DECLARE
     msg ticketdesk.outbox := ticketdesk.outbox_lock(outbox_id);
 BEGIN
-    UPDATE ticketdesk.outbox o SET status = 'cancelled', leased_until = NULL
+    UPDATE ticketdesk.outbox o SET status = 'cancelled', leased_until = NULL, next_attempt_at = NULL
      WHERE o.tenant_id = msg.tenant_id AND o.outbox_id = msg.outbox_id
     RETURNING * INTO msg;
     RETURN msg;
@@ -490,13 +550,14 @@ COMMENT ON FUNCTION outbox_cancel(bigint) IS 'Cancels a message that has not bee
 -- that may change a ticket need not be granted the outbox; they name the
 -- ticket's tenant in every query. The worker's own functions are not public.
 ALTER FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb)
-    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk;
-ALTER FUNCTION notify_ticket_event() SECURITY DEFINER SET search_path = pg_catalog, ticketdesk;
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION notify_ticket_event() SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
-    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk;
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
 REVOKE EXECUTE ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
+                                         text[], text[], text[], text[], text[], jsonb[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_prune(interval) FROM PUBLIC;
 -- enqueue sends mail in the desk's name with caller-given values: only roles
 -- an administrator grants it to may call it. A rescan of every database is

@@ -14,13 +14,8 @@ REVOKE UPDATE, DELETE ON history_purge FROM ticketdesk_admin;
 GRANT SELECT, INSERT ON history_purge TO ticketdesk_admin;
 
 -- SECURITY DEFINER functions name pg_temp last, so a caller's temporary table
--- never shadows a table they use (test security_audit). The role_* helpers
--- name every table with its schema.
+-- never shadows a table they use (test security_audit).
 ALTER FUNCTION create_tenant(text, text) SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION run_jobs_all_tenants(timestamptz) SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION automation_notice_send() SET search_path = pg_catalog, ticketdesk, pg_temp;
-ALTER FUNCTION notify_ticket_event() SET search_path = pg_catalog, ticketdesk, pg_temp;
-ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
-    SET search_path = pg_catalog, ticketdesk, pg_temp;
-ALTER FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION intake_submit(name, text, text, text) SET search_path = pg_catalog, ticketdesk, pg_temp;

@@ -77,7 +77,7 @@ SELECT auto_confirm('2026-03-12 15:00') AS confirmed;
 SELECT k.subject, n.kind, n.due_at, n.contact_ids = ARRAY[:carla]::bigint[] AS to_carla
   FROM automation_notice n JOIN ticket k USING (tenant_id, ticket_id) ORDER BY k.ticket_id;
 -- Each reminder is a mail to Carla in the outbox.
-SELECT o.recipient, o.subject FROM outbox o WHERE o.event = 'confirm_reminder' ORDER BY o.subject;
+SELECT o.recipient, o.subject FROM outbox_message o WHERE o.event = 'confirm_reminder' ORDER BY o.subject;
 -- Run again: nothing twice.
 SELECT auto_confirm('2026-03-12 15:00') AS confirmed;
 SELECT count(*) AS notices, (SELECT count(*) FROM outbox o WHERE o.event = 'confirm_reminder') AS mails

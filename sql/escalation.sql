@@ -82,7 +82,7 @@ SELECT n.key, who(n.agent_ids) FROM automation_notice n WHERE n.ticket_id = :cer
 
 -- Each notice went to the notification outbox once, per recipient, in the
 -- same transaction (issue 5 delivers them).
-SELECT o.event, o.recipient, o.subject, o.status FROM outbox o
+SELECT o.event, o.recipient, o.subject, o.status FROM outbox_message o
  WHERE o.event IN ('due_reminder', 'escalation') ORDER BY o.outbox_id;
 SELECT count(*) AS notices, (SELECT count(*) FROM outbox o WHERE o.event IN ('due_reminder', 'escalation')) AS messages
   FROM automation_notice;

@@ -18,7 +18,7 @@ CREATE FUNCTION pg_temp.fixture(name text) RETURNS bytea
 -- A notification as the worker would send it, and the same mail sent on by a
 -- forwarding rule: another sender, to the desk, without Auto-Submitted.
 CREATE VIEW pg_temp.notice AS
-    SELECT outbox_mail(o) AS m FROM outbox o WHERE o.channel = 'email' ORDER BY o.outbox_id LIMIT 1;
+    SELECT outbox_mail(o) AS m FROM outbox_message o WHERE o.channel = 'email' ORDER BY o.outbox_id LIMIT 1;
 CREATE FUNCTION pg_temp.forwarded(m text, id text) RETURNS text LANGUAGE sql AS $$
     SELECT regexp_replace(regexp_replace(regexp_replace(regexp_replace(m,
            '^From: [^\r]*', 'From: someone@acme.test', 'n'),

@@ -1,5 +1,6 @@
--- Notifications: lifecycle events become rendered messages in the outbox,
--- inside the transaction of the change. Templates per event, channel and
+-- Notifications: lifecycle events become messages in the outbox, inside
+-- the transaction of the change; their text is rendered when the worker
+-- claims them, and outbox_message shows it before. Templates per event, channel and
 -- language; the channel policy per priority (R30) and the recipients' own
 -- preferences (R09); the requester's thank-you in the handler's name (R41).
 -- Then the outbox's own life: claim, results, backoff, dead letters, and
@@ -35,10 +36,10 @@ VALUES (1, 'Rita Requester', 'rita@acme.test', '+37060000001', 'lt'),
        (1, 'Piotr Watcher', 'piotr@acme.test', NULL, 'pl')
 RETURNING contact_id, name, language;
 
--- A compact view of the outbox for this story.
+-- A compact view of the outbox for this story, as it will be sent.
 CREATE VIEW pg_temp.box AS
 SELECT outbox_id AS id, event, channel, recipient, language AS lang, sender_name AS sender, status, subject
-  FROM outbox ORDER BY outbox_id;
+  FROM outbox_message ORDER BY outbox_id;
 
 --
 -- 1. Registering a ticket thanks the requester in her language (R05, R41).
@@ -46,7 +47,7 @@ SELECT outbox_id AS id, event, channel, recipient, language AS lang, sender_name
 --
 SELECT reference FROM open_ticket('Boiler knocks', 1, contact_id => 1, description => 'Since Monday, loudest in the morning.');
 SELECT * FROM pg_temp.box;
-SELECT body_text FROM outbox WHERE outbox_id = 1;
+SELECT body_text FROM outbox_message WHERE outbox_id = 1;
 
 --
 -- 2. Assigning it tells the engineer (in Hebrew) and the requester, whose
@@ -56,10 +57,10 @@ SELECT body_text FROM outbox WHERE outbox_id = 1;
 SET ticketdesk.agent = 1;
 SELECT status FROM assign(1, 2, 'Eli knows this model');
 SELECT * FROM pg_temp.box WHERE id > 1;
-SELECT body_text FROM outbox WHERE event = 'assigned';
+SELECT body_text FROM outbox_message WHERE event = 'assigned';
 -- The HTML part of a Hebrew mail is right to left, its link a hyperlink.
 SELECT split_part(body_html, E'\n', 2) AS html_tag, body_html ~ '<a href="http://[^"]+/ticket/TD-000001">' AS linked
-  FROM outbox WHERE event = 'assigned';
+  FROM outbox_message WHERE event = 'assigned';
 
 --
 -- 3. The channel depends on the priority (R30): an urgent ticket also goes
@@ -69,7 +70,7 @@ SELECT ticket_id FROM open_ticket('No heating at all', 1, contact_id => 1);
 UPDATE ticket SET priority = 'urgent', priority_fixed = true WHERE ticket_id = 2;
 SELECT status FROM assign(2, 3);
 SELECT channel, recipient, language, coalesce(subject, body_text) AS text, payload ->> 'to' AS sms_to
-  FROM outbox WHERE ticket_id = 2 AND event = 'assigned' ORDER BY channel;
+  FROM outbox_message WHERE ticket_id = 2 AND event = 'assigned' ORDER BY channel;
 
 --
 -- 4. A recipient's own preference counts where the policy allows it (R09):
@@ -103,7 +104,7 @@ SET ticketdesk.agent = 2;
 SELECT status FROM start_work(1);
 SELECT status FROM resolve(1, 'Replaced the pump bearing.');
 SELECT * FROM pg_temp.box WHERE event = 'resolved';
-SELECT body_text FROM outbox WHERE event = 'resolved' AND language = 'pl';
+SELECT body_text FROM outbox_message WHERE event = 'resolved' AND language = 'pl';
 
 --
 -- 7. The assignee rejects an assignment (R51): the dispatchers hear of it,
@@ -115,7 +116,7 @@ SELECT status FROM assign(4, 2);
 SET ticketdesk.agent = 2;
 SELECT status FROM reject(4, 'Not my district');
 SELECT * FROM pg_temp.box WHERE event = 'rejected';
-SELECT body_text FROM outbox WHERE event = 'rejected';
+SELECT body_text FROM outbox_message WHERE event = 'rejected';
 -- The customer itself (no contact person) was thanked in English.
 SELECT recipient, language FROM outbox WHERE ticket_id = 4 AND event = 'registered';
 RESET ticketdesk.agent;
@@ -138,7 +139,7 @@ INSERT INTO notify_template (event, channel, language, subject, body_text, body_
 VALUES ('registered', 'email', 'lt', 'Gavome: {{subject}}', 'Ačiū, {{recipient}}! {{link}}',
         '<p>Ačiū, <b>{{recipient}}</b>!</p>');
 SELECT reference FROM open_ticket('Boiler <b>leaks</b> & drips', 1, contact_id => 1);
-SELECT subject, body_text, body_html FROM outbox WHERE ticket_id = (SELECT max(ticket_id) FROM ticket);
+SELECT subject, body_text, body_html FROM outbox_message WHERE ticket_id = (SELECT max(ticket_id) FROM ticket);
 UPDATE notify_template SET body_text = 'x' WHERE seeded AND event = 'closed' AND language = 'en';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
@@ -157,12 +158,12 @@ SELECT render_html(E'Line one\nline two\n\n\nNew paragraph {{v}}', '{"v": "a<b"}
 --
 SELECT regexp_replace(regexp_replace(outbox_mail(o), '^Date: [^\r]+', 'Date: (now)'),
                       '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '(key)', 'g') AS mail
-  FROM outbox o WHERE event = 'assigned' AND recipient = 'eli@desk.test' AND ticket_id = 1;
+  FROM outbox_message o WHERE event = 'assigned' AND recipient = 'eli@desk.test' AND ticket_id = 1;
 SELECT (SELECT substring(outbox_mail(o) FROM 'Message-ID: (<[^>]+>)')) = '<' || message_key || '@localhost>' AS stable_id
-  FROM outbox o WHERE outbox_id = 1;
+  FROM outbox_message o WHERE outbox_id = 1;
 -- The subject decodes back to the Hebrew text (RFC 2047, UTF-8, base64).
 SELECT convert_from(string_agg(decode(m[1], 'base64'), ''::bytea ORDER BY n), 'UTF8') AS decoded_subject
-  FROM outbox o,
+  FROM outbox_message o,
        regexp_matches(substring(outbox_mail(o) FROM E'Subject: (.*?)\r\nMessage-ID'), '=\?UTF-8\?B\?([^?]+)\?=', 'g')
        WITH ORDINALITY AS x(m, n)
  WHERE event = 'assigned' AND recipient = 'eli@desk.test' AND ticket_id = 1
@@ -180,7 +181,7 @@ SELECT count(*) AS claimed_again FROM outbox_claim(10, '5 minutes', '{email}');
 -- Row 1 was delivered; row 2 failed. The failure retries after a backoff of
 -- half the base delay plus a random part of it (30 s base: 15 to 30 s).
 SELECT outbox_record('{1,1}', '{1,2}', '{NULL,"Connection refused"}', '{f,f}', 3, '30 s', '1 hour') AS recorded;
-SELECT outbox_id, status, attempts, last_error, sent_at IS NOT NULL AS sent,
+SELECT outbox_id, status, attempts, last_error, sent_at IS NOT NULL AS sent, next_attempt_at IS NULL AS no_next_try,
        next_attempt_at - now() BETWEEN interval '14 s' AND interval '31 s' AS backoff_ok
   FROM outbox WHERE outbox_id IN (1, 2) ORDER BY outbox_id;
 -- Recording the same result again changes nothing: only leased rows count.
@@ -241,11 +242,12 @@ SELECT outbox_cancel(6);
 --
 INSERT INTO notify_template (event, channel, language, subject, body_text)
 VALUES ('reminder', 'email', 'en', 'Reminder: {{subject}}', 'Please look at {{reference}} by {{due}}.');
-SELECT event, channel, recipient, language, subject
+SELECT event, channel, recipient, language, subject IS NULL AS not_rendered_yet
   FROM enqueue(1, 'reminder', agent_id => 2, vars => '{"due": "Friday"}');
-SELECT body_text FROM outbox WHERE event = 'reminder';
+SELECT subject, body_text FROM outbox_message WHERE event = 'reminder';
 -- Forced channels, and the SMS text falls back to the mail's subject.
-SELECT channel, body_text FROM enqueue(1, 'reminder', contact_id => 1, channels => '{sms}');
+SELECT channel FROM enqueue(1, 'reminder', contact_id => 1, channels => '{sms}');
+SELECT body_text, payload ->> 'text' = body_text AS payload_text FROM outbox_message WHERE event = 'reminder' AND channel = 'sms';
 SELECT enqueue(1, 'reminder');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT enqueue(1, 'Reminder!', agent_id => 2);
@@ -298,3 +300,39 @@ RESET ROLE;
 SELECT event, channel, recipient FROM outbox WHERE ticket_id = 3 AND event = 'acknowledged';
 DROP OWNED BY td_notify_agent;
 DROP ROLE td_notify_agent;
+
+--
+-- 17. The transaction of a change writes small rows: who gets what, by
+--     which channel, in which language, with the note of the change. The
+--     text is rendered when the worker claims a row, and stored with the
+--     first result: a retry sends the same text, and a sent row keeps what
+--     was sent whatever happens to the ticket afterwards.
+--
+UPDATE outbox SET status = 'cancelled', next_attempt_at = NULL, leased_until = NULL
+ WHERE status IN ('queued', 'sending');
+SET ticketdesk.agent = 1;
+SELECT status FROM assign(2, 2, 'Second opinion');
+RESET ticketdesk.agent;
+SELECT event, channel, recipient, language, sender_name, note, subject IS NULL AND body_text IS NULL AS no_text_yet
+  FROM outbox WHERE ticket_id = 2 AND status = 'queued' ORDER BY outbox_id;
+-- The claim hands the worker the rendered text.
+SELECT channel, language, sender_name, coalesce(subject, body_text) AS text, status
+  FROM outbox_claim(10, '5 minutes', '{email,sms}') ORDER BY outbox_id;
+-- The worker records the results with the text it sent (done by hand here).
+SELECT outbox_record(array_agg(tenant_id), array_agg(outbox_id), array_agg(NULL::text), array_agg(false), 8,
+                     '30 s', '1 hour', array_agg(language), array_agg(sender_name), array_agg(subject),
+                     array_agg(body_text), array_agg(body_html), array_agg(payload)) AS recorded
+  FROM outbox_message WHERE ticket_id = 2 AND status = 'sending';
+UPDATE ticket SET subject = 'Heating restored' WHERE ticket_id = 2;
+SELECT channel, status, language, coalesce(subject, body_text) AS stored_text, next_attempt_at IS NULL AS not_due
+  FROM outbox WHERE ticket_id = 2 AND note = 'Second opinion' ORDER BY outbox_id;
+SELECT count(*) AS shown_as_stored FROM outbox o JOIN outbox_message m USING (tenant_id, outbox_id)
+ WHERE o.note = 'Second opinion' AND m.body_text = o.body_text AND m.subject IS NOT DISTINCT FROM o.subject
+   AND m.body_html IS NOT DISTINCT FROM o.body_html AND m.payload IS NOT DISTINCT FROM o.payload;
+-- A message not sent yet shows the ticket as it stands now.
+SELECT channel FROM enqueue(2, 'reminder', agent_id => 2);
+SELECT channel, coalesce(subject, body_text) AS text FROM outbox_message WHERE ticket_id = 2 AND event = 'reminder' ORDER BY channel;
+-- A message whose event has no text in any language shows none; the worker
+-- marks it dead with the reason ("no template for event ...") when it claims it.
+INSERT INTO outbox (ticket_id, event, channel, recipient) VALUES (2, 'nothing_written', 'email', 'eli@desk.test');
+SELECT subject, body_text, status FROM outbox_message WHERE event = 'nothing_written';

@@ -137,7 +137,7 @@ SELECT open_my_ticket($s$x'); DROP TABLE ticketdesk.ticket; -- {{description}}$s
                       description => 'PRIVATE') LIKE 'TD-%' AS opened;
 RESET ROLE;
 SELECT event, subject, body_text LIKE '%Hello Ann {{link}},%' AS name_as_written
-  FROM outbox WHERE ticket_id = (SELECT max(ticket_id) FROM ticket) ORDER BY outbox_id;
+  FROM outbox_message WHERE ticket_id = (SELECT max(ticket_id) FROM ticket) ORDER BY outbox_id;
 SELECT count(*) AS tickets FROM ticket;
 
 DROP ROLE td_att_ann, td_att_xavier, td_att_dora, td_att_form;

@@ -86,7 +86,7 @@ deliver_finish(DeliveryItem *item, CURL *h, CURLcode rc, const char *errbuf)
  */
 static int
 deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **lists,
-			  bool *added, char (*errbufs)[CURL_ERROR_SIZE], const DeliverySecrets *secrets)
+			  bool *added, char (*errbufs)[CURL_ERROR_SIZE])
 {
 	int			i;
 	int			active = 0;
@@ -96,9 +96,13 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 			active++;
 	for (i = first; i < n && active < notify_concurrency; i++)
 	{
-		CURL	   *h = curl_easy_init();
+		CURL	   *h;
 		const char *problem;
 
+		/* Settled before delivery (no template fits): nothing to send. */
+		if (items[i].done)
+			continue;
+		h = curl_easy_init();
 		if (h == NULL)
 		{
 			items[i].done = true;
@@ -117,8 +121,8 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 		if (notify_tls_ca_file[0] != '\0')
 			curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
 		problem = (items[i].channel == 'e')
-			? smtp_setup(h, &items[i], &lists[i], secrets)
-			: http_setup(h, &items[i], &lists[i], secrets);
+			? smtp_setup(h, &items[i], &lists[i])
+			: http_setup(h, &items[i], &lists[i]);
 		if (problem != NULL)
 		{
 			items[i].done = true;
@@ -147,10 +151,6 @@ deliver_batch(DeliveryItem *items, int n)
 	int			running = 0;
 	int			next;
 	bool		complete = true;
-	DeliverySecrets secrets;
-
-	secrets.smtp_password = notify_read_secret(notify_smtp_password_file);
-	secrets.sms_token = notify_read_secret(notify_sms_token_file);
 
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
@@ -163,7 +163,7 @@ deliver_batch(DeliveryItem *items, int n)
 
 		/* Keep at most notify_concurrency transfers in the multi handle. */
 		if (next < n)
-			next = deliver_start(items, n, next, handles, lists, added, errbufs, &secrets);
+			next = deliver_start(items, n, next, handles, lists, added, errbufs);
 		curl_multi_perform(multi, &running);
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 		{
@@ -185,12 +185,6 @@ deliver_batch(DeliveryItem *items, int n)
 		if (running > 0)
 			curl_multi_poll(multi, NULL, 0, 100, NULL);
 	} while (running > 0 || next < n);
-
-	/* Drop the secrets from memory as soon as they are not needed. */
-	if (secrets.smtp_password != NULL)
-		explicit_bzero(secrets.smtp_password, strlen(secrets.smtp_password));
-	if (secrets.sms_token != NULL)
-		explicit_bzero(secrets.sms_token, strlen(secrets.sms_token));
 
 	for (int i = 0; i < n; i++)
 	{

@@ -1,8 +1,9 @@
 /*
  * http.c
  *		SMS gateway and webhooks: an HTTP POST of the row's JSON body, with
- *		an Idempotency-Key header (the row's message_key), the token as a
- *		bearer authorisation and any extra headers from the settings.
+ *		an Idempotency-Key header (the row's message_key), the tenant's token
+ *		(secret sms.token or webhook.token, else the SMS token file) as a
+ *		bearer authorisation, and for SMS the extra headers of the settings.
  */
 #include "postgres.h"
 
@@ -34,24 +35,26 @@ append_setting_headers(struct curl_slist *list, const char *setting)
  * message when the transfer cannot be made, else NULL.
  */
 const char *
-http_setup(void *handle, DeliveryItem *item, void **headers, const DeliverySecrets *secrets)
+http_setup(void *handle, DeliveryItem *item, void **headers)
 {
 	CURL	   *h = (CURL *) handle;
 	struct curl_slist *list = NULL;
 	char		line[1024];
+	const char *token = item->channel == 's' ? item->secrets->sms_token : item->secrets->webhook_token;
 
 	list = curl_slist_append(list, "Content-Type: application/json; charset=utf-8");
 	snprintf(line, sizeof(line), "Idempotency-Key: %s", item->key);
 	list = curl_slist_append(list, line);
-	if (item->channel == 's' && secrets->sms_token == NULL)
+	if (token == NULL)
 	{
 		*headers = list;
-		return "could not read the file named by ticketdesk.sms_token_file";
+		return "no secret sms.token for the tenant, and the file named by ticketdesk.sms_token_file could not be read";
 	}
-	if (item->channel == 's' && secrets->sms_token[0] != '\0')
+	if (token[0] != '\0')
 	{
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", secrets->sms_token);
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
 		list = curl_slist_append(list, line);
+		explicit_bzero(line, sizeof(line));
 	}
 	if (item->channel == 's')
 		list = append_setting_headers(list, notify_sms_headers);

@@ -47,6 +47,19 @@ extern char *notify_read_secret(const char *path);
 extern void notify_register_launcher(void);
 extern void notify_install_hooks(void);
 
+/*
+ * The credentials for one tenant's messages of a batch: the tenant's
+ * secrets (smtp.password, sms.token, webhook.token), else the files of the
+ * settings. NULL: neither could be read; "": none configured.
+ */
+typedef struct DeliverySecrets
+{
+	int32		tenant_id;
+	char	   *smtp_password;
+	char	   *sms_token;
+	char	   *webhook_token;
+} DeliverySecrets;
+
 /* One message of a batch, as the worker hands it to deliver.c. */
 typedef struct DeliveryItem
 {
@@ -55,9 +68,19 @@ typedef struct DeliveryItem
 	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
 	char	   *recipient;
 	char	   *key;			/* message_key: Message-ID / idempotency key */
-	char	   *data;			/* the composed mail, or the JSON body */
+	char	   *data;			/* the composed mail, or the JSON body; NULL:
+								 * no template fits, nothing to send */
+	/* the rendered text, stored with the result (NULL where it is) */
+	char	   *event;
+	char	   *language;
+	char	   *sender;
+	char	   *subject;
+	char	   *body_text;
+	char	   *body_html;
+	char	   *payload;
 	size_t		len;
 	size_t		sent;			/* bytes of data read by curl so far */
+	const DeliverySecrets *secrets; /* its tenant's credentials */
 	/* results */
 	bool		done;
 	bool		ok;
@@ -65,12 +88,6 @@ typedef struct DeliveryItem
 	char	   *error;
 } DeliveryItem;
 
-/* The secrets of a batch, read from their files by deliver_batch. */
-typedef struct DeliverySecrets
-{
-	char	   *smtp_password;	/* NULL: the file could not be read */
-	char	   *sms_token;
-} DeliverySecrets;
 
 /* Delivery (deliver.c): returns false when a shutdown interrupted it. */
 extern void deliver_init(void);
@@ -83,10 +100,8 @@ extern char *mail_compose(StringInfo out, const char *from_name, const char *to_
 						  const char *key, const char *language, const char *body_text,
 						  const char *body_html);
 
-extern const char *smtp_setup(void *handle, DeliveryItem *item, void **list,
-							  const DeliverySecrets *secrets);
-extern const char *http_setup(void *handle, DeliveryItem *item, void **list,
-							  const DeliverySecrets *secrets);
+extern const char *smtp_setup(void *handle, DeliveryItem *item, void **list);
+extern const char *http_setup(void *handle, DeliveryItem *item, void **list);
 extern bool http_result(long status, bool *permanent);
 
 /* Templates (template.c). */

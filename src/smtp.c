@@ -248,8 +248,9 @@ smtp_read(char *buf, size_t size, size_t nitems, void *arg)
  * message when the transfer cannot be made, else NULL.
  */
 const char *
-smtp_setup(void *handle, DeliveryItem *item, void **rcpt, const DeliverySecrets *secrets)
+smtp_setup(void *handle, DeliveryItem *item, void **rcpt)
 {
+	const DeliverySecrets *secrets = item->secrets;
 	CURL	   *h = (CURL *) handle;
 	struct curl_slist *list = NULL;
 	char		addr[1024];
@@ -270,7 +271,7 @@ smtp_setup(void *handle, DeliveryItem *item, void **rcpt, const DeliverySecrets 
 	if (notify_smtp_user[0] != '\0')
 	{
 		if (secrets->smtp_password == NULL)
-			return "could not read the file named by ticketdesk.smtp_password_file";
+			return "no secret smtp.password for the tenant, and the file named by ticketdesk.smtp_password_file could not be read";
 		curl_easy_setopt(h, CURLOPT_USERNAME, notify_smtp_user);
 		curl_easy_setopt(h, CURLOPT_PASSWORD, secrets->smtp_password);
 	}

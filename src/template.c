@@ -169,9 +169,14 @@ check_size(text *tmpl)
 Datum
 ticketdesk_render_text(PG_FUNCTION_ARGS)
 {
-	text	   *tmpl = PG_GETARG_TEXT_PP(0);
+	text	   *tmpl;
 	Jsonb	   *vars = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	StringInfoData out;
+
+	/* No template (none fits the message): no text. */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	tmpl = PG_GETARG_TEXT_PP(0);
 
 	check_size(tmpl);
 	initStringInfo(&out);
@@ -183,9 +188,14 @@ ticketdesk_render_text(PG_FUNCTION_ARGS)
 Datum
 ticketdesk_render_markup(PG_FUNCTION_ARGS)
 {
-	text	   *tmpl = PG_GETARG_TEXT_PP(0);
+	text	   *tmpl;
 	Jsonb	   *vars = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	StringInfoData out;
+
+	/* No template (none fits the message): no text. */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	tmpl = PG_GETARG_TEXT_PP(0);
 
 	check_size(tmpl);
 	initStringInfo(&out);
@@ -212,11 +222,16 @@ language_is_rtl(const char *lang)
 Datum
 ticketdesk_render_html(PG_FUNCTION_ARGS)
 {
-	text	   *tmpl = PG_GETARG_TEXT_PP(0);
+	text	   *tmpl;
 	Jsonb	   *vars = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	char	   *lang = PG_ARGISNULL(2) ? "en" : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	const char *dir;
 	StringInfoData out;
+
+	/* No template (none fits the message): no text. */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	tmpl = PG_GETARG_TEXT_PP(0);
 
 	check_size(tmpl);
 	for (char *p = lang; *p; p++)

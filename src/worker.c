@@ -37,12 +37,18 @@
 #include "jobs.h"
 #include "notify.h"
 #include "notify_shared.h"
+#include "secret.h"
 
 PGDLLEXPORT void notify_worker_main(Datum arg);
 
-
 static NotifyDb *my_slot = NULL;
 static MemoryContext batch_cxt = NULL;
+
+static void record_results(DeliveryItem *items, int n);
+
+/* The credentials of the batch's tenants (in batch_cxt). */
+static DeliverySecrets *batch_secrets = NULL;
+static int	batch_secrets_n = 0;
 
 /* Take this worker's slot; false when another process already has it. */
 static bool
@@ -162,6 +168,28 @@ begin_txn(const char *activity)
 	return worker_begin_txn(activity, "outbox");
 }
 
+/*
+ * Lock without waiting the tables the claim renders from (outbox_message),
+ * so that a DROP EXTENSION or TRUNCATE holding one of them is never made
+ * to wait for the worker; false when one is locked.
+ */
+static bool
+lock_render_tables(void)
+{
+	static const char *const tables[] = {"ticket", "agent", "contact", "customer", "center",
+	"notify_template", "secret"};
+	Oid			nsp = get_namespace_oid("ticketdesk", false);
+
+	for (int i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+
+		if (OidIsValid(relid) && !ConditionalLockRelationOid(relid, AccessShareLock))
+			return false;
+	}
+	return true;
+}
+
 /* The channels whose destination is configured. */
 static Datum
 configured_channels(void)
@@ -187,15 +215,88 @@ copy_value(HeapTuple tup, TupleDesc desc, int col)
 	return copy;
 }
 
+/* A column's text in the batch's memory, or NULL. */
+static char *
+copy_nullable(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v ? MemoryContextStrdup(batch_cxt, v) : NULL;
+}
+
+/* A secret of the tenant, else the setting's file (NULL: unreadable), in batch_cxt. */
+static char *
+tenant_secret(int32 tenant_id, const char *name, const char *file)
+{
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	char	   *value = secret_lookup(tenant_id, name);
+
+	if (value == NULL)
+		value = file != NULL ? notify_read_secret(file) : pstrdup("");
+	MemoryContextSwitchTo(old);
+	return value;
+}
+
 /*
- * Claim a batch: due rows of the configured channels, each composed for
- * sending. *next_due_ms says when the next row not claimed now falls due.
+ * Give each item its tenant's credentials: the tenant's secrets
+ * (smtp.password, sms.token, webhook.token), else the files named by
+ * ticketdesk.smtp_password_file and ticketdesk.sms_token_file. Read in the
+ * claim's transaction, once per tenant of the batch.
+ */
+static void
+load_secrets(DeliveryItem *items, int n)
+{
+	batch_secrets = MemoryContextAllocZero(batch_cxt, sizeof(DeliverySecrets) * Max(n, 1));
+	batch_secrets_n = 0;
+	for (int i = 0; i < n; i++)
+	{
+		DeliverySecrets *sec = NULL;
+
+		for (int j = 0; j < batch_secrets_n && sec == NULL; j++)
+			if (batch_secrets[j].tenant_id == items[i].tenant_id)
+				sec = &batch_secrets[j];
+		if (sec == NULL)
+		{
+			sec = &batch_secrets[batch_secrets_n++];
+			sec->tenant_id = items[i].tenant_id;
+			sec->smtp_password = tenant_secret(sec->tenant_id, "smtp.password", notify_smtp_password_file);
+			sec->sms_token = tenant_secret(sec->tenant_id, "sms.token", notify_sms_token_file);
+			sec->webhook_token = tenant_secret(sec->tenant_id, "webhook.token", NULL);
+		}
+		items[i].secrets = sec;
+	}
+}
+
+/* Wipe the batch's credentials from memory once delivery is over. */
+static void
+wipe_secrets(void)
+{
+	for (int j = 0; j < batch_secrets_n; j++)
+	{
+		char	   *v[3] = {batch_secrets[j].smtp_password, batch_secrets[j].sms_token,
+		batch_secrets[j].webhook_token};
+
+		for (int k = 0; k < 3; k++)
+			if (v[k] != NULL)
+				explicit_bzero(v[k], strlen(v[k]));
+	}
+	batch_secrets_n = 0;
+}
+
+/*
+ * Claim a batch: due rows of the configured channels, each rendered from
+ * its template (outbox_message) and composed for sending in the claim's
+ * statement. The same transaction first records the results of the batch
+ * delivered before (done), so one transaction per batch does both.
+ * *next_due_ms says when the next row not claimed now falls due. TXN_DONE
+ * means done is recorded (or has no table left to go to).
  */
 static TxnResult
-claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
+claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done, int ndone)
 {
 	Oid			types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
 	Datum		args[3];
+	int			channels;
 	TxnResult	r;
 
 	*n = 0;
@@ -209,10 +310,29 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	args[0] = Int32GetDatum(notify_batch_size);
 	args[1] = Int32GetDatum(notify_lease_ms);
 	args[2] = configured_channels();
+	channels = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(args[2])), ARR_DIMS(DatumGetArrayTypeP(args[2])));
+	if (channels > 0 && !lock_render_tables())
+	{
+		worker_end_txn();
+		return TXN_LOCKED;
+	}
+	/* The results of the batch delivered last, in the same transaction. */
+	if (ndone > 0)
+		record_results(done, ndone);
+	/* Nothing can be sent: the rows stay queued, and nothing is read. */
+	if (channels == 0)
+	{
+		worker_end_txn();
+		return TXN_DONE;
+	}
+	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
 	if (SPI_execute_with_args(
 							  "SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
-							  "       CASE WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
-							  "            ELSE o.payload::text END"
+							  "       CASE WHEN o.body_text IS NULL THEN NULL"
+							  "            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
+							  "            ELSE o.payload::text END,"
+							  "       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
+							  "       o.payload::text"
 							  "  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
 							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: the claim failed");
@@ -231,15 +351,34 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 		item->channel = copy_value(tup, desc, 3)[0];
 		item->recipient = copy_value(tup, desc, 4);
 		item->key = copy_value(tup, desc, 5);
-		item->data = copy_value(tup, desc, 6);
+		item->data = copy_nullable(tup, desc, 6);
+		item->event = copy_value(tup, desc, 7);
+		item->language = copy_value(tup, desc, 8);
+		item->sender = copy_nullable(tup, desc, 9);
+		item->subject = copy_nullable(tup, desc, 10);
+		item->body_text = copy_nullable(tup, desc, 11);
+		item->body_html = copy_nullable(tup, desc, 12);
+		item->payload = copy_nullable(tup, desc, 13);
+		if (item->data == NULL)
+		{
+			/* No template of the event fits: final, the row is dead. */
+			item->done = true;
+			item->permanent = true;
+			item->error = MemoryContextStrdup(batch_cxt,
+											  psprintf("no template for event \"%s\" in \"%s\" or in English",
+													   item->event, item->language));
+			continue;
+		}
 		item->len = strlen(item->data);
 	}
 	*n = (int) SPI_processed;
+	load_secrets(*items, *n);
 
 	/* When the next row not claimed now falls due. */
 	if (SPI_execute_with_args(
 							  "SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint"
-							  "  FROM ticketdesk.outbox WHERE status IN ('queued', 'sending') AND channel = ANY ($1)",
+							  "  FROM ticketdesk.outbox"
+							  " WHERE next_attempt_at > now() AND status = 'queued' AND channel = ANY ($1)",
 							  1, &types[2], &args[2], NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
@@ -252,13 +391,36 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms)
 	return TXN_DONE;
 }
 
-/* Record the results of a batch; waits out a locked outbox. */
-static void
-record_batch(DeliveryItem *items, int n)
+/* A text[] of one string field of every item, NULL elements where it is NULL. */
+static Datum
+text_column(DeliveryItem *items, int n, size_t offset)
 {
-	Oid			types[7] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-	INT4OID, INT4OID, INT4OID};
-	Datum		args[7];
+	Datum	   *values = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		char	   *v = *(char **) ((char *) &items[i] + offset);
+
+		nulls[i] = (v == NULL);
+		values[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+	}
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Record the results of a batch and the text sent, in the transaction open
+ * (outbox_record: one set-based UPDATE), and count them.
+ */
+static void
+record_results(DeliveryItem *items, int n)
+{
+	Oid			types[13] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+		INT4OID, INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[13];
 	Datum	   *tenants = palloc(sizeof(Datum) * n);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum	   *errors = palloc(sizeof(Datum) * n);
@@ -277,39 +439,55 @@ record_batch(DeliveryItem *items, int n)
 		permanent[i] = BoolGetDatum(items[i].permanent);
 		ok += items[i].ok ? 1 : 0;
 	}
-
-	for (;;)
-	{
-		TxnResult	r = begin_txn("ticketdesk notify: recording results");
-
-		if (r == TXN_DONE)
-		{
-			args[0] = PointerGetDatum(construct_array(tenants, n, INT4OID, 4, true, TYPALIGN_INT));
-			args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
-														 TEXTOID, -1, false, TYPALIGN_INT));
-			args[3] = PointerGetDatum(construct_array(permanent, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-			args[4] = Int32GetDatum(notify_max_attempts);
-			args[5] = Int32GetDatum(notify_backoff_base_ms);
-			args[6] = Int32GetDatum(notify_backoff_cap_ms);
-			if (SPI_execute_with_args(
-									  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
-									  " $6 * interval '1 ms', $7 * interval '1 ms')",
-									  7, types, args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "ticketdesk notify worker: recording the results failed");
-		}
-		worker_end_txn();
-		if (r != TXN_LOCKED || ShutdownRequestPending)
-			break;
-		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
-		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
-	}
+	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: recording results");
+	args[0] = PointerGetDatum(construct_array(tenants, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
+												 TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(permanent, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	args[4] = Int32GetDatum(notify_max_attempts);
+	args[5] = Int32GetDatum(notify_backoff_base_ms);
+	args[6] = Int32GetDatum(notify_backoff_cap_ms);
+	args[7] = text_column(items, n, offsetof(DeliveryItem, language));
+	args[8] = text_column(items, n, offsetof(DeliveryItem, sender));
+	args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
+	args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
+	args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
+	args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
+	if (SPI_execute_with_args(
+							  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
+							  " $6 * interval '1 ms', $7 * interval '1 ms',"
+							  " $8, $9, $10, $11, $12, $13::jsonb[])",
+							  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "ticketdesk notify worker: recording the results failed");
 
 	SpinLockAcquire(&notify_shared->mutex);
 	my_slot->batches++;
 	my_slot->delivered += ok;
 	my_slot->failed += n - ok;
 	SpinLockRelease(&notify_shared->mutex);
+}
+
+/*
+ * Record the results of a batch in a transaction of its own (when the
+ * worker stops; otherwise the next claim records them); waits out a locked
+ * outbox.
+ */
+static void
+record_batch(DeliveryItem *items, int n)
+{
+	for (;;)
+	{
+		TxnResult	r = begin_txn("ticketdesk notify: recording results");
+
+		if (r == TXN_DONE)
+			record_results(items, n);
+		worker_end_txn();
+		if (r != TXN_LOCKED)
+			break;
+		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+	}
 }
 
 /* Delete sent rows older than the retention setting. */
@@ -360,6 +538,8 @@ notify_worker_main(Datum arg)
 	int			index;
 	TimestampTz last_prune = 0;
 	TimestampTz last_jobs = 0;
+	DeliveryItem *pending = NULL;	/* delivered, results not recorded yet */
+	int			npending = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -390,7 +570,9 @@ notify_worker_main(Datum arg)
 		if (RecoveryInProgress())
 			r = TXN_LOCKED;		/* a standby sends nothing */
 		else
-			r = claim_batch(&items, &n, &wait_ms);
+			r = claim_batch(&items, &n, &wait_ms, pending, npending);
+		if (r != TXN_LOCKED)
+			npending = 0;
 
 		if (r == TXN_NO_EXTENSION)
 		{
@@ -412,10 +594,11 @@ notify_worker_main(Datum arg)
 			snprintf(activity, sizeof(activity), "ticketdesk notify: delivering %d messages", n);
 			pgstat_report_activity(STATE_RUNNING, activity);
 			deliver_batch(items, n);
-			record_batch(items, n);
-			/* A full batch: more may be due at once. */
-			if (n == notify_batch_size)
-				wait_ms = 0;
+			wipe_secrets();
+			/* The next claim records the results, at once. */
+			pending = items;
+			npending = n;
+			wait_ms = 0;
 		}
 
 		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
@@ -445,6 +628,9 @@ notify_worker_main(Datum arg)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* Results of the last batch not recorded yet: record them before leaving. */
+	if (npending > 0)
+		record_batch(pending, npending);
 	deliver_shutdown();
 	proc_exit(0);
 }

@@ -203,24 +203,27 @@ COPY (SELECT * FROM billing_export ORDER BY run_id, line_no) TO STDOUT WITH (FOR
 SELECT jsonb_pretty(billing_export_json(1));
 
 -- 10. Notifications (R05, R09, R28-R30, R41). Every step above queued its
---    messages in the outbox, inside the transaction of the change, rendered
---    in each recipient's language (Rita and Eli read Lithuanian). A
---    background worker delivers them over SMTP and HTTP after commit; this
---    tour's cluster has no mail server configured, so they wait as 'queued'.
-SELECT outbox_id, event, channel, recipient, language AS lang, sender_name, status, subject
-  FROM outbox WHERE ticket_id = 1 ORDER BY outbox_id;
+--    messages in the outbox, inside the transaction of the change: who gets
+--    what, by which channel, in which language (Rita and Eli read
+--    Lithuanian). A background worker, woken at commit, renders each from
+--    its template and delivers it over SMTP and HTTP; this tour's cluster
+--    sends its mail to a local test server (the last section shows what it
+--    received) and has no SMS gateway, so SMS wait. outbox_message shows
+--    each message as it was or will be sent.
+SELECT outbox_id, event, channel, recipient, language AS lang, sender_name, subject
+  FROM outbox_message WHERE ticket_id = 1 ORDER BY outbox_id;
 -- The thank-you Rita received when she registered the request (R41).
-SELECT body_text FROM outbox WHERE ticket_id = 1 AND event = 'registered';
+SELECT body_text FROM outbox_message WHERE ticket_id = 1 AND event = 'registered';
 -- The mail as the worker sends it: a Message-ID stable per row, the
 -- reference in the subject and the thread, Auto-Submitted, and a plain-text
 -- part beside the HTML part (headers shown; the subject is UTF-8 encoded).
 SELECT split_part(outbox_mail(o), E'\r\n\r\n', 1) AS headers
-  FROM outbox o WHERE ticket_id = 1 AND event = 'resolved' AND recipient = 'rita@acme.test';
+  FROM outbox_message o WHERE ticket_id = 1 AND event = 'resolved' AND recipient = 'rita@acme.test';
 -- An urgent ticket also goes by SMS (R30), to Fay's phone, in Polish.
 SELECT ticket_id AS gas FROM open_ticket('Gas smell near the boiler', 2, contact_id => 1) \gset
 SELECT reference, priority FROM fix_priority(:gas, 'urgent', 'Gas: urgent whatever the matrix says');
 SELECT reference, status FROM assign(:gas, 3, 'Urgent: go now');
-SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox
+SELECT channel, recipient, coalesce(subject, body_text) AS text FROM outbox_message
  WHERE ticket_id = :gas AND event = 'assigned' ORDER BY channel;
 -- The delivery workers of this database (ticketdesk.notify_workers, two by
 -- default, in every database with the extension).
@@ -284,7 +287,7 @@ SELECT escalate_overdue(now() + interval '3 days 1 minute') AS escalated,
 SELECT n.kind, n.key, (SELECT string_agg(a.name, ', ' ORDER BY a.name) FROM agent a WHERE a.agent_id = ANY (n.agent_ids)) AS told
   FROM automation_notice n ORDER BY n.notice_id;
 -- Each went to the notification outbox, once per recipient.
-SELECT o.event, o.recipient, o.subject FROM outbox o
+SELECT o.event, o.recipient, o.subject FROM outbox_message o
  WHERE o.event IN ('due_reminder', 'escalation') ORDER BY o.outbox_id;
 
 -- Auto-confirm and auto-close (R22): confirmed after 3 quiet business days
@@ -418,3 +421,19 @@ SET ROLE tour_rita;
 SELECT session_tenant() AS tenant, session_contact() AS contact, (SELECT count(*) FROM ticket) AS tickets;
 RESET ROLE;
 DROP ROLE tour_rita;
+
+-- 17. The mails, delivered (R05, R29, R41). The tour's cluster sends its
+--    mail to a local SMTP server (aiosmtpd, started by tour/run). Once the
+--    outbox has no mail left to send, here is what that server received:
+--    each mail in its recipient's language, the reference in the subject, a
+--    Message-ID stable per outbox row, and the first lines of the text part.
+DO $$
+BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM ticketdesk.outbox
+                               WHERE channel = 'email' AND status IN ('queued', 'sending'));
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT status, count(*) AS mails FROM outbox WHERE channel = 'email' GROUP BY status ORDER BY status;
+\! /usr/bin/python3 mails.py "$TOUR_MAILS"

@@ -181,15 +181,10 @@ GRANT EXECUTE ON FUNCTION history_purge_guard() TO ticketdesk_admin, ticketdesk_
 GRANT EXECUTE ON FUNCTION purge_history(interval) TO ticketdesk_admin;
 
 -- SECURITY DEFINER functions name pg_temp last, so a caller's temporary table
--- never shadows a table they use (test security_audit). The role_* helpers
--- name every table with its schema.
+-- never shadows a table they use (test security_audit).
 ALTER FUNCTION create_tenant(text, text) SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION run_jobs_all_tenants(timestamptz) SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION automation_notice_send() SET search_path = pg_catalog, ticketdesk, pg_temp;
-ALTER FUNCTION notify_ticket_event() SET search_path = pg_catalog, ticketdesk, pg_temp;
-ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
-    SET search_path = pg_catalog, ticketdesk, pg_temp;
-ALTER FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) SET search_path = pg_catalog, ticketdesk, pg_temp;
 ALTER FUNCTION intake_submit(name, text, text, text) SET search_path = pg_catalog, ticketdesk, pg_temp;
 
 --
@@ -412,3 +407,408 @@ CREATE OR REPLACE FUNCTION forbid_forged_event() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_forbid_forged_event';
 COMMENT ON FUNCTION forbid_forged_event() IS
     'Trigger: refuses (TD701) a ticket_event row inserted by a restricted role other than through the ticket trigger.';
+
+--
+-- Notifications queued small and rendered when the worker claims them
+-- (schema/65_outbox.sql, 88_api_notify.sql; doc/notify.md). Rows already
+-- queued keep their text and are sent as they are.
+--
+ALTER TABLE outbox
+    ADD COLUMN note text,
+    ADD COLUMN vars jsonb,
+    ALTER COLUMN body_text DROP NOT NULL,
+    ALTER COLUMN next_attempt_at DROP NOT NULL,
+    DROP CONSTRAINT outbox_check,
+    ADD CONSTRAINT outbox_check CHECK (body_text IS NOT NULL OR ticket_id IS NOT NULL),
+    ADD CONSTRAINT outbox_check1 CHECK (body_text IS NULL OR channel <> 'email' OR subject IS NOT NULL),
+    SET (fillfactor = 70);
+UPDATE outbox SET next_attempt_at = NULL WHERE status IN ('sent', 'dead', 'cancelled');
+DROP INDEX outbox_due_idx;
+CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+DROP INDEX outbox_sent_idx;
+CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+COMMENT ON TABLE outbox IS
+    'Durable outbox of notifications (e-mail, SMS, webhook): recipient, status, attempts, next try, last error; the text once sent (outbox_message renders it before).';
+
+CREATE OR REPLACE FUNCTION notify_queue(tenant integer, ticket_id bigint, event_kind text,
+                             agent_id bigint, contact_id bigint, customer_id bigint,
+                             channels text[] DEFAULT NULL, note text DEFAULT NULL,
+                             vars jsonb DEFAULT '{}', source_event bigint DEFAULT NULL,
+                             sender text DEFAULT NULL)
+    RETURNS SETOF outbox
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    queued ticketdesk.outbox;
+BEGIN
+    FOR queued IN
+        INSERT INTO ticketdesk.outbox AS o
+            (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+             contact_id, language, sender_name, thread, note, vars)
+        SELECT tenant, k.ticket_id, source_event, event_kind, c.channel, c.address, r.name,
+               notify_queue.agent_id, notify_queue.contact_id, r.language, sender, k.reference, note,
+               nullif(vars, '{}'::jsonb)
+          FROM ticketdesk.ticket k
+          -- The recipient and their own channel preference (R09).
+          CROSS JOIN LATERAL (
+                SELECT a.name, a.email, a.phone, a.language, p.channels AS preference
+                  FROM ticketdesk.agent a
+                  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id
+                 WHERE notify_queue.agent_id IS NOT NULL
+                   AND a.tenant_id = tenant AND a.agent_id = notify_queue.agent_id
+                UNION ALL
+                SELECT n.name, n.email, n.phone, n.language,
+                       coalesce(p.channels, CASE n.preferred_channel WHEN 'sms' THEN '{sms}'::text[]
+                                                                     WHEN 'email' THEN '{email}'::text[] END)
+                  FROM ticketdesk.contact n
+                  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = n.tenant_id AND p.contact_id = n.contact_id
+                 WHERE notify_queue.agent_id IS NULL AND notify_queue.contact_id IS NOT NULL
+                   AND n.tenant_id = tenant AND n.contact_id = notify_queue.contact_id
+                UNION ALL
+                SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en', NULL
+                  FROM ticketdesk.customer u
+                 WHERE notify_queue.agent_id IS NULL AND notify_queue.contact_id IS NULL
+                   AND u.tenant_id = tenant AND u.customer_id = notify_queue.customer_id) r
+          CROSS JOIN LATERAL (
+                SELECT ch AS channel, CASE ch WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone END AS address
+                  FROM unnest(coalesce(channels, ticketdesk.notify_channels(tenant, event_kind, k.priority,
+                                                                            r.preference))) AS ch) c
+         WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id
+           AND r.name IS NOT NULL
+           AND c.address ~ '\S'
+           AND (c.channel <> 'email' OR c.address ~ '^[^\s<>@",;]+@[^\s<>@",;]+$')
+        ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
+        RETURNING o.*
+    LOOP
+        RETURN NEXT queued;
+    END LOOP;
+    PERFORM ticketdesk.notify_wake();
+END $$;
+COMMENT ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text) IS
+    'Internal: queues an event''s messages for one recipient of a ticket (rendered when claimed); returns the rows queued.';
+
+CREATE OR REPLACE FUNCTION enqueue(ticket_id bigint, event text, agent_id bigint DEFAULT NULL,
+                        contact_id bigint DEFAULT NULL, channels text[] DEFAULT NULL,
+                        note text DEFAULT NULL, vars jsonb DEFAULT '{}')
+    RETURNS SETOF outbox
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+BEGIN
+    IF num_nonnulls(agent_id, contact_id) <> 1 THEN
+        RAISE EXCEPTION 'a notification goes to either an agent or a contact'
+            USING ERRCODE = 'TD543', HINT = 'Pass exactly one of agent_id and contact_id.';
+    END IF;
+    IF event IS NULL OR event !~ '^[a-z_]{1,40}$' THEN
+        RAISE EXCEPTION 'invalid notification event "%"', event
+            USING ERRCODE = 'TD545',
+                  HINT = 'An event name has 1 to 40 lower-case letters or "_", e.g. overdue or reminder.';
+    END IF;
+    IF channels IS NOT NULL AND (NOT channels <@ ARRAY['email', 'sms'] OR cardinality(channels) = 0) THEN
+        RAISE EXCEPTION 'unknown notification channels %', channels
+            USING ERRCODE = 'TD545', HINT = 'The channels are email and sms.';
+    END IF;
+    PERFORM ticketdesk.require('ticket', ticket_id);
+    PERFORM ticketdesk.require('agent', agent_id);
+    PERFORM ticketdesk.require('contact', contact_id);
+    -- The text is rendered when the message is claimed; an event nobody
+    -- wrote a text for is refused now rather than dead later.
+    IF NOT EXISTS (SELECT 1 FROM ticketdesk.notify_template t
+                    WHERE t.tenant_id = ticketdesk.current_tenant() AND t.event = enqueue.event) THEN
+        RAISE EXCEPTION 'no template for event "%"', event
+            USING ERRCODE = 'TD544',
+                  DETAIL = format('Tenant %s has no template for event "%s" in any language.',
+                                  ticketdesk.current_tenant(), event),
+                  HINT = 'Add a row to ticketdesk.notify_template for this event.';
+    END IF;
+    RETURN QUERY
+    SELECT * FROM ticketdesk.notify_queue(ticketdesk.current_tenant(), ticket_id, event, agent_id,
+                                          contact_id, NULL, channels, note, vars);
+END $$;
+COMMENT ON FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) IS
+    'Queues a notification of an event about a ticket for an agent or a contact (rendered from notify_template when the worker claims it); returns the rows queued.';
+
+CREATE OR REPLACE FUNCTION notify_ticket_event() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    tk     ticketdesk.ticket;
+    ev     text;
+    actor  text;
+    rcpt   record;
+    audiences text[];
+BEGIN
+    ev := CASE
+        WHEN NEW.kind = 'created' THEN 'registered'
+        WHEN NEW.kind = 'assignee' AND NEW.new_value IS NOT NULL THEN 'assigned'
+        WHEN NEW.kind = 'status' AND NEW.new_value = 'new' AND NEW.old_value IN ('assigned', 'acknowledged') THEN 'rejected'
+        WHEN NEW.kind = 'status' AND NEW.new_value IN ('acknowledged', 'resolved', 'confirmed', 'closed', 'cancelled')
+            THEN NEW.new_value
+    END;
+    IF ev IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO tk FROM ticketdesk.ticket k WHERE k.tenant_id = NEW.tenant_id AND k.ticket_id = NEW.ticket_id;
+    audiences := CASE ev
+        WHEN 'registered' THEN '{requester}'
+        WHEN 'assigned' THEN '{assignee,requester}'
+        WHEN 'acknowledged' THEN '{requester}'
+        WHEN 'rejected' THEN '{dispatchers}'
+        WHEN 'resolved' THEN '{requester,watchers}'
+        WHEN 'confirmed' THEN '{assignee}'
+        WHEN 'closed' THEN '{requester,watchers}'
+        WHEN 'cancelled' THEN '{requester,assignee,watchers}'
+    END;
+    -- Opened already assigned: the thank-you names the handler, once is enough.
+    IF ev = 'assigned' AND EXISTS (SELECT 1 FROM ticketdesk.ticket_event e
+                                    WHERE e.tenant_id = NEW.tenant_id AND e.ticket_id = NEW.ticket_id
+                                      AND e.kind = 'created' AND e.event_id < NEW.event_id
+                                      AND e.at = NEW.at) THEN
+        audiences := '{assignee}';
+    END IF;
+    -- A rejection goes out in the name of the agent who rejected it.
+    IF ev = 'rejected' THEN
+        SELECT a.name INTO actor FROM ticketdesk.agent a
+         WHERE a.tenant_id = NEW.tenant_id AND a.agent_id = NEW.actor_agent_id;
+    END IF;
+
+    FOR rcpt IN
+        SELECT DISTINCT ON (x.event, x.agent_id, x.contact_id, x.customer_id) x.*
+          FROM (
+            -- the requester: the contact person, else the employee, else the customer
+            SELECT CASE WHEN ev = 'assigned' THEN 'handler_assigned' ELSE ev END AS event,
+                   CASE WHEN tk.contact_id IS NULL THEN tk.requester_agent_id END AS agent_id,
+                   tk.contact_id,
+                   CASE WHEN tk.contact_id IS NULL AND tk.requester_agent_id IS NULL THEN tk.customer_id END AS customer_id,
+                   1 AS rank
+             WHERE 'requester' = ANY (audiences)
+            UNION ALL
+            SELECT ev, tk.assignee_id, NULL, NULL, 2
+             WHERE 'assignee' = ANY (audiences) AND tk.assignee_id IS NOT NULL
+            UNION ALL
+            SELECT ev, m.agent_id, NULL, NULL, 3
+              FROM ticketdesk.center_member m
+             WHERE 'dispatchers' = ANY (audiences)
+               AND m.tenant_id = NEW.tenant_id AND m.center_id = tk.center_id AND m.role = 'dispatcher'
+            UNION ALL
+            SELECT ev, w.agent_id, w.contact_id, NULL, 4
+              FROM ticketdesk.watcher w
+             WHERE 'watchers' = ANY (audiences) AND w.tenant_id = NEW.tenant_id AND w.ticket_id = NEW.ticket_id
+          ) x
+         WHERE num_nonnulls(x.agent_id, x.contact_id, x.customer_id) = 1
+           AND (x.agent_id IS NULL OR x.agent_id IS DISTINCT FROM NEW.actor_agent_id)
+         ORDER BY x.event, x.agent_id, x.contact_id, x.customer_id, x.rank
+    LOOP
+        PERFORM ticketdesk.notify_queue(NEW.tenant_id, NEW.ticket_id, rcpt.event, rcpt.agent_id,
+                                        rcpt.contact_id, rcpt.customer_id, NULL, NEW.note, '{}',
+                                        NEW.event_id,
+                                        actor);
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION notify_ticket_event() IS
+    'AFTER INSERT trigger on ticket_event: queues the notifications of lifecycle events in the same transaction.';
+
+DROP TRIGGER ticket_event_notify ON ticket_event;
+-- The WHEN clause lets the history rows no one is told about (priority,
+-- centre, most statuses, ...) skip the function call, checked in C.
+CREATE TRIGGER ticket_event_notify AFTER INSERT ON ticket_event
+    FOR EACH ROW
+    WHEN (NEW.kind = 'created' OR (NEW.kind = 'assignee' AND NEW.new_value IS NOT NULL)
+          OR (NEW.kind = 'status'
+              AND NEW.new_value IN ('new', 'acknowledged', 'resolved', 'confirmed', 'closed', 'cancelled')))
+    EXECUTE FUNCTION notify_ticket_event();
+
+CREATE VIEW outbox_message WITH (security_invoker = true) AS
+SELECT o.tenant_id, o.outbox_id, o.ticket_id, o.event_id, o.event, o.channel, o.recipient, o.recipient_name,
+       o.agent_id, o.contact_id,
+       CASE WHEN o.body_text IS NULL THEN coalesce(t.language, o.language) ELSE o.language END AS language,
+       CASE WHEN o.body_text IS NULL THEN v.vars ->> 'sender' ELSE o.sender_name END AS sender_name,
+       o.thread, o.note, o.vars,
+       CASE WHEN o.body_text IS NOT NULL THEN o.subject
+            WHEN o.channel = 'email' THEN '[' || o.thread || '] ' || ticketdesk.render_text(t.subject, v.vars)
+       END AS subject,
+       coalesce(o.body_text, x.body_text) AS body_text,
+       CASE WHEN o.body_text IS NOT NULL THEN o.body_html
+            WHEN o.channel = 'email' AND t.body_html IS NOT NULL THEN ticketdesk.render_markup(t.body_html, v.vars)
+            WHEN o.channel = 'email' THEN ticketdesk.render_html(t.body_text, v.vars, t.language)
+       END AS body_html,
+       CASE WHEN o.body_text IS NOT NULL THEN o.payload
+            WHEN o.channel <> 'email' AND x.body_text IS NOT NULL
+            THEN jsonb_build_object('to', o.recipient, 'text', x.body_text, 'reference', o.thread,
+                                    'event', o.event, 'idempotency_key', o.message_key)
+       END AS payload,
+       o.message_key, o.status, o.attempts, o.next_attempt_at, o.leased_until, o.last_error, o.created_at,
+       o.sent_at
+  FROM ticketdesk.outbox o
+  -- The placeholders' values; only for a row not rendered yet.
+  LEFT JOIN LATERAL (
+        SELECT w.vars || jsonb_build_object('sender', coalesce(o.sender_name,
+                                                               CASE WHEN o.agent_id IS NULL THEN w.vars ->> 'assignee' END,
+                                                               w.vars ->> 'center')) AS vars
+          FROM (SELECT jsonb_build_object(
+                    'reference', k.reference,
+                    'subject', k.subject,
+                    'description', k.description,
+                    'priority', ticketdesk.priority_label(k.priority, o.language),
+                    'status', k.status,
+                    'center', c.name,
+                    'assignee', a.name,
+                    'requester', coalesce(rc.name, ra.name, ru.name),
+                    'recipient', o.recipient_name,
+                    'link', rtrim(coalesce(current_setting('ticketdesk.base_url', true), ''), '/')
+                            || '/ticket/' || k.reference,
+                    'deadline', to_char(k.deadline, 'YYYY-MM-DD HH24:MI'),
+                    'resolution', k.resolution,
+                    'note', o.note) || coalesce(o.vars, '{}'::jsonb) AS vars
+                  FROM ticketdesk.ticket k
+                  LEFT JOIN ticketdesk.center c ON c.tenant_id = k.tenant_id AND c.center_id = k.center_id
+                  LEFT JOIN ticketdesk.agent a ON a.tenant_id = k.tenant_id AND a.agent_id = k.assignee_id
+                  LEFT JOIN ticketdesk.contact rc ON rc.tenant_id = k.tenant_id AND rc.contact_id = k.contact_id
+                  LEFT JOIN ticketdesk.agent ra ON ra.tenant_id = k.tenant_id AND ra.agent_id = k.requester_agent_id
+                  LEFT JOIN ticketdesk.customer ru ON ru.tenant_id = k.tenant_id AND ru.customer_id = k.customer_id
+                 WHERE o.body_text IS NULL AND k.tenant_id = o.tenant_id AND k.ticket_id = o.ticket_id) w
+       ) v ON true
+  -- The template: the recipient's language, else English; the channel's
+  -- own, else the mail's; a tenant's own row over a built-in one.
+  LEFT JOIN LATERAL (
+        SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+          FROM ticketdesk.notify_template t
+         WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+           AND t.language IN (o.language, 'en') AND t.channel IN (o.channel, 'email')
+         ORDER BY t.channel = o.channel DESC, t.language = o.language DESC, t.seeded
+         LIMIT 1) t ON true
+  LEFT JOIN LATERAL (
+        SELECT CASE WHEN o.channel = 'email' OR t.channel = o.channel THEN ticketdesk.render_text(t.body_text, v.vars)
+                    ELSE o.thread || ': ' || ticketdesk.render_text(t.subject, v.vars) || ' ' || (v.vars ->> 'link')
+               END AS body_text
+         WHERE o.body_text IS NULL) x ON true;
+COMMENT ON VIEW outbox_message IS
+    'Outbox rows as sent or to be sent: stored text once tried, else rendered now from the templates and the ticket.';
+
+CREATE FUNCTION outbox_mail(message outbox_message) RETURNS text
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
+COMMENT ON FUNCTION outbox_mail(outbox_message) IS
+    'The RFC 5322 message an outbox_message row is sent as (Date is now; Message-ID is stable per row).';
+
+COMMENT ON FUNCTION outbox_mail(outbox) IS
+    'The RFC 5322 message an e-mail outbox row with its text stored is sent as (Date is now; Message-ID is stable per row); NULL before (outbox_mail of outbox_message renders).';
+
+DROP FUNCTION outbox_claim(integer, interval, text[]);
+CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
+    RETURNS SETOF outbox_message
+    LANGUAGE sql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    AS $$
+    WITH due AS (
+        SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
+         WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
+           AND (o.leased_until IS NULL OR o.leased_until <= now())
+           AND o.channel = ANY (outbox_claim.channels)
+         ORDER BY o.next_attempt_at
+         LIMIT outbox_claim.batch_size
+           FOR UPDATE SKIP LOCKED),
+    claimed AS (
+        UPDATE ticketdesk.outbox o
+           SET status = 'sending', attempts = o.attempts + 1, leased_until = now() + outbox_claim.lease
+          FROM due
+         WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
+        RETURNING o.tenant_id, o.outbox_id, o.status, o.attempts, o.leased_until)
+    SELECT m.tenant_id, m.outbox_id, m.ticket_id, m.event_id, m.event, m.channel, m.recipient, m.recipient_name,
+           m.agent_id, m.contact_id, m.language, m.sender_name, m.thread, m.note, m.vars, m.subject,
+           m.body_text, m.body_html, m.payload, m.message_key, c.status, c.attempts, m.next_attempt_at,
+           c.leased_until, m.last_error, m.created_at, m.sent_at
+      FROM claimed c
+      -- Rendered row by row (OFFSET 0 keeps the planner from joining the
+      -- whole view, which would render every waiting message).
+      CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
+                           WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
+     ORDER BY m.next_attempt_at
+$$;
+COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
+    'Internal (the worker): claims up to batch_size due messages of the channels under a lease, rendered.';
+
+DROP FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval);
+CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
+                              permanent boolean[], max_attempts integer DEFAULT 8,
+                              backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
+                              languages text[] DEFAULT NULL, senders text[] DEFAULT NULL,
+                              subjects text[] DEFAULT NULL, texts text[] DEFAULT NULL,
+                              htmls text[] DEFAULT NULL, payloads jsonb[] DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    recorded integer;
+BEGIN
+    WITH r AS (
+        SELECT * FROM unnest(tenant_ids, outbox_ids, errors, permanent, languages, senders, subjects, texts,
+                             htmls, payloads)
+               AS r(tenant_id, outbox_id, error, permanent, language, sender, subject, body_text, body_html, payload)
+    )
+    UPDATE ticketdesk.outbox o
+           SET status = CASE WHEN r.error IS NULL THEN 'sent'
+                             WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
+                             ELSE 'queued' END::ticketdesk.outbox_status,
+               sent_at = CASE WHEN r.error IS NULL THEN clock_timestamp() END,
+               leased_until = NULL,
+               last_error = coalesce(r.error, o.last_error),
+               next_attempt_at = CASE WHEN r.error IS NULL OR r.permanent OR o.attempts >= outbox_record.max_attempts
+                                      THEN NULL
+                                      ELSE clock_timestamp()
+                                           + least(outbox_record.backoff_cap,
+                                                   outbox_record.backoff_base * power(2, least(o.attempts - 1, 40)))
+                                             * (0.5 + random() / 2) END,
+               language = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.language ELSE o.language END,
+               sender_name = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.sender ELSE o.sender_name END,
+               subject = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.subject ELSE o.subject END,
+               body_html = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.body_html ELSE o.body_html END,
+               payload = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.payload ELSE o.payload END,
+               body_text = coalesce(o.body_text, r.body_text)
+          FROM r
+     WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending';
+    GET DIAGNOSTICS recorded = ROW_COUNT;
+    RETURN recorded;
+END $$;
+COMMENT ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
+                                  text[], text[], text[], text[], text[], jsonb[]) IS
+    'Internal (the worker): records delivery results and the text sent; failures retry with exponential backoff and jitter, then die.';
+
+CREATE OR REPLACE FUNCTION outbox_prune(retention interval) RETURNS integer
+    LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM ticketdesk.outbox o
+         WHERE o.sent_at < now() - outbox_prune.retention AND o.status = 'sent'
+        RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
+COMMENT ON FUNCTION outbox_prune(interval) IS
+    'Internal (the worker): deletes sent messages older than the retention (setting ticketdesk.notify_retention).';
+
+CREATE OR REPLACE FUNCTION outbox_cancel(outbox_id bigint) RETURNS outbox
+    LANGUAGE plpgsql AS $$
+DECLARE
+    msg ticketdesk.outbox := ticketdesk.outbox_lock(outbox_id);
+BEGIN
+    UPDATE ticketdesk.outbox o SET status = 'cancelled', leased_until = NULL, next_attempt_at = NULL
+     WHERE o.tenant_id = msg.tenant_id AND o.outbox_id = msg.outbox_id
+    RETURNING * INTO msg;
+    RETURN msg;
+END $$;
+COMMENT ON FUNCTION outbox_cancel(bigint) IS 'Cancels a message that has not been sent.';
+
+-- CREATE OR REPLACE resets SECURITY DEFINER and SET; the new objects get
+-- what 88_api_notify.sql and 95_roles.sql give them in a fresh install.
+ALTER FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb)
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION notify_ticket_event() SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
+REVOKE EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]), outbox_mail(outbox_message) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
+                                         text[], text[], text[], text[], text[], jsonb[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]),
+    outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
+                  text[], text[], text[], text[], text[], jsonb[]),
+    outbox_mail(outbox_message)
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_message TO ticketdesk_admin;
+GRANT SELECT ON outbox_message TO ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;

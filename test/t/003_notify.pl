@@ -212,6 +212,16 @@ like($part{'text/plain'}, qr/https:\/\/desk\.test\/ticket\/TD-000001/, 'the text
 like($part{'text/html'}, qr/<html lang="he" dir="rtl">/, 'the HTML part is right to left');
 like($part{'text/html'}, qr/<a href="https:\/\/desk\.test\/ticket\/TD-000001">/, 'the HTML part links the ticket');
 
+# Rendered when claimed, stored with the result: the row shows what was sent.
+is(sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE status = 'sent' AND subject IS NOT NULL
+           AND body_text IS NOT NULL AND body_html IS NOT NULL}),
+	'3', 'each sent row stores the text it was rendered with');
+(my $sent_text = $part{'text/plain'}) =~ s/\r\n/\n/g;
+is($sent_text, decode('UTF-8', sql(q{SELECT body_text FROM ticketdesk.outbox WHERE event = 'assigned'})),
+	'and the stored text is the text part that arrived');
+is(decode('UTF-8', sql(q{SELECT subject FROM ticketdesk.outbox WHERE event = 'assigned'})), $subject,
+	'as is the subject');
+
 my ($lt) = grep { $_->{to}[0] eq 'rita@acme.test' && $_->{data} =~ /\Q$key{registered}\E/ } @mail;
 ok($lt, 'the requester got her thank-you');
 my ($lt_subject) = $lt->{data} =~ /^Subject: (.*?)\r\n(?![ \t])/sm;
@@ -247,6 +257,13 @@ wait_sql(q{SELECT string_agg(channel, ',' ORDER BY channel) FROM ticketdesk.outb
 	'email,sms', 'high priority: e-mail and SMS both sent');
 is(sql(q{SELECT string_agg(channel, ',') FROM ticketdesk.outbox WHERE ticket_id = 1 AND event = 'assigned'}),
 	'email', 'normal priority: e-mail only');
+# The tenant's secret sms.token wins over the token file.
+$node->psql('postgres', undef, extra_params => ['-c', "SET log_statement = 'none'",
+	'-c', "SELECT ticketdesk.set_secret('sms.token', 'tbl-sms-t0ken')"], on_error_die => 1);
+sql(q{SET search_path = ticketdesk; SELECT enqueue(2, 'assigned', agent_id => 2, channels => '{sms}')});
+@sms = wait_records($posts, 2);
+is($sms[1]{authorization}, 'Bearer tbl-sms-t0ken', 'the SMS token of the secrets table is the bearer');
+sql(q{SELECT ticketdesk.drop_secret('sms.token')});
 
 # ---------------------------------------------------------------------------
 # 4. A rolled-back ticket sends nothing and wakes nobody.
@@ -288,6 +305,29 @@ ok($tls[0]{auth}, 'after AUTH with the configured user and password');
 unlike(slurp_file($node->logfile), qr/pa55-w0rd/, 'the password is not in the server log');
 is(sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE last_error LIKE '%pa55%'}), '0',
 	'nor in any outbox error');
+
+# The tenant's secret smtp.password (the secrets table) wins over the file:
+# with a wrong password in the file, the secret alone gets the mail through.
+append_to_file("$tmp/smtp_password_wrong", "file-pw-not-used\n");
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.smtp_password_file = '$tmp/smtp_password_wrong'
+});
+$node->reload;
+sleep 1;
+# log_statement = 'all' (set by the test framework) would log the call
+# itself, as it would for any statement: the secret is set with it off.
+$node->psql('postgres', undef, extra_params => ['-c', "SET log_statement = 'none'",
+	'-c', "SELECT ticketdesk.set_secret('smtp.password', 'pa55-w0rd')"], on_error_die => 1);
+sql(q{SET search_path = ticketdesk; SELECT open_ticket('Secret from the table', 1, contact_id => 1)});
+wait_sql(q{SELECT o.status FROM ticketdesk.outbox o JOIN ticketdesk.ticket k USING (tenant_id, ticket_id)
+            WHERE k.subject = 'Secret from the table'}, 'sent',
+	'with the password only in the secrets table, the mail is sent');
+@tls = wait_records($tls_mails, 2);
+ok($tls[1]{auth}, 'after AUTH with the secret of the message\'s tenant (the file\'s password is wrong)');
+unlike(slurp_file($node->logfile), qr/pa55-w0rd|tbl-sms-t0ken/, 'the secrets are not in the server log');
+is(sql(q{SELECT count(*) FROM ticketdesk.outbox o WHERE o::text ~ 'pa55-w0rd|file-pw-not-used|tbl-sms-t0ken'}),
+	'0', 'nor anywhere in the outbox (errors, text)');
+sql(q{SELECT ticketdesk.drop_secret('smtp.password')});
 stop_sink($tls);
 $node->append_conf('postgresql.conf', qq{
 ticketdesk.smtp_url = 'smtp://127.0.0.1:$smtp_port'
@@ -334,6 +374,15 @@ wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event =
 	'dead 1', 'a 550 refusal makes the message dead after one attempt');
 like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'dead'}), qr/550|Recipient/i,
 	'its error is kept');
+# A message whose event has no template at all cannot be rendered: dead at
+# its first claim, with the reason.
+sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient)
+      VALUES (1, 'nothing_written', 'email', 'rita@acme.test')});
+sql(q{SELECT ticketdesk.notify_wake()});
+wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event = 'nothing_written'},
+	'dead 1', 'a message with no template is dead after its first claim');
+is(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'nothing_written'}),
+	'no template for event "nothing_written" in "en" or in English', 'with the reason');
 
 my $closed_port = PostgreSQL::Test::Cluster::get_free_port();
 $node->append_conf('postgresql.conf', qq{

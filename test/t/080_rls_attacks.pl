@@ -302,7 +302,7 @@ is(su(q{SELECT count(*) FROM ticket WHERE subject = $s$} . $evil_subject . q{$s$
 is(su(q{SELECT count(*) > 2 FROM contact}), 't', 'the contacts are all still there');
 su(q{UPDATE contact SET name = 'Ann {{link}} {{description}}' WHERE login_role = 'ann'});
 su(q{SELECT assign((SELECT max(ticket_id) FROM ticket WHERE contact_id = 1), 1)});
-my $mail = su(q{SELECT string_agg(subject || E'\n' || body_text, E'\n----\n' ORDER BY outbox_id) FROM outbox
+my $mail = su(q{SELECT string_agg(subject || E'\n' || body_text, E'\n----\n' ORDER BY outbox_id) FROM outbox_message
                  WHERE ticket_id = (SELECT max(ticket_id) FROM ticket WHERE contact_id = 1)});
 like($mail, qr/\{\{description\}\} \{\{recipient\}\}/, 'placeholders in the subject reach the mail as written');
 like($mail, qr/Ann \{\{link\}\} \{\{description\}\}/, 'placeholders in a name reach the mail as written');
