@@ -23,18 +23,6 @@ PG_FUNCTION_INFO_V1(ticketdesk_current_agent);
 
 static SPIPlanPtr by_id_plan = NULL;
 
-static SPIPlanPtr
-prepare_saved(const char *query, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "ticketdesk: could not prepare \"%s\": %s",
-			 query, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
-
 /*
  * current_agent_id returns the acting agent of tenant_id, or sets *isnull
  * when there is none. An unknown ticketdesk.agent raises TD203.
@@ -55,7 +43,7 @@ current_agent_id(int32 tenant_id, bool *isnull)
 
 	SPI_connect();
 	if (by_id_plan == NULL)
-		by_id_plan = prepare_saved("SELECT 1 FROM ticketdesk.agent"
+		by_id_plan = saved_plan("SELECT 1 FROM ticketdesk.agent"
 								   " WHERE tenant_id = $1 AND agent_id = $2",
 								   2, id_types);
 	args[0] = Int32GetDatum(tenant_id);

@@ -142,19 +142,6 @@ member_of(Oid role, const char *group)
 	return OidIsValid(group_oid) && is_member_of_role(role, group_oid);
 }
 
-/* Prepare and keep a plan (under principal_load's search_path). */
-static SPIPlanPtr
-principal_prepare(const char *query, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "ticketdesk: could not prepare \"%s\": %s",
-			 query, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
-
 /* Run a saved plan; the first row's columns go to values/nulls. False: no row. */
 static bool
 principal_fetch(SPIPlanPtr plan, Datum *args, int ncols, Datum *values, bool *nulls)
@@ -233,11 +220,11 @@ principal_load(Oid role, Principal *p)
 			Oid			org_types[2] = {INT4OID, INT8OID};
 			Oid			centers_types[3] = {INT4OID, INT8OID, BOOLOID};
 
-			agent_plan = principal_prepare(
+			agent_plan = saved_plan(
 										   "SELECT tenant_id, agent_id, active FROM ticketdesk.agent"
 										   " WHERE login_role = $1",
 										   1, name_type);
-			contact_plan = principal_prepare(
+			contact_plan = saved_plan(
 											 "SELECT c.tenant_id, c.contact_id, c.customer_id,"
 											 "       coalesce(cu.requesters_see_organisation, false)"
 											 "  FROM ticketdesk.contact c"
@@ -245,11 +232,11 @@ principal_load(Oid role, Principal *p)
 											 "    ON cu.tenant_id = c.tenant_id AND cu.customer_id = c.customer_id"
 											 " WHERE c.login_role = $1",
 											 1, name_type);
-			org_plan = principal_prepare(
+			org_plan = saved_plan(
 										 "SELECT array_agg(contact_id ORDER BY contact_id)"
 										 "  FROM ticketdesk.contact WHERE tenant_id = $1 AND customer_id = $2",
 										 2, org_types);
-			centers_plan = principal_prepare(
+			centers_plan = saved_plan(
 											 "WITH RECURSIVE down(center_id) AS ("
 											 "    SELECT m.center_id FROM ticketdesk.center_member m"
 											 "     WHERE m.tenant_id = $1 AND m.agent_id = $2 AND m.role = 'dispatcher' AND $3"

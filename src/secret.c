@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 
 #include "secret.h"
+#include "ticketdesk.h"
 
 /*
  * The value of secret `name` of `tenant_id`, or NULL when there is none.
@@ -29,11 +30,8 @@ secret_lookup(int tenant_id, const char *name)
 	SPI_connect();
 	if (plan == NULL)
 	{
-		plan = SPI_prepare("SELECT value FROM ticketdesk.secret WHERE tenant_id = $1 AND name = $2",
-						   2, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
+		plan = saved_plan("SELECT value FROM ticketdesk.secret WHERE tenant_id = $1 AND name = $2",
+						  2, argtypes);
 	}
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = CStringGetTextDatum(name);

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "executor/spi.h"
 #include "utils/rel.h"
 
 /* Settings (ticketdesk.c) */
@@ -17,6 +18,9 @@ extern int	ticketdesk_agent;
 extern char *ticketdesk_note;
 extern int	ticketdesk_max_attachment_kb;
 extern int	ticketdesk_deadline_near_min;
+
+/* An SPI plan kept for the whole backend (saved_plan.c). */
+extern SPIPlanPtr saved_plan(const char *query, int nargs, Oid *argtypes);
 
 /* Inbound mail (mailin.c) */
 extern int	ticketdesk_mail_max_kb;
