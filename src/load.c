@@ -137,9 +137,7 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	char	   *rule;
 	char	   *note;
 	bool		has_event;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	TrustedScope scope;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -178,17 +176,11 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	 * may move the ticket (a requester reopening it, too) moves its load, so
 	 * they are written as the bootstrap superuser, whatever the caller may
 	 * read or write in agent_load. The tenant is the ticket's, which the
-	 * caller's policies already let through. The search_path is pinned too:
-	 * a saved plan is parsed again under the path current when it runs, and
-	 * an operator planted in the caller's path must never run as superuser.
+	 * caller's policies already let through (trusted.c pins search_path).
 	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	save_nestlevel = NewGUCNestLevel();
+	trusted_enter(&scope);
 	PG_TRY();
 	{
-		(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
 		if (before.agent_id == after.agent_id && before.agent_id != 0)
 		{
 			if (before.weight != after.weight)
@@ -207,11 +199,11 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 			if (!new_first && after.agent_id != 0)
 				load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
 		}
-		AtEOXact_GUC(true, save_nestlevel);
+		trusted_done(&scope);
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		trusted_leave(&scope);
 	}
 	PG_END_TRY();
 	if (has_event)

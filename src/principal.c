@@ -183,9 +183,7 @@ principal_load(Oid role, Principal *p)
 {
 	Oid			nsp = get_namespace_oid("ticketdesk", false);
 	char	   *rolname = GetUserNameFromId(role, true);
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	TrustedScope scope;
 	Datum		args[3];
 	Datum		values[4];
 	bool		nulls[4];
@@ -205,13 +203,9 @@ principal_load(Oid role, Principal *p)
 	for (int i = 0; i < lengthof(watched); i++)
 		LockRelationOid(get_relname_relid(watched[i], nsp), AccessShareLock);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	save_nestlevel = NewGUCNestLevel();
+	trusted_enter(&scope);
 	PG_TRY();
 	{
-		(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		PushActiveSnapshot(GetLatestSnapshot());
 		if (agent_plan == NULL)
@@ -314,11 +308,11 @@ principal_load(Oid role, Principal *p)
 
 		PopActiveSnapshot();
 		SPI_finish();
-		AtEOXact_GUC(true, save_nestlevel);
+		trusted_done(&scope);
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		trusted_leave(&scope);
 	}
 	PG_END_TRY();
 }

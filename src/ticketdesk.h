@@ -22,6 +22,18 @@ extern int	ticketdesk_deadline_near_min;
 /* An SPI plan kept for the whole backend (saved_plan.c). */
 extern SPIPlanPtr saved_plan(const char *query, int nargs, Oid *argtypes);
 
+/* ticketdesk's own bookkeeping as the bootstrap superuser (trusted.c). */
+typedef struct TrustedScope
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} TrustedScope;
+
+extern void trusted_enter(TrustedScope *scope);
+extern void trusted_done(TrustedScope *scope);
+extern void trusted_leave(TrustedScope *scope);
+
 /* Inbound mail (mailin.c) */
 extern int	ticketdesk_mail_max_kb;
 extern void mailin_define_settings(void);

@@ -1,0 +1,58 @@
+/*
+ * trusted.c
+ *		Running ticketdesk's own bookkeeping as the bootstrap superuser.
+ *
+ * Some reads and writes belong to ticketdesk, not to the caller: whom a role
+ * acts as (principal.c), an agent's load counters (load.c). They run as the
+ * bootstrap superuser, so the caller's grants and policies do not apply, and
+ * with search_path pinned: a saved plan is parsed again under the path in
+ * force when it runs, and an operator or function planted in the caller's
+ * path must never run as superuser.
+ *
+ *		trusted_enter(&scope);
+ *		PG_TRY();
+ *		{
+ *			... SPI ...
+ *			trusted_done(&scope);
+ *		}
+ *		PG_FINALLY();
+ *		{
+ *			trusted_leave(&scope);
+ *		}
+ *		PG_END_TRY();
+ *
+ * On an error the search_path comes back with the (sub)transaction's abort.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "ticketdesk.h"
+
+/* Become the bootstrap superuser, with search_path = pg_catalog, ticketdesk. */
+void
+trusted_enter(TrustedScope *scope)
+{
+	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   scope->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	scope->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* The work succeeded: give the caller's search_path back. */
+void
+trusted_done(TrustedScope *scope)
+{
+	AtEOXact_GUC(true, scope->save_nestlevel);
+}
+
+/* Whatever happened: become the caller again. */
+void
+trusted_leave(TrustedScope *scope)
+{
+	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);
+}
