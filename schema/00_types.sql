@@ -7,6 +7,12 @@ CREATE TYPE ticket_status AS ENUM (
     'new', 'assigned', 'acknowledged', 'in_progress', 'waiting',
     'resolved', 'confirmed', 'closed', 'cancelled');
 
+-- Where a ticket stands, coarser than its status (column ticket.phase). The
+-- queue and job indexes select tickets by phase, never by status, so that the
+-- moves inside a phase (acknowledge, start, wait, resume) change no indexed
+-- column and can be HOT updates.
+CREATE TYPE ticket_phase AS ENUM ('open', 'resolved', 'confirmed', 'finished');
+
 -- Ordered from least to most pressing, so that priorities compare with < and >.
 CREATE TYPE ticket_priority AS ENUM ('low', 'normal', 'high', 'urgent');
 

@@ -115,10 +115,11 @@ COMMENT ON TABLE automation_notice IS 'Notices decided by the jobs (reminders, o
 
 -- Due columns the jobs scan: only tickets in the relevant status are indexed,
 -- so a sweep costs what is due, not the size of the table.
-CREATE INDEX ticket_resolved_due_idx ON ticket (tenant_id, resolved_at) WHERE status = 'resolved';
-CREATE INDEX ticket_confirmed_due_idx ON ticket (tenant_id, confirmed_at) WHERE status = 'confirmed';
+-- They select by phase, not status, as the queue indexes do (50_ticket.sql).
+CREATE INDEX ticket_resolved_due_idx ON ticket (tenant_id, resolved_at) WHERE phase = 'resolved';
+CREATE INDEX ticket_confirmed_due_idx ON ticket (tenant_id, confirmed_at) WHERE phase = 'confirmed';
 CREATE INDEX ticket_deadline_open_idx ON ticket (tenant_id, deadline)
-    WHERE deadline IS NOT NULL AND status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled');
+    WHERE deadline IS NOT NULL AND phase = 'open';
 
 -- The notification texts of the automation notices, in English (the outbox
 -- falls back to English for other languages). seed_tenant calls it.

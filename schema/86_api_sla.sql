@@ -136,7 +136,7 @@ CREATE FUNCTION sla_clocks(as_of timestamptz DEFAULT now())
       FROM ticketdesk.ticket k
      CROSS JOIN LATERAL ticketdesk.ticket_sla(k.ticket_id, as_of) s
      WHERE k.tenant_id = ticketdesk.current_tenant()
-       AND k.status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled')
+       AND k.phase = 'open'
      ORDER BY s.resolution_due NULLS LAST, k.ticket_id
 $$;
 COMMENT ON FUNCTION sla_clocks(timestamptz) IS

@@ -67,7 +67,7 @@ BEGIN
       JOIN r ON r.center_id = k.center_id AND r.type_id = k.type_id
      CROSS JOIN LATERAL (SELECT ticketdesk.business_add_days(r.calendar_id, k.resolved_at,
                                     r.confirm_after_days - r.remind_before_days) AS due) d
-     WHERE k.tenant_id = t AND k.status = 'resolved'
+     WHERE k.tenant_id = t AND k.phase = 'resolved'
        AND k.resolved_at <= as_of - make_interval(days => min_days) + interval '1 hour'
        AND r.remind_before_days IS NOT NULL AND d.due <= as_of
        AND (k.contact_id IS NOT NULL OR k.requester_agent_id IS NOT NULL)
@@ -80,7 +80,7 @@ BEGIN
     UPDATE ticketdesk.ticket k SET status = 'confirmed'
       FROM r
      WHERE r.center_id = k.center_id AND r.type_id = k.type_id
-       AND k.tenant_id = t AND k.status = 'resolved'
+       AND k.tenant_id = t AND k.phase = 'resolved'
        AND k.resolved_at <= as_of - make_interval(days => min_days) + interval '1 hour'
        AND ticketdesk.business_add_days(r.calendar_id, k.resolved_at, r.confirm_after_days) <= as_of
        AND NOT ticketdesk.requester_replied(k, k.resolved_at);
@@ -106,7 +106,7 @@ BEGIN
     UPDATE ticketdesk.ticket k SET status = 'closed'
       FROM r
      WHERE r.center_id = k.center_id AND r.type_id = k.type_id
-       AND k.tenant_id = t AND k.status = 'confirmed'
+       AND k.tenant_id = t AND k.phase = 'confirmed'
        AND k.confirmed_at <= as_of - make_interval(days => min_days) + interval '1 hour'
        AND ticketdesk.business_add_days(r.calendar_id, k.confirmed_at, r.close_after_days) <= as_of;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -144,7 +144,7 @@ BEGIN
                                                  WHEN 'planned_start' THEN lower(k.planned) - r.lead
                                                  ELSE r.remind_at END AS due) d
          WHERE r.tenant_id = t AND r.sent_at IS NULL AND d.due <= as_of
-           AND k.status NOT IN ('closed', 'cancelled')
+           AND k.phase <> 'finished'
          FOR UPDATE OF r SKIP LOCKED),
     sent AS (
         UPDATE ticketdesk.ticket_reminder r SET sent_at = as_of
@@ -179,7 +179,7 @@ BEGIN
                ticketdesk.calendar_of_center(k.center_id) AS calendar_id
           FROM ticketdesk.ticket k
          WHERE k.tenant_id = t AND k.deadline IS NOT NULL AND k.deadline <= as_of
-           AND k.status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled'))
+           AND k.phase = 'open')
     INSERT INTO ticketdesk.automation_notice (tenant_id, ticket_id, kind, key, due_at, agent_ids)
     SELECT t, o.ticket_id, 'escalation', 'level ' || l.level, d.due,
            array_remove(CASE l.notify
@@ -266,7 +266,7 @@ BEGIN
               FROM ticketdesk.ticket x
              WHERE x.tenant_id = t AND x.deadline IS NOT NULL
                AND x.deadline <= as_of + current_setting('ticketdesk.deadline_near')::interval
-               AND x.status NOT IN ('resolved', 'confirmed', 'closed', 'cancelled')
+               AND x.phase = 'open'
                AND NOT x.priority_fixed) c
      WHERE k.tenant_id = t AND k.ticket_id = c.ticket_id AND k.priority <> c.priority;
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -34,9 +34,10 @@ CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON c
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON center
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 
--- Customer affinity looks up, per candidate, their latest ticket of the customer.
-CREATE INDEX ticket_customer_handler_idx ON ticket (tenant_id, customer_id, assignee_id, assigned_at)
-    WHERE customer_id IS NOT NULL AND assignee_id IS NOT NULL;
+-- Customer affinity looks up, per candidate, their latest ticket of the
+-- customer; the same index finds a customer's tickets (the foreign key's
+-- look-ups among them), so ticket has no separate index on customer_id.
+CREATE INDEX ticket_customer_handler_idx ON ticket (tenant_id, customer_id, assignee_id, assigned_at);
 
 -- Creates a workflow from the profile codes of its stages, in order; a NULL
 -- code is a stage without a profile (it goes to the dispatcher queue).

@@ -316,7 +316,7 @@ REVOKE SELECT ON ticket, agent, internal_category, ticket_event, outbox, time_en
     agent_absence, agent_hours, agent_load FROM ticketdesk_requester;
 GRANT SELECT (tenant_id, ticket_id, reference, type_id, center_id, category_id, customer_id, contact_id,
               channel, subject, description, requester_weight, priority, deadline, site_id, product_id,
-              object_text, invoice_ref, status, assignee_id, parent_id, resolution, created_at, updated_at,
+              object_text, invoice_ref, status, phase, assignee_id, parent_id, resolution, created_at, updated_at,
               resolved_at, confirmed_at, closed_at, cancelled_at)
     ON ticket TO ticketdesk_requester;
 GRANT INSERT (tenant_id, type_id, center_id, category_id, customer_id, contact_id, channel, subject,
