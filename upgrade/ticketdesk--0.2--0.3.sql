@@ -202,3 +202,11 @@ CREATE OR REPLACE FUNCTION sla_clocks(as_of timestamptz DEFAULT now())
      ORDER BY s.resolution_due NULLS LAST, k.ticket_id
 $$;
 
+
+--
+-- The load trigger has no WHEN clause any more: the C function returns at
+-- once when no load moves (schema/87_api_routing.sql, src/load.c).
+--
+DROP TRIGGER ticket_load_update ON ticket;
+CREATE TRIGGER ticket_load_update AFTER UPDATE ON ticket
+    FOR EACH ROW EXECUTE FUNCTION ticket_load();
