@@ -10,13 +10,16 @@
 -- 69_automation.sql, 87_api_routing.sql, and the jobs that use the indexes).
 --
 CREATE TYPE ticket_phase AS ENUM ('open', 'resolved', 'confirmed', 'finished');
+CREATE FUNCTION ticket_phase_of(ticket_status) RETURNS ticket_phase
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_ticket_phase_of';
+COMMENT ON FUNCTION ticket_phase_of(ticket_status) IS
+    'The phase of a status (generation expression of ticket.phase): open, resolved, confirmed or finished.';
+REVOKE EXECUTE ON FUNCTION ticket_phase_of(ticket_status) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ticket_phase_of(ticket_status)
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
 ALTER TABLE ticket
-    ADD COLUMN phase ticket_phase GENERATED ALWAYS AS (
-        CASE status WHEN 'resolved' THEN 'resolved'::ticket_phase
-                    WHEN 'confirmed' THEN 'confirmed'::ticket_phase
-                    WHEN 'closed' THEN 'finished'::ticket_phase
-                    WHEN 'cancelled' THEN 'finished'::ticket_phase
-                    ELSE 'open'::ticket_phase END) STORED,
+    ADD COLUMN phase ticket_phase GENERATED ALWAYS AS (ticket_phase_of(status)) STORED,
     SET (fillfactor = 85);
 GRANT SELECT (phase) ON ticket TO ticketdesk_requester;
 
