@@ -389,11 +389,23 @@ COMMENT ON FUNCTION outbox_mail(outbox_message) IS
 -- parameter): left to itself it hashes the whole outbox to find them again
 -- for the UPDATE, a cost that grows with the table. Nested loops over the
 -- primary key keep a claim's cost to its batch.
+-- The same holds for the due rows: without statistics (a new or busy
+-- outbox) the planner reads every due row and sorts them to lock the first
+-- batch_size; sorts and bitmap scans off, it walks the due index in order
+-- and stops at the batch, and the view's look-ups are plain index scans
+-- (a bitmap scan asks the table's size at every row). The penalty those
+-- settings add to the cost must not start JIT compilation (about 1 s).
+-- PL/pgSQL, not SQL: a SQL function is planned again at every call, and
+-- planning this statement (the view's joins for every row) took as long as
+-- running it for a batch of 200; PL/pgSQL keeps the plan for the session.
 CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
     RETURNS SETOF outbox_message
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET enable_hashjoin = off SET enable_mergejoin = off
+    SET enable_sort = off SET enable_bitmapscan = off SET jit = off
     AS $$
+BEGIN
+    RETURN QUERY
     WITH due AS (
         SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
          WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
@@ -417,8 +429,8 @@ CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[]
       -- whole view, which would render every waiting message).
       CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
                            WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
-     ORDER BY m.next_attempt_at
-$$;
+     ORDER BY m.next_attempt_at;
+END $$;
 COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
     'Internal (the worker): claims up to batch_size due messages of the channels under a lease, rendered.';
 

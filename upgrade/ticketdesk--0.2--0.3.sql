@@ -202,3 +202,41 @@ CREATE OR REPLACE FUNCTION sla_clocks(as_of timestamptz DEFAULT now())
      ORDER BY s.resolution_due NULLS LAST, k.ticket_id
 $$;
 
+
+--
+-- Notifications: the worker's claim is PL/pgSQL, so its plan is kept for the
+-- session instead of made again at every batch (schema/88_api_notify.sql).
+--
+CREATE OR REPLACE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
+    RETURNS SETOF outbox_message
+    LANGUAGE plpgsql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    SET enable_sort = off SET enable_bitmapscan = off SET jit = off
+    AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
+         WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
+           AND (o.leased_until IS NULL OR o.leased_until <= now())
+           AND o.channel = ANY (outbox_claim.channels)
+         ORDER BY o.next_attempt_at
+         LIMIT outbox_claim.batch_size
+           FOR UPDATE SKIP LOCKED),
+    claimed AS (
+        UPDATE ticketdesk.outbox o
+           SET status = 'sending', attempts = o.attempts + 1, leased_until = now() + outbox_claim.lease
+          FROM due
+         WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
+        RETURNING o.tenant_id, o.outbox_id, o.status, o.attempts, o.leased_until)
+    SELECT m.tenant_id, m.outbox_id, m.ticket_id, m.event_id, m.event, m.channel, m.recipient, m.recipient_name,
+           m.agent_id, m.contact_id, m.language, m.sender_name, m.thread, m.note, m.vars, m.subject,
+           m.body_text, m.body_html, m.payload, m.message_key, c.status, c.attempts, m.next_attempt_at,
+           c.leased_until, m.last_error, m.created_at, m.sent_at
+      FROM claimed c
+      -- Rendered row by row (OFFSET 0 keeps the planner from joining the
+      -- whole view, which would render every waiting message).
+      CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
+                           WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
+     ORDER BY m.next_attempt_at;
+END $$;
