@@ -204,6 +204,12 @@ $$;
 
 
 --
+-- Notifications: room on each outbox page for a claim's HOT update of every
+-- row queued there (schema/65_outbox.sql).
+--
+ALTER TABLE outbox SET (fillfactor = 45);
+
+--
 -- Notifications: the worker's claim is PL/pgSQL, so its plan is kept for the
 -- session instead of made again at every batch (schema/88_api_notify.sql).
 --
