@@ -11,6 +11,10 @@ are timed by the sink: arrival of the first to arrival of the last.
 Latency: with no backlog, one mail per transaction; commit to arrival in
 the sink, p50 and p99, next to the worker's fallback poll interval.
 
+Also the workers' CPU per message (user + system time of every worker
+process over its side of a round, read from /proc): less at the mercy of
+the machine's load than the rates.
+
 Prints a summary; exits 2 when a ratio is below 0.8.
 """
 import atexit
