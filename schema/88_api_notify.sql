@@ -440,6 +440,11 @@ COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
 -- the worker rendered is stored with the first result, so a retry sends the
 -- same text and a sent row shows what was sent. Only rows still leased are
 -- touched: a row cancelled meanwhile stays cancelled.
+-- Hash and merge joins and sequential scans off, as in the claim: planned
+-- for the arrays' 200 elements with no statistics, the update hashed them
+-- and read the whole outbox (sent rows too, until retention prunes them) at
+-- every batch; it now finds each row by its primary key (jit off: the
+-- penalties must not start it).
 CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
                               permanent boolean[], max_attempts integer DEFAULT 8,
                               backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
@@ -447,7 +452,9 @@ CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors 
                               subjects text[] DEFAULT NULL, texts text[] DEFAULT NULL,
                               htmls text[] DEFAULT NULL, payloads jsonb[] DEFAULT NULL)
     RETURNS integer
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql
+    SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off SET jit = off
+    AS $$
 DECLARE
     recorded integer;
 BEGIN
