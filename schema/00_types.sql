@@ -12,6 +12,12 @@ CREATE TYPE ticket_status AS ENUM (
 -- moves inside a phase (acknowledge, start, wait, resume) change no indexed
 -- column and can be HOT updates.
 CREATE TYPE ticket_phase AS ENUM ('open', 'resolved', 'confirmed', 'finished');
+-- The phase of a status: new to waiting are open, closed and cancelled finished.
+CREATE FUNCTION ticket_phase_of(ticket_status) RETURNS ticket_phase
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_ticket_phase_of';
+COMMENT ON FUNCTION ticket_phase_of(ticket_status) IS
+    'The phase of a status (generation expression of ticket.phase): open, resolved, confirmed or finished.';
 
 -- Ordered from least to most pressing, so that priorities compare with < and >.
 CREATE TYPE ticket_priority AS ENUM ('low', 'normal', 'high', 'urgent');

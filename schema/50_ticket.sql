@@ -33,12 +33,7 @@ CREATE TABLE ticket (
     object_text          text,               -- or free text,
     invoice_ref          text,               -- or a line of one of the customer's invoices (R48)
     status               ticket_status NOT NULL DEFAULT 'new',
-    phase                ticket_phase GENERATED ALWAYS AS (
-                             CASE status WHEN 'resolved' THEN 'resolved'::ticket_phase
-                                         WHEN 'confirmed' THEN 'confirmed'::ticket_phase
-                                         WHEN 'closed' THEN 'finished'::ticket_phase
-                                         WHEN 'cancelled' THEN 'finished'::ticket_phase
-                                         ELSE 'open'::ticket_phase END) STORED,
+    phase                ticket_phase GENERATED ALWAYS AS (ticket_phase_of(status)) STORED,
     assignee_id          bigint,
     parent_id            bigint,             -- work breakdown: a sub-ticket's parent (R27)
     stage                smallint CHECK (stage >= 1), -- current stage of the type's workflow (R39)

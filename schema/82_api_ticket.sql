@@ -34,6 +34,8 @@ CREATE FUNCTION open_ticket(
 DECLARE
     t      integer := ticketdesk.current_tenant();
     found  record;
+    site_found    boolean;
+    site_customer bigint;
     result ticketdesk.ticket;
 BEGIN
     IF center_id IS NULL THEN
@@ -41,39 +43,31 @@ BEGIN
             USING ERRCODE = 'TD202', HINT = 'Pass center_id: the service centre the request is for.';
     END IF;
 
-    -- Every reference is looked up in one query; only a failed lookup costs more.
+    -- The references every request names (centre, type, usually a contact and
+    -- a category) are looked up in one query; the others only when given, so
+    -- an absent one costs no look-up. Only a failed check costs more.
     SELECT EXISTS (SELECT 1 FROM ticketdesk.tenant x WHERE x.tenant_id = t) AS tenant,
            EXISTS (SELECT 1 FROM ticketdesk.center x
                     WHERE x.tenant_id = t AND x.center_id = open_ticket.center_id AND x.active) AS center,
            (SELECT x.type_id FROM ticketdesk.ticket_type x
              WHERE x.tenant_id = t AND x.code = open_ticket.type) AS type_id,
-           open_ticket.customer_id IS NULL OR EXISTS (
-               SELECT 1 FROM ticketdesk.customer x
-                WHERE x.tenant_id = t AND x.customer_id = open_ticket.customer_id) AS customer,
-           open_ticket.contact_id IS NULL OR EXISTS (
-               SELECT 1 FROM ticketdesk.contact x
-                WHERE x.tenant_id = t AND x.contact_id = open_ticket.contact_id) AS contact,
-           (SELECT x.customer_id FROM ticketdesk.contact x
-             WHERE x.tenant_id = t AND x.contact_id = open_ticket.contact_id) AS contact_customer,
-           (SELECT x.customer_id FROM ticketdesk.site x
-             WHERE x.tenant_id = t AND x.site_id = open_ticket.site_id) AS site_customer,
-           open_ticket.site_id IS NULL OR EXISTS (
-               SELECT 1 FROM ticketdesk.site x
-                WHERE x.tenant_id = t AND x.site_id = open_ticket.site_id) AS site,
-           open_ticket.category_id IS NULL OR EXISTS (
-               SELECT 1 FROM ticketdesk.category x
-                WHERE x.tenant_id = t AND x.category_id = open_ticket.category_id AND x.active) AS category,
-           open_ticket.product_id IS NULL OR EXISTS (
-               SELECT 1 FROM ticketdesk.product x
-                WHERE x.tenant_id = t AND x.product_id = open_ticket.product_id AND x.active) AS product,
-           open_ticket.parent_id IS NULL OR EXISTS (
-               SELECT 1 FROM ticketdesk.ticket x
-                WHERE x.tenant_id = t AND x.ticket_id = open_ticket.parent_id) AS parent,
-           (SELECT count(*) FROM ticketdesk.agent x
-             WHERE x.tenant_id = t AND x.active
-               AND x.agent_id IN (open_ticket.requester_agent_id, open_ticket.assignee_id,
-                                  open_ticket.registered_by)) AS agents
-      INTO found;
+           n.contact_id AS contact, n.customer_id AS contact_customer,
+           g.category_id AS category,
+           -- The category is the centre's own or of a centre above it (category_fits).
+           g.category_id IS NULL OR EXISTS (
+               WITH RECURSIVE up(id, parent) AS (
+                   SELECT c.center_id, c.parent_id FROM ticketdesk.center c
+                    WHERE c.tenant_id = t AND c.center_id = open_ticket.center_id
+                   UNION
+                   SELECT c.center_id, c.parent_id FROM ticketdesk.center c
+                     JOIN up ON c.tenant_id = t AND c.center_id = up.parent
+               )
+               SELECT 1 FROM up WHERE up.id = g.center_id) AS category_fits
+      INTO found
+      FROM (SELECT) AS one
+      LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket.contact_id
+      LEFT JOIN ticketdesk.category g
+             ON g.tenant_id = t AND g.category_id = open_ticket.category_id AND g.active;
 
     IF NOT found.tenant THEN
         RAISE EXCEPTION 'tenant % does not exist', t
@@ -88,10 +82,13 @@ BEGIN
             USING ERRCODE = 'TD207',
                   HINT = 'Use one of the codes in table ticketdesk.ticket_type, e.g. incident or service_request.';
     END IF;
-    IF NOT found.customer THEN
-        PERFORM ticketdesk.raise_not_found('customer', customer_id);
+    IF customer_id IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM ticketdesk.customer x
+                        WHERE x.tenant_id = t AND x.customer_id = open_ticket.customer_id) THEN
+            PERFORM ticketdesk.raise_not_found('customer', customer_id);
+        END IF;
     END IF;
-    IF NOT found.contact THEN
+    IF contact_id IS NOT NULL AND found.contact IS NULL THEN
         PERFORM ticketdesk.raise_not_found('contact', contact_id);
     END IF;
     IF customer_id IS NOT NULL AND contact_id IS NOT NULL
@@ -101,31 +98,47 @@ BEGIN
                   HINT = 'Pass a contact of this customer, or only the contact.';
     END IF;
     customer_id := coalesce(customer_id, found.contact_customer);
-    IF found.agents < num_nonnulls(requester_agent_id, assignee_id, registered_by) THEN
-        -- Name the first agent that failed.
-        PERFORM ticketdesk.require('agent', requester_agent_id);
-        PERFORM ticketdesk.require('agent', assignee_id);
-        PERFORM ticketdesk.require('agent', registered_by);
+    IF num_nonnulls(requester_agent_id, assignee_id, registered_by) > 0 THEN
+        IF (SELECT count(*) FROM ticketdesk.agent x
+             WHERE x.tenant_id = t AND x.active
+               AND x.agent_id IN (open_ticket.requester_agent_id, open_ticket.assignee_id,
+                                  open_ticket.registered_by))
+           < num_nonnulls(requester_agent_id, assignee_id, registered_by) THEN
+            -- Name the first agent that failed.
+            PERFORM ticketdesk.require('agent', requester_agent_id);
+            PERFORM ticketdesk.require('agent', assignee_id);
+            PERFORM ticketdesk.require('agent', registered_by);
+        END IF;
     END IF;
-    IF NOT found.category THEN
+    IF category_id IS NOT NULL AND found.category IS NULL THEN
         PERFORM ticketdesk.raise_not_found('category', category_id);
     END IF;
-    IF category_id IS NOT NULL THEN
+    IF NOT found.category_fits THEN
         PERFORM ticketdesk.require_category_fits(category_id, center_id);
     END IF;
-    IF NOT found.site THEN
-        PERFORM ticketdesk.raise_not_found('site', site_id);
+    IF site_id IS NOT NULL THEN
+        SELECT true, x.customer_id INTO site_found, site_customer
+          FROM ticketdesk.site x WHERE x.tenant_id = t AND x.site_id = open_ticket.site_id;
+        IF site_found IS NULL THEN
+            PERFORM ticketdesk.raise_not_found('site', site_id);
+        END IF;
+        IF site_customer IS NOT NULL AND site_customer IS DISTINCT FROM customer_id THEN
+            RAISE EXCEPTION 'site % belongs to another customer', site_id
+                USING ERRCODE = 'TD316',
+                      HINT = 'Use ticketdesk.site_for to find or record the requester''s own site.';
+        END IF;
     END IF;
-    IF found.site_customer IS NOT NULL AND found.site_customer IS DISTINCT FROM customer_id THEN
-        RAISE EXCEPTION 'site % belongs to another customer', site_id
-            USING ERRCODE = 'TD316',
-                  HINT = 'Use ticketdesk.site_for to find or record the requester''s own site.';
+    IF product_id IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM ticketdesk.product x
+                        WHERE x.tenant_id = t AND x.product_id = open_ticket.product_id AND x.active) THEN
+            PERFORM ticketdesk.raise_not_found('product', product_id);
+        END IF;
     END IF;
-    IF NOT found.product THEN
-        PERFORM ticketdesk.raise_not_found('product', product_id);
-    END IF;
-    IF NOT found.parent THEN
-        PERFORM ticketdesk.raise_not_found('ticket', parent_id);
+    IF parent_id IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM ticketdesk.ticket x
+                        WHERE x.tenant_id = t AND x.ticket_id = open_ticket.parent_id) THEN
+            PERFORM ticketdesk.raise_not_found('ticket', parent_id);
+        END IF;
     END IF;
 
     IF (planned_from IS NULL) <> (planned_to IS NULL) OR planned_from > planned_to THEN

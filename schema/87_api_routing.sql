@@ -10,16 +10,16 @@ $$;
 COMMENT ON FUNCTION priority_weight(ticket_priority) IS
     'The weight of a priority in agent_load.weighted_load: low 1, normal 2, high 3, urgent 4.';
 
--- AFTER INSERT OR UPDATE: keeps agent_load true and records the routing reason.
+-- AFTER INSERT OR UPDATE: keeps agent_load true and records the routing
+-- reason. No WHEN clause: PostgreSQL 15 parses a trigger's WHEN again for
+-- every statement, and the function itself returns at once when the
+-- ticket's share of load did not move.
 CREATE FUNCTION ticket_load() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_ticket_load';
 CREATE TRIGGER ticket_load AFTER INSERT ON ticket
     FOR EACH ROW EXECUTE FUNCTION ticket_load();
 CREATE TRIGGER ticket_load_update AFTER UPDATE ON ticket
-    FOR EACH ROW
-    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.assignee_id IS DISTINCT FROM NEW.assignee_id
-          OR OLD.priority IS DISTINCT FROM NEW.priority OR OLD.stage IS DISTINCT FROM NEW.stage)
-    EXECUTE FUNCTION ticket_load();
+    FOR EACH ROW EXECUTE FUNCTION ticket_load();
 
 -- Routing caches who holds which profile where, per backend (src/holders.c):
 -- any change to these tables empties every backend's cache.

@@ -90,6 +90,50 @@ CREATE FUNCTION priority_label(priority ticket_priority, language text) RETURNS 
 $$;
 COMMENT ON FUNCTION priority_label(ticket_priority, text) IS 'Internal: a priority''s name in a language (en, lt, pl, he, ro).';
 
+-- The messages of one recipient (an agent, a contact or a customer) for an
+-- event: one row per channel (channels NULL applies the policy and the
+-- recipient's preference, R09), with the address, the recipient's name and
+-- language, in channel order (rank). None for a channel without a usable
+-- address. A single SELECT in SQL, so the planner inlines it into the
+-- statement that calls it (notify_queue, the trigger's set-based insert).
+CREATE FUNCTION notify_addresses(tenant integer, event text, priority ticket_priority,
+                                 agent_id bigint, contact_id bigint, customer_id bigint,
+                                 channels text[] DEFAULT NULL)
+    RETURNS TABLE (channel text, address text, name text, language text, rank bigint)
+    LANGUAGE sql STABLE AS $$
+    SELECT c.channel, c.address, r.name, r.language, c.rank
+      FROM (SELECT a.name, a.email, a.phone, a.language, p.channels AS preference
+              FROM ticketdesk.agent a
+              LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id
+             WHERE notify_addresses.agent_id IS NOT NULL
+               AND a.tenant_id = notify_addresses.tenant AND a.agent_id = notify_addresses.agent_id
+            UNION ALL
+            SELECT n.name, n.email, n.phone, n.language,
+                   coalesce(p.channels, CASE n.preferred_channel WHEN 'sms' THEN '{sms}'::text[]
+                                                                 WHEN 'email' THEN '{email}'::text[] END)
+              FROM ticketdesk.contact n
+              LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = n.tenant_id AND p.contact_id = n.contact_id
+             WHERE notify_addresses.agent_id IS NULL AND notify_addresses.contact_id IS NOT NULL
+               AND n.tenant_id = notify_addresses.tenant AND n.contact_id = notify_addresses.contact_id
+            UNION ALL
+            SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en', NULL
+              FROM ticketdesk.customer u
+             WHERE notify_addresses.agent_id IS NULL AND notify_addresses.contact_id IS NULL
+               AND u.tenant_id = notify_addresses.tenant AND u.customer_id = notify_addresses.customer_id) r
+     CROSS JOIN LATERAL (
+            SELECT ch AS channel, CASE ch WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone END AS address,
+                   i AS rank
+              FROM unnest(coalesce(notify_addresses.channels,
+                                   ticketdesk.notify_channels(notify_addresses.tenant, notify_addresses.event,
+                                                              notify_addresses.priority, r.preference)))
+                   WITH ORDINALITY AS u(ch, i)) c
+     WHERE r.name IS NOT NULL
+       AND c.address ~ '\S'
+       AND (c.channel <> 'email' OR c.address ~ '^[^\s<>@",;]+@[^\s<>@",;]+$')
+$$;
+COMMENT ON FUNCTION notify_addresses(integer, text, ticket_priority, bigint, bigint, bigint, text[]) IS
+    'Internal: the channels and addresses of one recipient for an event (inlined into the statements that queue messages).';
+
 -- Queues one event's messages for one recipient (an agent, a contact or a
 -- customer) of a ticket: picks the channels and the addresses, and wakes the
 -- worker at commit. One INSERT: the text is not rendered here but when the
@@ -112,38 +156,14 @@ BEGIN
         INSERT INTO ticketdesk.outbox AS o
             (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
              contact_id, language, sender_name, thread, note, vars)
-        SELECT tenant, k.ticket_id, source_event, event_kind, c.channel, c.address, r.name,
-               notify_queue.agent_id, notify_queue.contact_id, r.language, sender, k.reference, note,
+        SELECT tenant, k.ticket_id, source_event, event_kind, m.channel, m.address, m.name,
+               notify_queue.agent_id, notify_queue.contact_id, m.language, sender, k.reference, note,
                nullif(vars, '{}'::jsonb)
           FROM ticketdesk.ticket k
-          -- The recipient and their own channel preference (R09).
-          CROSS JOIN LATERAL (
-                SELECT a.name, a.email, a.phone, a.language, p.channels AS preference
-                  FROM ticketdesk.agent a
-                  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id
-                 WHERE notify_queue.agent_id IS NOT NULL
-                   AND a.tenant_id = tenant AND a.agent_id = notify_queue.agent_id
-                UNION ALL
-                SELECT n.name, n.email, n.phone, n.language,
-                       coalesce(p.channels, CASE n.preferred_channel WHEN 'sms' THEN '{sms}'::text[]
-                                                                     WHEN 'email' THEN '{email}'::text[] END)
-                  FROM ticketdesk.contact n
-                  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = n.tenant_id AND p.contact_id = n.contact_id
-                 WHERE notify_queue.agent_id IS NULL AND notify_queue.contact_id IS NOT NULL
-                   AND n.tenant_id = tenant AND n.contact_id = notify_queue.contact_id
-                UNION ALL
-                SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en', NULL
-                  FROM ticketdesk.customer u
-                 WHERE notify_queue.agent_id IS NULL AND notify_queue.contact_id IS NULL
-                   AND u.tenant_id = tenant AND u.customer_id = notify_queue.customer_id) r
-          CROSS JOIN LATERAL (
-                SELECT ch AS channel, CASE ch WHEN 'email' THEN r.email WHEN 'sms' THEN r.phone END AS address
-                  FROM unnest(coalesce(channels, ticketdesk.notify_channels(tenant, event_kind, k.priority,
-                                                                            r.preference))) AS ch) c
+         CROSS JOIN LATERAL ticketdesk.notify_addresses(tenant, event_kind, k.priority, notify_queue.agent_id,
+                                                        notify_queue.contact_id, notify_queue.customer_id,
+                                                        channels) m
          WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id
-           AND r.name IS NOT NULL
-           AND c.address ~ '\S'
-           AND (c.channel <> 'email' OR c.address ~ '^[^\s<>@",;]+@[^\s<>@",;]+$')
         ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
         RETURNING o.*
     LOOP
@@ -212,10 +232,8 @@ COMMENT ON FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) I
 CREATE FUNCTION notify_ticket_event() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
-    tk     ticketdesk.ticket;
     ev     text;
     actor  text;
-    rcpt   record;
     audiences text[];
 BEGIN
     ev := CASE
@@ -228,7 +246,6 @@ BEGIN
     IF ev IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT * INTO tk FROM ticketdesk.ticket k WHERE k.tenant_id = NEW.tenant_id AND k.ticket_id = NEW.ticket_id;
     audiences := CASE ev
         WHEN 'registered' THEN '{requester}'
         WHEN 'assigned' THEN '{assignee,requester}'
@@ -252,38 +269,51 @@ BEGIN
          WHERE a.tenant_id = NEW.tenant_id AND a.agent_id = NEW.actor_agent_id;
     END IF;
 
-    FOR rcpt IN
-        SELECT DISTINCT ON (x.event, x.agent_id, x.contact_id, x.customer_id) x.*
-          FROM (
-            -- the requester: the contact person, else the employee, else the customer
-            SELECT CASE WHEN ev = 'assigned' THEN 'handler_assigned' ELSE ev END AS event,
-                   CASE WHEN tk.contact_id IS NULL THEN tk.requester_agent_id END AS agent_id,
-                   tk.contact_id,
-                   CASE WHEN tk.contact_id IS NULL AND tk.requester_agent_id IS NULL THEN tk.customer_id END AS customer_id,
-                   1 AS rank
-             WHERE 'requester' = ANY (audiences)
-            UNION ALL
-            SELECT ev, tk.assignee_id, NULL, NULL, 2
-             WHERE 'assignee' = ANY (audiences) AND tk.assignee_id IS NOT NULL
-            UNION ALL
-            SELECT ev, m.agent_id, NULL, NULL, 3
-              FROM ticketdesk.center_member m
-             WHERE 'dispatchers' = ANY (audiences)
-               AND m.tenant_id = NEW.tenant_id AND m.center_id = tk.center_id AND m.role = 'dispatcher'
-            UNION ALL
-            SELECT ev, w.agent_id, w.contact_id, NULL, 4
-              FROM ticketdesk.watcher w
-             WHERE 'watchers' = ANY (audiences) AND w.tenant_id = NEW.tenant_id AND w.ticket_id = NEW.ticket_id
-          ) x
-         WHERE num_nonnulls(x.agent_id, x.contact_id, x.customer_id) = 1
-           AND (x.agent_id IS NULL OR x.agent_id IS DISTINCT FROM NEW.actor_agent_id)
-         ORDER BY x.event, x.agent_id, x.contact_id, x.customer_id, x.rank
-    LOOP
-        PERFORM ticketdesk.notify_queue(NEW.tenant_id, NEW.ticket_id, rcpt.event, rcpt.agent_id,
-                                        rcpt.contact_id, rcpt.customer_id, NULL, NEW.note, '{}',
-                                        NEW.event_id,
-                                        actor);
-    END LOOP;
+    -- Every recipient's messages in one INSERT, in the order of the
+    -- recipients (event, agent, contact, customer) and of their channels:
+    -- what notify_queue would queue called once per recipient, without a
+    -- function call and a statement per recipient. A second row for the
+    -- same address and channel is skipped, as it was by the next call.
+    INSERT INTO ticketdesk.outbox AS o
+        (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+         contact_id, language, sender_name, thread, note, vars)
+    SELECT NEW.tenant_id, k.ticket_id, NEW.event_id, x.event, m.channel, m.address, m.name,
+           x.agent_id, x.contact_id, m.language, actor, k.reference, NEW.note, NULL
+      FROM ticketdesk.ticket k
+      CROSS JOIN LATERAL (
+            SELECT DISTINCT ON (y.event, y.agent_id, y.contact_id, y.customer_id) y.*
+              FROM (
+                -- the requester: the contact person, else the employee, else the customer
+                SELECT CASE WHEN ev = 'assigned' THEN 'handler_assigned' ELSE ev END AS event,
+                       CASE WHEN k.contact_id IS NULL THEN k.requester_agent_id END AS agent_id,
+                       k.contact_id,
+                       CASE WHEN k.contact_id IS NULL AND k.requester_agent_id IS NULL THEN k.customer_id END AS customer_id,
+                       1 AS rank
+                 WHERE 'requester' = ANY (audiences)
+                UNION ALL
+                SELECT ev, k.assignee_id, NULL, NULL, 2
+                 WHERE 'assignee' = ANY (audiences) AND k.assignee_id IS NOT NULL
+                UNION ALL
+                SELECT ev, m.agent_id, NULL, NULL, 3
+                  FROM ticketdesk.center_member m
+                 WHERE 'dispatchers' = ANY (audiences)
+                   AND m.tenant_id = NEW.tenant_id AND m.center_id = k.center_id AND m.role = 'dispatcher'
+                UNION ALL
+                SELECT ev, w.agent_id, w.contact_id, NULL, 4
+                  FROM ticketdesk.watcher w
+                 WHERE 'watchers' = ANY (audiences) AND w.tenant_id = NEW.tenant_id AND w.ticket_id = NEW.ticket_id
+              ) y
+             WHERE num_nonnulls(y.agent_id, y.contact_id, y.customer_id) = 1
+               AND (y.agent_id IS NULL OR y.agent_id IS DISTINCT FROM NEW.actor_agent_id)
+             ORDER BY y.event, y.agent_id, y.contact_id, y.customer_id, y.rank) x
+      CROSS JOIN LATERAL ticketdesk.notify_addresses(NEW.tenant_id, x.event, k.priority,
+                                                     x.agent_id, x.contact_id, x.customer_id) m
+     WHERE k.tenant_id = NEW.tenant_id AND k.ticket_id = NEW.ticket_id
+     ORDER BY x.event, x.agent_id, x.contact_id, x.customer_id, m.rank
+    ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING;
+    IF FOUND THEN
+        PERFORM ticketdesk.notify_wake();
+    END IF;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION notify_ticket_event() IS
@@ -574,6 +604,7 @@ ALTER FUNCTION notify_ticket_event() SECURITY DEFINER SET search_path = pg_catal
 ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
     SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
 REVOKE EXECUTE ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION notify_addresses(integer, text, ticket_priority, bigint, bigint, bigint, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
                                          text[], text[], text[], text[], text[], jsonb[]) FROM PUBLIC;

@@ -7,6 +7,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_enum.h"
+#include "fmgr.h"
 #include "utils/catcache.h"
 #include "utils/syscache.h"
 
@@ -100,4 +101,49 @@ const char *
 ticket_status_name(TicketStatus status)
 {
 	return status_names[status];
+}
+
+/* The phase of each status: what the queue and job indexes select on. */
+static const char *const phase_names[] = {"open", "resolved", "confirmed", "finished"};
+static Oid	loaded_phase_type = InvalidOid;
+static Oid	phase_oid[lengthof(phase_names)];
+
+PG_FUNCTION_INFO_V1(ticketdesk_ticket_phase_of);
+
+/*
+ * ticket_phase_of(ticket_status) RETURNS ticket_phase: the generation
+ * expression of ticket.phase. A C function rather than a CASE because
+ * PostgreSQL 15 reads and prepares generation expressions again for every
+ * statement, and a function call is the smallest expression there is.
+ */
+Datum
+ticketdesk_ticket_phase_of(PG_FUNCTION_ARGS)
+{
+	Oid			phasetype = get_fn_expr_rettype(fcinfo->flinfo);
+	int			phase;
+
+	if (!OidIsValid(phasetype))
+		elog(ERROR, "ticketdesk: ticket_phase_of cannot tell its result type");
+	if (phasetype != loaded_phase_type)
+	{
+		enum_label_oids(phasetype, "ticket_phase", phase_names, lengthof(phase_names), phase_oid);
+		loaded_phase_type = phasetype;
+	}
+	switch (ticket_status_from_datum(get_fn_expr_argtype(fcinfo->flinfo, 0), PG_GETARG_DATUM(0)))
+	{
+		case TS_RESOLVED:
+			phase = 1;
+			break;
+		case TS_CONFIRMED:
+			phase = 2;
+			break;
+		case TS_CLOSED:
+		case TS_CANCELLED:
+			phase = 3;
+			break;
+		default:
+			phase = 0;
+			break;
+	}
+	PG_RETURN_OID(phase_oid[phase]);
 }
