@@ -52,11 +52,15 @@ CREATE TABLE outbox (
     FOREIGN KEY (tenant_id, contact_id) REFERENCES contact,
     CHECK (body_text IS NOT NULL OR ticket_id IS NOT NULL),
     CHECK (body_text IS NULL OR channel <> 'email' OR subject IS NOT NULL)
-) WITH (fillfactor = 70);
+) WITH (fillfactor = 45);
 -- The worker's claim reads the due rows only: its cost follows the backlog.
 -- No index names status, leased_until or attempts, the columns a claim
--- changes, so a claim is a HOT update (fillfactor leaves it room on the page)
--- and writes no index entry.
+-- changes, so a claim is a HOT update and writes no index entry, provided
+-- the new version fits on the page. A claim takes the rows queued together,
+-- so it needs room for a second copy of every row of a page: with the fill
+-- factor at 70 only 4 claims in 9 were HOT when many rows were queued at
+-- once, at 45 all are. (The result changes indexed columns, next_attempt_at
+-- and sent_at, and adds the text: it moves the row in any case.)
 CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX outbox_ticket_idx ON outbox (tenant_id, ticket_id);
 -- One message per event, channel and recipient, however often it is queued.

@@ -419,11 +419,23 @@ COMMENT ON FUNCTION outbox_mail(outbox_message) IS
 -- parameter): left to itself it hashes the whole outbox to find them again
 -- for the UPDATE, a cost that grows with the table. Nested loops over the
 -- primary key keep a claim's cost to its batch.
+-- The same holds for the due rows: without statistics (a new or busy
+-- outbox) the planner reads every due row and sorts them to lock the first
+-- batch_size; sorts and bitmap scans off, it walks the due index in order
+-- and stops at the batch, and the view's look-ups are plain index scans
+-- (a bitmap scan asks the table's size at every row). The penalty those
+-- settings add to the cost must not start JIT compilation (about 1 s).
+-- PL/pgSQL, not SQL: a SQL function is planned again at every call, and
+-- planning this statement (the view's joins for every row) took as long as
+-- running it for a batch of 200; PL/pgSQL keeps the plan for the session.
 CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
     RETURNS SETOF outbox_message
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET enable_hashjoin = off SET enable_mergejoin = off
+    SET enable_sort = off SET enable_bitmapscan = off SET jit = off
     AS $$
+BEGIN
+    RETURN QUERY
     WITH due AS (
         SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
          WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
@@ -447,8 +459,8 @@ CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[]
       -- whole view, which would render every waiting message).
       CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
                            WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
-     ORDER BY m.next_attempt_at
-$$;
+     ORDER BY m.next_attempt_at;
+END $$;
 COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
     'Internal (the worker): claims up to batch_size due messages of the channels under a lease, rendered.';
 
@@ -458,6 +470,11 @@ COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
 -- the worker rendered is stored with the first result, so a retry sends the
 -- same text and a sent row shows what was sent. Only rows still leased are
 -- touched: a row cancelled meanwhile stays cancelled.
+-- Hash and merge joins and sequential scans off, as in the claim: planned
+-- for the arrays' 200 elements with no statistics, the update hashed them
+-- and read the whole outbox (sent rows too, until retention prunes them) at
+-- every batch; it now finds each row by its primary key (jit off: the
+-- penalties must not start it).
 CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
                               permanent boolean[], max_attempts integer DEFAULT 8,
                               backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
@@ -465,7 +482,9 @@ CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors 
                               subjects text[] DEFAULT NULL, texts text[] DEFAULT NULL,
                               htmls text[] DEFAULT NULL, payloads jsonb[] DEFAULT NULL)
     RETURNS integer
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql
+    SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off SET jit = off
+    AS $$
 DECLARE
     recorded integer;
 BEGIN

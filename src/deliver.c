@@ -20,6 +20,43 @@
 
 static CURLM *multi = NULL;
 
+/*
+ * Easy handles kept for the worker's life and reused transfer after
+ * transfer (curl_easy_reset keeps their buffers): a handle made and freed
+ * for every message cost a large allocation each time. At most
+ * notify_concurrency are in use at once, so the setting's maximum bounds
+ * the pool.
+ */
+#define DELIVER_POOL_MAX 256
+static CURL *pool[DELIVER_POOL_MAX];
+static bool pool_busy[DELIVER_POOL_MAX];
+
+/* A free handle of the pool, reset to the defaults; NULL when none can be made. */
+static CURL *
+pool_take(void)
+{
+	for (int i = 0; i < DELIVER_POOL_MAX; i++)
+	{
+		if (pool_busy[i])
+			continue;
+		if (pool[i] == NULL && (pool[i] = curl_easy_init()) == NULL)
+			return NULL;
+		pool_busy[i] = true;
+		return pool[i];
+	}
+	return NULL;
+}
+
+/* Give a handle back to the pool, with no option pointing into the batch left set. */
+static void
+pool_give(CURL *h)
+{
+	curl_easy_reset(h);
+	for (int i = 0; i < DELIVER_POOL_MAX; i++)
+		if (pool[i] == h)
+			pool_busy[i] = false;
+}
+
 /* deliver_init starts curl in this process; the worker calls it once. */
 void
 deliver_init(void)
@@ -42,6 +79,13 @@ deliver_shutdown(void)
 	if (multi != NULL)
 		curl_multi_cleanup(multi);
 	multi = NULL;
+	for (int i = 0; i < DELIVER_POOL_MAX; i++)
+	{
+		if (pool[i] != NULL)
+			curl_easy_cleanup(pool[i]);
+		pool[i] = NULL;
+		pool_busy[i] = false;
+	}
 	curl_global_cleanup();
 }
 
@@ -80,6 +124,17 @@ deliver_finish(DeliveryItem *item, CURL *h, CURLcode rc, const char *errbuf)
 		item->error = psprintf("HTTP status %ld", status);
 }
 
+/* Give item i's handle back to the pool, then free its list. */
+static void
+deliver_release(CURL **handles, void **lists, int i)
+{
+	if (handles[i] != NULL)
+		pool_give(handles[i]);
+	handles[i] = NULL;
+	curl_slist_free_all((struct curl_slist *) lists[i]);
+	lists[i] = NULL;
+}
+
 /*
  * Start the transfers of items from first on until notify_concurrency are
  * under way; returns the index of the first item not started.
@@ -102,7 +157,7 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 		/* Settled before delivery (no template fits): nothing to send. */
 		if (items[i].done)
 			continue;
-		h = curl_easy_init();
+		h = pool_take();
 		if (h == NULL)
 		{
 			items[i].done = true;
@@ -127,6 +182,7 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 		{
 			items[i].done = true;
 			items[i].error = pstrdup(problem);
+			deliver_release(handles, lists, i);
 			continue;
 		}
 		curl_multi_add_handle(multi, h);
@@ -173,27 +229,27 @@ deliver_batch(DeliveryItem *items, int n)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &item);
 			deliver_finish(item, msg->easy_handle, msg->data.result, errbufs[item - items]);
-			/* Its connection is free for the next transfer. */
+			/* Its connection and its handle are free for the next transfer. */
 			curl_multi_remove_handle(multi, msg->easy_handle);
 			added[item - items] = false;
+			deliver_release(handles, lists, item - items);
 		}
 		if (ShutdownRequestPending)
 		{
 			complete = false;
 			break;
 		}
+		/* curl_multi_wait, not _poll: no wake-up socket to watch as well. */
 		if (running > 0)
-			curl_multi_poll(multi, NULL, 0, 100, NULL);
+			curl_multi_wait(multi, NULL, 0, 100, NULL);
 	} while (running > 0 || next < n);
 
 	for (int i = 0; i < n; i++)
 	{
-		if (handles[i] == NULL)
-			continue;
 		if (added[i])
 			curl_multi_remove_handle(multi, handles[i]);
-		curl_easy_cleanup(handles[i]);
-		curl_slist_free_all((struct curl_slist *) lists[i]);
+		deliver_release(handles, lists, i);
+		/* Under way or not started yet when the worker was asked to stop. */
 		if (!items[i].done)
 		{
 			items[i].done = true;

@@ -38,6 +38,7 @@
 #include "notify.h"
 #include "notify_shared.h"
 #include "secret.h"
+#include "ticketdesk.h"
 
 PGDLLEXPORT void notify_worker_main(Datum arg);
 
@@ -49,6 +50,11 @@ static void record_results(DeliveryItem *items, int n);
 /* The credentials of the batch's tenants (in batch_cxt). */
 static DeliverySecrets *batch_secrets = NULL;
 static int	batch_secrets_n = 0;
+
+/* The worker's statements, prepared once per process (saved_plan). */
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
 
 /* Take this worker's slot; false when another process already has it. */
 static bool
@@ -326,15 +332,16 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		return TXN_DONE;
 	}
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
-	if (SPI_execute_with_args(
-							  "SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
-							  "       CASE WHEN o.body_text IS NULL THEN NULL"
-							  "            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
-							  "            ELSE o.payload::text END,"
-							  "       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
-							  "       o.payload::text"
-							  "  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
-							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (claim_plan == NULL)
+		claim_plan = saved_plan("SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
+								"       CASE WHEN o.body_text IS NULL THEN NULL"
+								"            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
+								"            ELSE o.payload::text END,"
+								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
+								"       o.payload::text"
+								"  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
+								3, types);
+	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: the claim failed");
 
 	MemoryContextReset(batch_cxt);
@@ -375,11 +382,12 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	load_secrets(*items, *n);
 
 	/* When the next row not claimed now falls due. */
-	if (SPI_execute_with_args(
-							  "SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint"
-							  "  FROM ticketdesk.outbox"
-							  " WHERE next_attempt_at > now() AND status = 'queued' AND channel = ANY ($1)",
-							  1, &types[2], &args[2], NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (next_due_plan == NULL)
+		next_due_plan = saved_plan("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint"
+								   "  FROM ticketdesk.outbox"
+								   " WHERE next_attempt_at > now() AND status = 'queued' AND channel = ANY ($1)",
+								   1, &types[2]);
+	if (SPI_execute_plan(next_due_plan, &args[2], NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -454,11 +462,12 @@ record_results(DeliveryItem *items, int n)
 	args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
 	args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
 	args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
-	if (SPI_execute_with_args(
-							  "SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
-							  " $6 * interval '1 ms', $7 * interval '1 ms',"
-							  " $8, $9, $10, $11, $12, $13::jsonb[])",
-							  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (record_plan == NULL)
+		record_plan = saved_plan("SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
+								 " $6 * interval '1 ms', $7 * interval '1 ms',"
+								 " $8, $9, $10, $11, $12, $13::jsonb[])",
+								 13, types);
+	if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: recording the results failed");
 
 	SpinLockAcquire(&notify_shared->mutex);

@@ -207,6 +207,98 @@ $$;
 
 
 --
+-- Notifications: room on each outbox page for a claim's HOT update of every
+-- row queued there (schema/65_outbox.sql).
+--
+ALTER TABLE outbox SET (fillfactor = 45);
+
+--
+-- Notifications: the worker's claim is PL/pgSQL, so its plan is kept for the
+-- session instead of made again at every batch (schema/88_api_notify.sql).
+--
+CREATE OR REPLACE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
+    RETURNS SETOF outbox_message
+    LANGUAGE plpgsql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    SET enable_sort = off SET enable_bitmapscan = off SET jit = off
+    AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
+         WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
+           AND (o.leased_until IS NULL OR o.leased_until <= now())
+           AND o.channel = ANY (outbox_claim.channels)
+         ORDER BY o.next_attempt_at
+         LIMIT outbox_claim.batch_size
+           FOR UPDATE SKIP LOCKED),
+    claimed AS (
+        UPDATE ticketdesk.outbox o
+           SET status = 'sending', attempts = o.attempts + 1, leased_until = now() + outbox_claim.lease
+          FROM due
+         WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
+        RETURNING o.tenant_id, o.outbox_id, o.status, o.attempts, o.leased_until)
+    SELECT m.tenant_id, m.outbox_id, m.ticket_id, m.event_id, m.event, m.channel, m.recipient, m.recipient_name,
+           m.agent_id, m.contact_id, m.language, m.sender_name, m.thread, m.note, m.vars, m.subject,
+           m.body_text, m.body_html, m.payload, m.message_key, c.status, c.attempts, m.next_attempt_at,
+           c.leased_until, m.last_error, m.created_at, m.sent_at
+      FROM claimed c
+      -- Rendered row by row (OFFSET 0 keeps the planner from joining the
+      -- whole view, which would render every waiting message).
+      CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
+                           WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
+     ORDER BY m.next_attempt_at;
+END $$;
+
+--
+-- Notifications: the worker's result is recorded row by row over the
+-- primary key, not by hashing and reading the whole outbox
+-- (schema/88_api_notify.sql).
+--
+CREATE OR REPLACE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
+                              permanent boolean[], max_attempts integer DEFAULT 8,
+                              backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
+                              languages text[] DEFAULT NULL, senders text[] DEFAULT NULL,
+                              subjects text[] DEFAULT NULL, texts text[] DEFAULT NULL,
+                              htmls text[] DEFAULT NULL, payloads jsonb[] DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql
+    SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off SET jit = off
+    AS $$
+DECLARE
+    recorded integer;
+BEGIN
+    WITH r AS (
+        SELECT * FROM unnest(tenant_ids, outbox_ids, errors, permanent, languages, senders, subjects, texts,
+                             htmls, payloads)
+               AS r(tenant_id, outbox_id, error, permanent, language, sender, subject, body_text, body_html, payload)
+    )
+    UPDATE ticketdesk.outbox o
+           SET status = CASE WHEN r.error IS NULL THEN 'sent'
+                             WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
+                             ELSE 'queued' END::ticketdesk.outbox_status,
+               sent_at = CASE WHEN r.error IS NULL THEN clock_timestamp() END,
+               leased_until = NULL,
+               last_error = coalesce(r.error, o.last_error),
+               next_attempt_at = CASE WHEN r.error IS NULL OR r.permanent OR o.attempts >= outbox_record.max_attempts
+                                      THEN NULL
+                                      ELSE clock_timestamp()
+                                           + least(outbox_record.backoff_cap,
+                                                   outbox_record.backoff_base * power(2, least(o.attempts - 1, 40)))
+                                             * (0.5 + random() / 2) END,
+               language = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.language ELSE o.language END,
+               sender_name = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.sender ELSE o.sender_name END,
+               subject = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.subject ELSE o.subject END,
+               body_html = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.body_html ELSE o.body_html END,
+               payload = CASE WHEN o.body_text IS NULL AND r.body_text IS NOT NULL THEN r.payload ELSE o.payload END,
+               body_text = coalesce(o.body_text, r.body_text)
+          FROM r
+     WHERE o.tenant_id = r.tenant_id AND o.outbox_id = r.outbox_id AND o.status = 'sending';
+    GET DIAGNOSTICS recorded = ROW_COUNT;
+    RETURN recorded;
+END $$;
+
+--
 -- The load trigger has no WHEN clause any more: the C function returns at
 -- once when no load moves (schema/87_api_routing.sql, src/load.c).
 --

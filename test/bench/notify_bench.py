@@ -11,6 +11,10 @@ are timed by the sink: arrival of the first to arrival of the last.
 Latency: with no backlog, one mail per transaction; commit to arrival in
 the sink, p50 and p99, next to the worker's fallback poll interval.
 
+Also the workers' CPU per message (user + system time of every worker
+process over its side of a round, read from /proc): less at the mercy of
+the machine's load than the rates.
+
 Prints a summary; exits 2 when a ratio is below 0.8.
 """
 import atexit
@@ -166,7 +170,40 @@ SELECT ticketdesk.notify_wake();
 COMMIT;""")
 
 
+def worker_pids():
+    return [int(p) for p in psql("SELECT pid FROM pg_stat_activity "
+                                 "WHERE application_name = 'ticketdesk notify worker'").split()]
+
+
+def cpu_ticks(pid):
+    """User and system CPU of a process so far, in clock ticks (0 once gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+CPU = {}  # side -> CPU microseconds per message of the workers, per round
+
+
+def measured(side, fn):
+    """Run fn (a worker side) and note the workers' CPU per message it took."""
+    pids = worker_pids()
+    before = {p: cpu_ticks(p) for p in pids}
+    result = fn()
+    ticks = sum(cpu_ticks(p) - before[p] for p in pids)
+    CPU.setdefault(side, []).append(ticks * TICK_US / N)
+    return result
+
+
 def smtp_worker(rnd):
+    return measured("smtp", lambda: smtp_worker_run(rnd))
+
+
+def smtp_worker_run(rnd):
     before = len(records(smtp_out))
     marker = f"bench_mail_{rnd}"
     queue("email", "eli@desk.test", marker)
@@ -187,6 +224,10 @@ def http_baseline(rnd):
 
 
 def http_worker(rnd):
+    return measured("http", lambda: http_worker_run(rnd))
+
+
+def http_worker_run(rnd):
     before = len(records(http_out))
     queue("sms", "+37060000011", f"bench_sms_{rnd}")
     recs = wait_count(http_out, before + N)[before:]
@@ -216,7 +257,8 @@ for rnd in range(1, ROUNDS + 1):
     print(f"round {rnd}: SMTP {row['smtp_base']:.0f} vs {row['smtp_worker']:.0f} mails/s "
           f"({row['smtp_worker'] / row['smtp_base']:.2f}), HTTP {row['http_base']:.0f} vs "
           f"{row['http_worker']:.0f} posts/s ({row['http_worker'] / row['http_base']:.2f}), "
-          f"load {row['load']:.1f}", flush=True)
+          f"load {row['load']:.1f}; workers' CPU per message {CPU['smtp'][-1]:.0f} us (mail), "
+          f"{CPU['http'][-1]:.0f} us (SMS)", flush=True)
 
 
 def median(xs):
@@ -262,6 +304,8 @@ print(f"SMTP  ticketdesk worker:                 {r['smtp_worker']:8.0f} mails/s
 print(f"HTTP  curl --parallel-max {CONC}:               {r['http_baseline']:8.0f} posts/s")
 print(f"HTTP  ticketdesk worker:                 {r['http_worker']:8.0f} posts/s   ratio {http_ratio:.2f}"
       f" (duplicates: {r['http_dups']})")
+print(f"workers' CPU per message (user + system, all worker processes; median): "
+      f"{median(CPU['smtp']):.0f} us a mail, {median(CPU['http']):.0f} us an SMS")
 print(f"commit to delivery, {len(lat)} single mails: p50 {r['latency_p50_ms']:.1f} ms, "
       f"p99 {r['latency_p99_ms']:.1f} ms (fallback poll interval {poll})")
 sys.exit(0 if smtp_ratio >= 0.8 and http_ratio >= 0.8 else 2)
