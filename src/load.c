@@ -27,7 +27,7 @@ typedef struct LoadShare
 	int32		weight;			/* priority_weight() of its priority */
 } LoadShare;
 
-static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr upsert_plan = NULL;
 static SPIPlanPtr event_plan = NULL;
 
@@ -81,20 +81,18 @@ load_apply(int32 tenant_id, int64 agent_id, int count, int32 weight, bool assign
 	 * does it; it is cheaper than an upsert's speculative insertion. The
 	 * upsert remains for a row that is missing all the same.
 	 */
-	static const char *const update_sql =
-	"UPDATE ticketdesk.agent_load AS l"
-	"   SET open_tickets = l.open_tickets + $3,"
-	"       weighted_load = l.weighted_load + $4,"
-	"       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()"
+#define LOAD_CHANGE \
+	"   SET open_tickets = l.open_tickets + $3," \
+	"       weighted_load = l.weighted_load + $4," \
+	"       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()" \
 	"                               ELSE l.last_assigned_at END"
+	static const char *const update_sql =
+	"UPDATE ticketdesk.agent_load AS l" LOAD_CHANGE
 	" WHERE l.tenant_id = $1 AND l.agent_id = $2";
 	static const char *const upsert_sql =
 	"INSERT INTO ticketdesk.agent_load AS l (tenant_id, agent_id) VALUES ($1, $2)"
-	" ON CONFLICT (tenant_id, agent_id) DO UPDATE"
-	"   SET open_tickets = l.open_tickets + $3,"
-	"       weighted_load = l.weighted_load + $4,"
-	"       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()"
-	"                               ELSE l.last_assigned_at END";
+	" ON CONFLICT (tenant_id, agent_id) DO UPDATE" LOAD_CHANGE;
+#undef LOAD_CHANGE
 	Oid			argtypes[5] = {INT4OID, INT8OID, INT4OID, INT4OID, BOOLOID};
 	Datum		args[5];
 
@@ -103,7 +101,7 @@ load_apply(int32 tenant_id, int64 agent_id, int count, int32 weight, bool assign
 	args[2] = Int32GetDatum(count);
 	args[3] = Int32GetDatum(weight);
 	args[4] = BoolGetDatum(assigned);
-	if (SPI_execute_plan(routing_saved_plan(&load_plan, update_sql, 5, argtypes),
+	if (SPI_execute_plan(routing_saved_plan(&update_plan, update_sql, 5, argtypes),
 						 args, NULL, false, 0) == SPI_OK_UPDATE && SPI_processed == 1)
 		return;
 	if (SPI_execute_plan(routing_saved_plan(&upsert_plan, upsert_sql, 5, argtypes),
