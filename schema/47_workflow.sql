@@ -92,9 +92,9 @@ COMMENT ON TABLE routing_policy IS
 CREATE TABLE agent_load (
     tenant_id        integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     agent_id         bigint NOT NULL,
-    open_tickets     integer NOT NULL DEFAULT 0 CHECK (open_tickets >= 0),
-    weighted_load    integer NOT NULL DEFAULT 0 CHECK (weighted_load >= 0),
-    load_cap         integer CHECK (load_cap >= 0),
+    open_tickets     load_count NOT NULL DEFAULT 0,
+    weighted_load    load_count NOT NULL DEFAULT 0,
+    load_cap         load_count,
     last_assigned_at timestamptz,
     PRIMARY KEY (tenant_id, agent_id),
     FOREIGN KEY (tenant_id, agent_id) REFERENCES agent ON DELETE CASCADE

@@ -22,8 +22,8 @@ CREATE TABLE ticket (
     channel              ticket_channel NOT NULL DEFAULT 'api',
     subject              text NOT NULL,
     description          text,
-    requester_weight     smallint NOT NULL DEFAULT 3 CHECK (requester_weight BETWEEN 1 AND 5),
-    dispatcher_weight    smallint CHECK (dispatcher_weight BETWEEN 1 AND 5),
+    requester_weight     ticket_weight NOT NULL DEFAULT 3,
+    dispatcher_weight    ticket_weight,
     priority             ticket_priority NOT NULL DEFAULT 'normal',
     priority_fixed       boolean NOT NULL DEFAULT false,  -- the dispatcher's override: not recomputed
     deadline             timestamptz,        -- the requester's wanted deadline (R16)
@@ -36,7 +36,7 @@ CREATE TABLE ticket (
     phase                ticket_phase GENERATED ALWAYS AS (ticket_phase_of(status)) STORED,
     assignee_id          bigint,
     parent_id            bigint,             -- work breakdown: a sub-ticket's parent (R27)
-    stage                smallint CHECK (stage >= 1), -- current stage of the type's workflow (R39)
+    stage                stage_number,       -- current stage of the type's workflow (R39)
     resolution           text,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),

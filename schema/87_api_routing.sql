@@ -238,7 +238,8 @@ BEGIN
            AND EXISTS (SELECT 1 FROM ticketdesk.center_member m
                         WHERE m.tenant_id = t AND m.agent_id = a.agent_id
                           AND m.center_id IN (SELECT up.center_id FROM up)))
-    SELECT h.agent_id, h.name, h.open_tickets, h.weighted_load, h.load_cap, h.why IS NULL, h.why
+    SELECT h.agent_id, h.name, h.open_tickets::integer, h.weighted_load::integer, h.load_cap::integer,
+           h.why IS NULL, h.why
       FROM holder h
      ORDER BY h.why IS NOT NULL, h.open_tickets, h.agent_id;
 END $$;

@@ -336,3 +336,30 @@ SELECT channel, coalesce(subject, body_text) AS text FROM outbox_message WHERE t
 -- marks it dead with the reason ("no template for event ...") when it claims it.
 INSERT INTO outbox (ticket_id, event, channel, recipient) VALUES (2, 'nothing_written', 'email', 'eli@desk.test');
 SELECT subject, body_text, status FROM outbox_message WHERE event = 'nothing_written';
+
+--
+-- 18. Only the events somebody is told about call the queueing function
+--     notify_ticket_event: the C trigger function notify_event_gate decides,
+--     for every history row (no WHEN clause, which PostgreSQL would plan
+--     again for every change). Six history rows here; the opening and the
+--     new assignee are told, the other four are not.
+--
+SET track_functions = 'pl';
+BEGIN;
+SELECT ticket_id AS gate_ticket FROM open_ticket('Gate check', 1, contact_id => 1) \gset
+SET LOCAL ticketdesk.agent = 1;
+SELECT status FROM assign(:gate_ticket, 2);
+SET LOCAL ticketdesk.agent = 2;
+SELECT status FROM start_work(:gate_ticket);
+UPDATE ticket SET requester_weight = 5 WHERE ticket_id = :gate_ticket;
+SELECT kind, new_value FROM ticket_event WHERE ticket_id = :gate_ticket ORDER BY event_id;
+SELECT pg_stat_get_xact_function_calls('notify_ticket_event()'::regprocedure) AS queueing_calls;
+SELECT event, recipient FROM outbox WHERE ticket_id = :gate_ticket ORDER BY outbox_id;
+ROLLBACK;
+RESET track_functions;
+-- The gate is a trigger of one kind only, naming the trigger function it calls.
+CREATE TEMP TABLE gate_misuse (kind text, old_value text, new_value text);
+CREATE TRIGGER gate_misuse AFTER INSERT ON gate_misuse FOR EACH ROW EXECUTE FUNCTION notify_event_gate();
+INSERT INTO gate_misuse VALUES ('created', NULL, NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE gate_misuse;

@@ -196,6 +196,7 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	trusted_enter(&scope);
 	PG_TRY();
 	{
+		trusted_by_key();
 		if (before.agent_id == after.agent_id && before.agent_id != 0)
 		{
 			if (before.weight != after.weight)

@@ -31,6 +31,7 @@ typedef struct TrustedScope
 } TrustedScope;
 
 extern void trusted_enter(TrustedScope *scope);
+extern void trusted_by_key(void);
 extern void trusted_done(TrustedScope *scope);
 extern void trusted_leave(TrustedScope *scope);
 
