@@ -64,32 +64,32 @@ typedef struct EventList
 
 static SPIPlanPtr insert_plan = NULL;
 
-/* The text form of a column, or a null Datum. */
+/* The text form of a column, or a null Datum (also for no row). */
 static Datum
-column_text(const TicketColumns *tc, Relation rel, HeapTuple tup, TicketColumn col, bool *isnull)
+column_text(const TicketRow *row, TicketColumn col, bool *isnull)
 {
 	Datum		value;
 
-	if (tup == NULL)
+	if (row == NULL)
 	{
 		*isnull = true;
 		return (Datum) 0;
 	}
-	value = ticket_get(tc, rel, tup, col, isnull);
+	value = ticket_row_get(row, col, isnull);
 	if (*isnull)
 		return (Datum) 0;
-	return CStringGetTextDatum(OidOutputFunctionCall(tc->typoutput[col], value));
+	return CStringGetTextDatum(OidOutputFunctionCall(row->tc->typoutput[col], value));
 }
 
 static void
-add_event(EventList *events, const char *kind, const TicketColumns *tc, Relation rel,
-		  HeapTuple oldtup, HeapTuple newtup, TicketColumn col)
+add_event(EventList *events, const char *kind, const TicketRow *oldrow, const TicketRow *newrow,
+		  TicketColumn col)
 {
 	int			i = events->n++;
 
 	events->kind[i] = CStringGetTextDatum(kind);
-	events->old_value[i] = column_text(tc, rel, oldtup, col, &events->old_null[i]);
-	events->new_value[i] = column_text(tc, rel, newtup, col, &events->new_null[i]);
+	events->old_value[i] = column_text(oldrow, col, &events->old_null[i]);
+	events->new_value[i] = column_text(newrow, col, &events->new_null[i]);
 }
 
 static Datum
@@ -194,8 +194,8 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Relation	rel;
 	const TicketColumns *tc;
-	HeapTuple	oldtup = NULL;
-	HeapTuple	newtup;
+	TicketRow	oldrow;
+	TicketRow	newrow;
 	EventList	events;
 	bool		isnull;
 
@@ -213,24 +213,24 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		newtup = trigdata->tg_trigtuple;
-		add_event(&events, "created", tc, rel, NULL, newtup, TC_STATUS);
-		(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &isnull);
+		ticket_row_read(&newrow, tc, rel, trigdata->tg_trigtuple);
+		add_event(&events, "created", NULL, &newrow, TC_STATUS);
+		(void) ticket_row_get(&newrow, TC_ASSIGNEE_ID, &isnull);
 		if (!isnull)
-			add_event(&events, "assignee", tc, rel, NULL, newtup, TC_ASSIGNEE_ID);
+			add_event(&events, "assignee", NULL, &newrow, TC_ASSIGNEE_ID);
 	}
 	else
 	{
-		oldtup = trigdata->tg_trigtuple;
-		newtup = trigdata->tg_newtuple;
+		ticket_row_read(&oldrow, tc, rel, trigdata->tg_trigtuple);
+		ticket_row_read(&newrow, tc, rel, trigdata->tg_newtuple);
 		for (int i = 0; i < lengthof(tracked); i++)
-			if (ticket_column_changed(tc, rel, oldtup, newtup, tracked[i].col))
-				add_event(&events, tracked[i].kind, tc, rel, oldtup, newtup, tracked[i].col);
+			if (ticket_row_changed(&oldrow, &newrow, tracked[i].col))
+				add_event(&events, tracked[i].kind, &oldrow, &newrow, tracked[i].col);
 	}
 
 	if (events.n > 0)
-		insert_events(DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull)),
-					  DatumGetInt64(ticket_get(tc, rel, newtup, TC_TICKET_ID, &isnull)),
+		insert_events(DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull)),
+					  DatumGetInt64(ticket_row_get(&newrow, TC_TICKET_ID, &isnull)),
 					  &events);
 
 	return PointerGetDatum(NULL);

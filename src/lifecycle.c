@@ -120,7 +120,7 @@ status_list(uint32 mask)
  * only this trigger writes: the lifecycle times.
  */
 static void
-check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTuple newtup)
+check_immutable(const TicketRow *oldrow, const TicketRow *newrow)
 {
 	static const TicketColumn fixed[] = {
 		TC_TENANT_ID, TC_TICKET_ID, TC_CREATED_AT, TC_UPDATED_AT, TC_ASSIGNED_AT,
@@ -130,7 +130,7 @@ check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTup
 
 	for (int i = 0; i < lengthof(fixed); i++)
 	{
-		if (ticket_column_changed(tc, rel, oldtup, newtup, fixed[i]))
+		if (ticket_row_changed(oldrow, newrow, fixed[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_TD_IMMUTABLE_COLUMN),
 					 errmsg("column %s of a ticket cannot be changed", ticket_column_name(fixed[i])),
@@ -146,7 +146,7 @@ check_immutable(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTup
  * planned period.
  */
 static void
-check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
+check_input(const TicketRow *row)
 {
 	bool		isnull;
 	Datum		value;
@@ -156,7 +156,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 
 	for (int i = 0; i < lengthof(requesters); i++)
 	{
-		(void) ticket_get(tc, rel, tup, requesters[i], &isnull);
+		(void) ticket_row_get(row, requesters[i], &isnull);
 		has_requester |= !isnull;
 	}
 	if (!has_requester)
@@ -166,7 +166,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 				 errdetail("customer_id, contact_id and requester_agent_id are all missing."),
 				 errhint("Name the customer, the contact person or the employee who asks.")));
 
-	value = ticket_get(tc, rel, tup, TC_SUBJECT, &isnull);
+	value = ticket_row_get(row, TC_SUBJECT, &isnull);
 	if (text_is_blank(value, isnull))
 		ereport(ERROR,
 				(errcode(ERRCODE_TD_SUBJECT_REQUIRED),
@@ -176,7 +176,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 
 	for (int i = 0; i < lengthof(weights); i++)
 	{
-		value = ticket_get(tc, rel, tup, weights[i], &isnull);
+		value = ticket_row_get(row, weights[i], &isnull);
 		if (isnull && weights[i] == TC_DISPATCHER_WEIGHT)
 			continue;
 		if (isnull || DatumGetInt16(value) < 1 || DatumGetInt16(value) > 5)
@@ -188,11 +188,11 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 					 errhint("1 is the least important, 5 the most; 3 is normal.")));
 	}
 
-	value = ticket_get(tc, rel, tup, TC_DEADLINE, &isnull);
+	value = ticket_row_get(row, TC_DEADLINE, &isnull);
 	if (!isnull)
 	{
 		bool		creatednull;
-		Datum		created = ticket_get(tc, rel, tup, TC_CREATED_AT, &creatednull);
+		Datum		created = ticket_row_get(row, TC_CREATED_AT, &creatednull);
 
 		if (!creatednull && DatumGetTimestampTz(value) < DatumGetTimestampTz(created))
 		{
@@ -209,7 +209,7 @@ check_input(const TicketColumns *tc, Relation rel, HeapTuple tup)
 		}
 	}
 
-	value = ticket_get(tc, rel, tup, TC_PLANNED, &isnull);
+	value = ticket_row_get(row, TC_PLANNED, &isnull);
 	if (!isnull)
 	{
 		RangeType  *range = DatumGetRangeTypeP(value);
@@ -251,6 +251,8 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	const TicketColumns *tc;
 	HeapTuple	newtup;
 	HeapTuple	oldtup = NULL;
+	TicketRow	oldrow;
+	TicketRow	newrow;			/* newtup as it came, read before any edit */
 	bool		is_insert;
 	RowEdit		edit = {0};
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
@@ -274,23 +276,29 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	statustype = tc->typid[TC_STATUS];
 	is_insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
 	if (is_insert)
+	{
 		newtup = trigdata->tg_trigtuple;
+		ticket_row_read(&newrow, tc, rel, newtup);
+		oldrow = newrow;		/* no old version: nothing reads as changed */
+	}
 	else
 	{
 		oldtup = trigdata->tg_trigtuple;
 		newtup = trigdata->tg_newtuple;
-		check_immutable(tc, rel, oldtup, newtup);
+		ticket_row_read(&oldrow, tc, rel, oldtup);
+		ticket_row_read(&newrow, tc, rel, newtup);
+		check_immutable(&oldrow, &newrow);
 		old_status = ticket_status_from_datum(statustype,
-											  ticket_get(tc, rel, oldtup, TC_STATUS, &isnull));
+											  ticket_row_get(&oldrow, TC_STATUS, &isnull));
 	}
 
-	value = ticket_get(tc, rel, newtup, TC_STATUS, &isnull);
+	value = ticket_row_get(&newrow, TC_STATUS, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("the status of a ticket cannot be null")));
 	status = ticket_status_from_datum(statustype, value);
-	(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &assignee_null);
+	(void) ticket_row_get(&newrow, TC_ASSIGNEE_ID, &assignee_null);
 
 	/*
 	 * A plain UPDATE of the centre is a redirect, as redirect() makes it: the
@@ -298,9 +306,9 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	 * UPDATE names), and the transition table decides whether it may.
 	 */
 	if (!is_insert && status == old_status && old_status != TS_NEW &&
-		ticket_column_changed(tc, rel, oldtup, newtup, TC_CENTER_ID))
+		ticket_row_changed(&oldrow, &newrow, TC_CENTER_ID))
 	{
-		if (!assignee_null && ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID))
+		if (!assignee_null && ticket_row_changed(&oldrow, &newrow, TC_ASSIGNEE_ID))
 			status = TS_ASSIGNED;
 		else
 			status = TS_NEW;
@@ -337,7 +345,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		bool		assignee_changed = ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID);
+		bool		assignee_changed = ticket_row_changed(&oldrow, &newrow, TC_ASSIGNEE_ID);
 
 		/* Back in the queue nobody holds it. */
 		if (status == TS_NEW && old_status != TS_NEW && !assignee_null)
@@ -358,21 +366,21 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_TD_TICKET_FINISHED),
 					 errmsg("the assignee of a %s ticket cannot be changed", ticket_status_name(status)),
 					 errdetail("Ticket %s is %s.",
-							   TextDatumGetCString(ticket_get(tc, rel, oldtup, TC_REFERENCE, &isnull)),
+							   TextDatumGetCString(ticket_row_get(&oldrow, TC_REFERENCE, &isnull)),
 							   ticket_status_name(status)),
 					 errhint("Reopen the ticket first.")));
 
 		if (status != old_status)
 		{
 			uint32		allowed;
-			int32		tenant_id = DatumGetInt32(ticket_get(tc, rel, oldtup, TC_TENANT_ID, &isnull));
-			int64		type_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_TYPE_ID, &isnull));
+			int32		tenant_id = DatumGetInt32(ticket_row_get(&oldrow, TC_TENANT_ID, &isnull));
+			int64		type_id = DatumGetInt64(ticket_row_get(&newrow, TC_TYPE_ID, &isnull));
 
 			if (!transition_allowed(tenant_id, type_id, old_status, status, &allowed))
 				ereport(ERROR,
 						(errcode(ERRCODE_TD_INVALID_TRANSITION),
 						 errmsg("ticket %s cannot move from %s to %s",
-								TextDatumGetCString(ticket_get(tc, rel, oldtup, TC_REFERENCE, &isnull)),
+								TextDatumGetCString(ticket_row_get(&oldrow, TC_REFERENCE, &isnull)),
 								ticket_status_name(old_status), ticket_status_name(status)),
 						 errdetail("From %s the allowed next statuses are: %s.",
 								   ticket_status_name(old_status), status_list(allowed)),
@@ -381,7 +389,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 		}
 
 		/* Finished work always says what was done. */
-		value = ticket_get(tc, rel, newtup, TC_RESOLUTION, &isnull);
+		value = ticket_row_get(&newrow, TC_RESOLUTION, &isnull);
 		if (status_is_finished(status) && text_is_blank(value, isnull))
 			ereport(ERROR,
 					(errcode(ERRCODE_TD_RESOLUTION_REQUIRED),
@@ -397,7 +405,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 				 errdetail("Only new, resolved, confirmed, closed and cancelled tickets may have no assignee."),
 				 errhint("Assign the ticket to an agent first.")));
 
-	check_input(tc, rel, newtup);
+	check_input(&newrow);
 
 	/* The priority: computed from the matrix unless the dispatcher fixed it. */
 	if (priority_for_ticket(tc, rel, oldtup, newtup,
@@ -414,7 +422,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 		if (stamp >= 0)
 		{
 			/* Work starts once; resuming after waiting keeps the first start. */
-			(void) ticket_get(tc, rel, newtup, stamp, &isnull);
+			(void) ticket_row_get(&newrow, stamp, &isnull);
 			if (stamp != TC_STARTED_AT || isnull)
 				edit_set(&edit, tc, stamp, now, false);
 		}
@@ -433,7 +441,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	if (status == TS_ASSIGNED)
 		edit_set(&edit, tc, TC_ACKNOWLEDGED_AT, (Datum) 0, true);
 	if (!assignee_null &&
-		(is_insert || ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID)))
+		(is_insert || ticket_row_changed(&oldrow, &newrow, TC_ASSIGNEE_ID)))
 	{
 		edit_set(&edit, tc, TC_ASSIGNED_AT, now, false);
 	}

@@ -52,20 +52,20 @@ priority_weight(const TicketColumns *tc, Datum priority)
 }
 
 static LoadShare
-load_share(const TicketColumns *tc, Relation rel, HeapTuple tup)
+load_share(const TicketRow *row)
 {
 	LoadShare	share = {0};
 	bool		isnull;
 	Datum		value;
 
-	value = ticket_get(tc, rel, tup, TC_ASSIGNEE_ID, &isnull);
+	value = ticket_row_get(row, TC_ASSIGNEE_ID, &isnull);
 	if (isnull)
 		return share;
-	if (!status_counts(ticket_status_from_datum(tc->typid[TC_STATUS],
-												ticket_get(tc, rel, tup, TC_STATUS, &isnull))))
+	if (!status_counts(ticket_status_from_datum(row->tc->typid[TC_STATUS],
+												ticket_row_get(row, TC_STATUS, &isnull))))
 		return share;
 	share.agent_id = DatumGetInt64(value);
-	share.weight = priority_weight(tc, ticket_get(tc, rel, tup, TC_PRIORITY, &isnull));
+	share.weight = priority_weight(row->tc, ticket_row_get(row, TC_PRIORITY, &isnull));
 	return share;
 }
 
@@ -141,7 +141,7 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Relation	rel;
 	const TicketColumns *tc;
-	HeapTuple	newtup;
+	TicketRow	newrow;
 	LoadShare	before = {0};
 	LoadShare	after;
 	bool		isnull;
@@ -165,19 +165,22 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	tc = ticket_columns(rel);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
-		newtup = trigdata->tg_newtuple;
-		before = load_share(tc, rel, trigdata->tg_trigtuple);
-		assigned = ticket_column_changed(tc, rel, trigdata->tg_trigtuple, newtup, TC_ASSIGNEE_ID);
+		TicketRow	oldrow;
+
+		ticket_row_read(&oldrow, tc, rel, trigdata->tg_trigtuple);
+		ticket_row_read(&newrow, tc, rel, trigdata->tg_newtuple);
+		before = load_share(&oldrow);
+		assigned = ticket_row_changed(&oldrow, &newrow, TC_ASSIGNEE_ID);
 	}
 	else
 	{
-		newtup = trigdata->tg_trigtuple;
-		(void) ticket_get(tc, rel, newtup, TC_ASSIGNEE_ID, &isnull);
+		ticket_row_read(&newrow, tc, rel, trigdata->tg_trigtuple);
+		(void) ticket_row_get(&newrow, TC_ASSIGNEE_ID, &isnull);
 		assigned = !isnull;
 	}
-	after = load_share(tc, rel, newtup);
-	tenant_id = DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull));
-	ticket_id = DatumGetInt64(ticket_get(tc, rel, newtup, TC_TICKET_ID, &isnull));
+	after = load_share(&newrow);
+	tenant_id = DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull));
+	ticket_id = DatumGetInt64(ticket_row_get(&newrow, TC_TICKET_ID, &isnull));
 	has_event = routing_take_event(tenant_id, ticket_id, &rule, &note);
 
 	/* Most updates move no load: same holder and weight, or nobody's. */

@@ -137,3 +137,40 @@ ticket_column_changed(const TicketColumns *tc, Relation rel,
 		return oldnull != newnull;
 	return !datumIsEqual(oldval, newval, tc->typbyval[col], tc->typlen[col]);
 }
+
+/* ticket_row_read deforms a ticket row once (into the current memory context). */
+void
+ticket_row_read(TicketRow *row, const TicketColumns *tc, Relation rel, HeapTuple tup)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	row->tc = tc;
+	row->values = palloc(desc->natts * sizeof(Datum));
+	row->isnull = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(tup, desc, row->values, row->isnull);
+}
+
+/* ticket_row_get returns one column of a deformed row. */
+Datum
+ticket_row_get(const TicketRow *row, TicketColumn col, bool *isnull)
+{
+	int			i = row->tc->attnum[col] - 1;
+
+	*isnull = row->isnull[i];
+	return row->values[i];
+}
+
+/* ticket_row_changed says whether a column differs between two deformed versions. */
+bool
+ticket_row_changed(const TicketRow *oldrow, const TicketRow *newrow, TicketColumn col)
+{
+	const TicketColumns *tc = newrow->tc;
+	bool		oldnull,
+				newnull;
+	Datum		oldval = ticket_row_get(oldrow, col, &oldnull);
+	Datum		newval = ticket_row_get(newrow, col, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return !datumIsEqual(oldval, newval, tc->typbyval[col], tc->typlen[col]);
+}

@@ -136,6 +136,21 @@ extern Datum ticket_get(const TicketColumns *tc, Relation rel, HeapTuple tup,
 extern bool ticket_column_changed(const TicketColumns *tc, Relation rel,
 								  HeapTuple oldtup, HeapTuple newtup, TicketColumn col);
 
+/*
+ * A ticket row deformed once, for code that reads many of its columns:
+ * heap_getattr walks a row with nulls from its start for every column read.
+ */
+typedef struct TicketRow
+{
+	const TicketColumns *tc;
+	Datum	   *values;			/* by attribute number - 1 */
+	bool	   *isnull;
+} TicketRow;
+
+extern void ticket_row_read(TicketRow *row, const TicketColumns *tc, Relation rel, HeapTuple tup);
+extern Datum ticket_row_get(const TicketRow *row, TicketColumn col, bool *isnull);
+extern bool ticket_row_changed(const TicketRow *oldrow, const TicketRow *newrow, TicketColumn col);
+
 /* The acting agent (agent.c). */
 extern int64 current_agent_id(int32 tenant_id, bool *isnull);
 
