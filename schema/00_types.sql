@@ -19,6 +19,14 @@ CREATE FUNCTION ticket_phase_of(ticket_status) RETURNS ticket_phase
 COMMENT ON FUNCTION ticket_phase_of(ticket_status) IS
     'The phase of a status (generation expression of ticket.phase): open, resolved, confirmed or finished.';
 
+-- The reference of a ticket number (generation expression of ticket.reference):
+-- "TD-" and the number, at least six digits.
+CREATE FUNCTION ticket_reference_of(bigint) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_ticket_reference_of';
+COMMENT ON FUNCTION ticket_reference_of(bigint) IS
+    'The reference of a ticket number (generation expression of ticket.reference): TD- and at least six digits.';
+
 -- Ordered from least to most pressing, so that priorities compare with < and >.
 CREATE TYPE ticket_priority AS ENUM ('low', 'normal', 'high', 'urgent');
 

@@ -73,3 +73,21 @@ EXPLAIN (COSTS OFF) SELECT ticket_id FROM ticket WHERE tenant_id = 1 AND assigne
 EXPLAIN (COSTS OFF) SELECT ticket_id FROM ticket WHERE tenant_id = 1 AND center_id = 1 AND phase <> 'finished';
 RESET enable_seqscan;
 RESET enable_sort;
+
+-- Both generated columns and the checked ones cost no expression planning
+-- per statement: phase and reference are computed by C functions, and the
+-- weights, the stage and the load counters are domains, not CHECKs on the
+-- table (PostgreSQL 15 plans those again for every statement that writes a
+-- ticket). The reference is what the CASE it replaced gave, digit for digit.
+SELECT ticket_reference_of(42) AS small, ticket_reference_of(999999) AS last_padded,
+       ticket_reference_of(1000000) AS first_long, ticket_reference_of(1234567890123) AS longer;
+SELECT count(*) AS differs
+  FROM generate_series(-1234567, 3000000, 997) AS i
+ WHERE ticket_reference_of(i)
+       IS DISTINCT FROM 'TD-' || CASE WHEN i < 1000000 THEN lpad(i::text, 6, '0') ELSE i::text END;
+SELECT reference = ticket_reference_of(ticket_id) AS stored_as_computed FROM ticket WHERE ticket_id = 1;
+SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS generated_by
+  FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE a.attrelid = 'ticket'::regclass AND a.attgenerated = 's' ORDER BY a.attname;
+SELECT conrelid::regclass AS "table", conname FROM pg_constraint
+ WHERE conrelid IN ('ticket'::regclass, 'agent_load'::regclass) AND contype = 'c';

@@ -106,3 +106,157 @@ BEGIN
       FROM holder h
      ORDER BY h.why IS NOT NULL, h.open_tickets, h.agent_id;
 END $$;
+
+--
+-- Reference: the generation expression of ticket.reference is a C function
+-- call (src/reference.c) instead of a CASE, which PostgreSQL 15 planned again
+-- for every statement writing a ticket (schema/00_types.sql, 50_ticket.sql).
+-- A generation expression cannot be altered in PostgreSQL 15: the column is
+-- dropped and added again (same values; it becomes the table's last column),
+-- and with it what depends on it: the views time_by_ticket and
+-- outbox_message, and the functions of outbox_message's row type.
+--
+CREATE FUNCTION ticket_reference_of(bigint) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_ticket_reference_of';
+COMMENT ON FUNCTION ticket_reference_of(bigint) IS
+    'The reference of a ticket number (generation expression of ticket.reference): TD- and at least six digits.';
+REVOKE EXECUTE ON FUNCTION ticket_reference_of(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ticket_reference_of(bigint)
+    TO ticketdesk_admin, ticketdesk_agent, ticketdesk_dispatcher, ticketdesk_requester;
+DROP FUNCTION outbox_claim(integer, interval, text[]);
+DROP FUNCTION outbox_mail(outbox_message);
+DROP VIEW outbox_message;
+DROP VIEW time_by_ticket;
+ALTER TABLE ticket DROP COLUMN reference;
+ALTER TABLE ticket
+    ADD COLUMN reference text GENERATED ALWAYS AS (ticket_reference_of(ticket_id)) STORED,
+    ADD CONSTRAINT ticket_tenant_id_reference_key UNIQUE (tenant_id, reference);
+CREATE VIEW time_by_ticket WITH (security_invoker = true) AS
+SELECT e.tenant_id, e.ticket_id, k.reference, k.customer_id,
+       count(*) FILTER (WHERE e.minutes IS NOT NULL) AS entries,
+       coalesce(sum(e.minutes), 0) AS minutes,
+       coalesce(sum(e.minutes) FILTER (WHERE e.work_type = 'normal'), 0) AS normal_minutes,
+       coalesce(sum(e.minutes) FILTER (WHERE e.work_type = 'travel'), 0) AS travel_minutes,
+       coalesce(sum(e.minutes) FILTER (WHERE e.work_type = 'after_hours'), 0) AS after_hours_minutes,
+       coalesce(sum(e.minutes) FILTER (WHERE e.confirmed_at IS NOT NULL), 0) AS confirmed_minutes,
+       count(*) FILTER (WHERE e.original_period IS NOT NULL) AS corrected_entries,
+       count(*) FILTER (WHERE e.minutes IS NULL) AS running_timers
+  FROM time_entry e
+  JOIN ticket k ON k.tenant_id = e.tenant_id AND k.ticket_id = e.ticket_id
+ WHERE e.tenant_id = current_tenant()
+ GROUP BY e.tenant_id, e.ticket_id, k.reference, k.customer_id;
+COMMENT ON VIEW time_by_ticket IS 'Recorded time per ticket (finished entries), by work type, confirmed, corrected and running.';
+CREATE VIEW outbox_message WITH (security_invoker = true) AS
+SELECT o.tenant_id, o.outbox_id, o.ticket_id, o.event_id, o.event, o.channel, o.recipient, o.recipient_name,
+       o.agent_id, o.contact_id,
+       CASE WHEN o.body_text IS NULL THEN coalesce(t.language, o.language) ELSE o.language END AS language,
+       CASE WHEN o.body_text IS NULL THEN v.vars ->> 'sender' ELSE o.sender_name END AS sender_name,
+       o.thread, o.note, o.vars,
+       CASE WHEN o.body_text IS NOT NULL THEN o.subject
+            WHEN o.channel = 'email' THEN '[' || o.thread || '] ' || ticketdesk.render_text(t.subject, v.vars)
+       END AS subject,
+       coalesce(o.body_text, x.body_text) AS body_text,
+       CASE WHEN o.body_text IS NOT NULL THEN o.body_html
+            WHEN o.channel = 'email' AND t.body_html IS NOT NULL THEN ticketdesk.render_markup(t.body_html, v.vars)
+            WHEN o.channel = 'email' THEN ticketdesk.render_html(t.body_text, v.vars, t.language)
+       END AS body_html,
+       CASE WHEN o.body_text IS NOT NULL THEN o.payload
+            WHEN o.channel <> 'email' AND x.body_text IS NOT NULL
+            THEN jsonb_build_object('to', o.recipient, 'text', x.body_text, 'reference', o.thread,
+                                    'event', o.event, 'idempotency_key', o.message_key)
+       END AS payload,
+       o.message_key, o.status, o.attempts, o.next_attempt_at, o.leased_until, o.last_error, o.created_at,
+       o.sent_at
+  FROM ticketdesk.outbox o
+  -- The placeholders' values; only for a row not rendered yet.
+  LEFT JOIN LATERAL (
+        SELECT w.vars || jsonb_build_object('sender', coalesce(o.sender_name,
+                                                               CASE WHEN o.agent_id IS NULL THEN w.vars ->> 'assignee' END,
+                                                               w.vars ->> 'center')) AS vars
+          FROM (SELECT jsonb_build_object(
+                    'reference', k.reference,
+                    'subject', k.subject,
+                    'description', k.description,
+                    'priority', ticketdesk.priority_label(k.priority, o.language),
+                    'status', k.status,
+                    'center', c.name,
+                    'assignee', a.name,
+                    'requester', coalesce(rc.name, ra.name, ru.name),
+                    'recipient', o.recipient_name,
+                    'link', rtrim(coalesce(current_setting('ticketdesk.base_url', true), ''), '/')
+                            || '/ticket/' || k.reference,
+                    'deadline', to_char(k.deadline, 'YYYY-MM-DD HH24:MI'),
+                    'resolution', k.resolution,
+                    'note', o.note) || coalesce(o.vars, '{}'::jsonb) AS vars
+                  FROM ticketdesk.ticket k
+                  LEFT JOIN ticketdesk.center c ON c.tenant_id = k.tenant_id AND c.center_id = k.center_id
+                  LEFT JOIN ticketdesk.agent a ON a.tenant_id = k.tenant_id AND a.agent_id = k.assignee_id
+                  LEFT JOIN ticketdesk.contact rc ON rc.tenant_id = k.tenant_id AND rc.contact_id = k.contact_id
+                  LEFT JOIN ticketdesk.agent ra ON ra.tenant_id = k.tenant_id AND ra.agent_id = k.requester_agent_id
+                  LEFT JOIN ticketdesk.customer ru ON ru.tenant_id = k.tenant_id AND ru.customer_id = k.customer_id
+                 WHERE o.body_text IS NULL AND k.tenant_id = o.tenant_id AND k.ticket_id = o.ticket_id) w
+       ) v ON true
+  -- The template: the recipient's language, else English; the channel's
+  -- own, else the mail's; a tenant's own row over a built-in one.
+  LEFT JOIN LATERAL (
+        SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+          FROM ticketdesk.notify_template t
+         WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+           AND t.language IN (o.language, 'en') AND t.channel IN (o.channel, 'email')
+         ORDER BY t.channel = o.channel DESC, t.language = o.language DESC, t.seeded
+         LIMIT 1) t ON true
+  LEFT JOIN LATERAL (
+        SELECT CASE WHEN o.channel = 'email' OR t.channel = o.channel THEN ticketdesk.render_text(t.body_text, v.vars)
+                    ELSE o.thread || ': ' || ticketdesk.render_text(t.subject, v.vars) || ' ' || (v.vars ->> 'link')
+               END AS body_text
+         WHERE o.body_text IS NULL) x ON true;
+COMMENT ON VIEW outbox_message IS
+    'Outbox rows as sent or to be sent: stored text once tried, else rendered now from the templates and the ticket.';
+CREATE FUNCTION outbox_mail(message outbox_message) RETURNS text
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_outbox_mail';
+COMMENT ON FUNCTION outbox_mail(outbox_message) IS
+    'The RFC 5322 message an outbox_message row is sent as (Date is now; Message-ID is stable per row).';
+CREATE FUNCTION outbox_claim(batch_size integer, lease interval, channels text[])
+    RETURNS SETOF outbox_message
+    LANGUAGE plpgsql
+    SET enable_hashjoin = off SET enable_mergejoin = off
+    SET enable_sort = off SET enable_bitmapscan = off SET jit = off
+    AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT o.tenant_id, o.outbox_id FROM ticketdesk.outbox o
+         WHERE o.next_attempt_at <= now() AND o.status IN ('queued', 'sending')
+           AND (o.leased_until IS NULL OR o.leased_until <= now())
+           AND o.channel = ANY (outbox_claim.channels)
+         ORDER BY o.next_attempt_at
+         LIMIT outbox_claim.batch_size
+           FOR UPDATE SKIP LOCKED),
+    claimed AS (
+        UPDATE ticketdesk.outbox o
+           SET status = 'sending', attempts = o.attempts + 1, leased_until = now() + outbox_claim.lease
+          FROM due
+         WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
+        RETURNING o.tenant_id, o.outbox_id, o.status, o.attempts, o.leased_until)
+    SELECT m.tenant_id, m.outbox_id, m.ticket_id, m.event_id, m.event, m.channel, m.recipient, m.recipient_name,
+           m.agent_id, m.contact_id, m.language, m.sender_name, m.thread, m.note, m.vars, m.subject,
+           m.body_text, m.body_html, m.payload, m.message_key, c.status, c.attempts, m.next_attempt_at,
+           c.leased_until, m.last_error, m.created_at, m.sent_at
+      FROM claimed c
+      -- Rendered row by row (OFFSET 0 keeps the planner from joining the
+      -- whole view, which would render every waiting message).
+      CROSS JOIN LATERAL (SELECT * FROM ticketdesk.outbox_message v
+                           WHERE v.tenant_id = c.tenant_id AND v.outbox_id = c.outbox_id OFFSET 0) m
+     ORDER BY m.next_attempt_at;
+END $$;
+COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
+    'Internal (the worker): claims up to batch_size due messages of the channels under a lease, rendered.';
+-- What 95_roles.sql and 96_*.sql give these objects in a fresh install.
+GRANT SELECT (reference) ON ticket TO ticketdesk_requester;
+GRANT SELECT, INSERT, UPDATE, DELETE ON time_by_ticket, outbox_message TO ticketdesk_admin;
+GRANT SELECT ON time_by_ticket, outbox_message TO ticketdesk_agent, ticketdesk_dispatcher, ticketdesk_requester;
+REVOKE EXECUTE ON FUNCTION outbox_mail(outbox_message), outbox_claim(integer, interval, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION outbox_mail(outbox_message), outbox_claim(integer, interval, text[])
+    TO ticketdesk_admin, ticketdesk_agent, ticketdesk_dispatcher, ticketdesk_requester;
