@@ -7,6 +7,20 @@
 -- the error kept; cancelled: stopped by an admin.
 CREATE TYPE outbox_status AS ENUM ('queued', 'sending', 'sent', 'dead', 'cancelled');
 
+-- The value rules of the outbox's columns are domains, not table CHECKs:
+-- PostgreSQL 15 plans a table's CHECK constraints again for every statement
+-- that writes it (the notification INSERT of each ticket change, each claim
+-- and each result); a domain's rule is planned once per session and
+-- checked only on the values a statement assigns (schema/00_types.sql).
+CREATE DOMAIN notify_event AS text CHECK (VALUE ~ '^[a-z_]{1,40}$');
+COMMENT ON DOMAIN notify_event IS 'A notification event name: 1 to 40 lower-case letters or "_".';
+CREATE DOMAIN notify_channel AS text CHECK (VALUE IN ('email', 'sms', 'webhook'));
+COMMENT ON DOMAIN notify_channel IS 'A notification channel: email, sms or webhook.';
+CREATE DOMAIN notify_recipient AS text CHECK (VALUE ~ '\S');
+COMMENT ON DOMAIN notify_recipient IS 'A mail address, a phone number, or "-" for a webhook: not blank.';
+CREATE DOMAIN language_code AS text CHECK (VALUE ~ '^[a-z]{2}$');
+COMMENT ON DOMAIN language_code IS 'A two-letter ISO 639-1 language code, lower case.';
+
 -- One message to one recipient over one channel. The transaction that
 -- changes a ticket writes only who gets what (event, recipient, channel,
 -- language, the key); the text is rendered from the templates when the
@@ -18,14 +32,14 @@ CREATE TABLE outbox (
     outbox_id       bigserial,
     ticket_id       bigint,
     event_id        bigint,             -- the ticket_event that caused it, if any
-    event           text NOT NULL CHECK (event ~ '^[a-z_]{1,40}$'),
-    channel         text NOT NULL CHECK (channel IN ('email', 'sms', 'webhook')),
-    recipient       text NOT NULL CHECK (recipient ~ '\S'),   -- mail address, phone number, or '-' for a webhook
+    event           notify_event NOT NULL,
+    channel         notify_channel NOT NULL,
+    recipient       notify_recipient NOT NULL,   -- mail address, phone number, or '-' for a webhook
     recipient_name  text,
     agent_id        bigint,             -- the recipient, when an agent
     contact_id      bigint,             -- the recipient, when a contact person
     -- The recipient's language when queued; the text's (the template's) once rendered.
-    language        text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}$'),
+    language        language_code NOT NULL DEFAULT 'en',
     sender_name     text,               -- the mail is sent in this person's name (R41); NULL: chosen when rendered
     thread          text,               -- the ticket reference: subject tag and mail thread
     note            text,               -- {{note}}: the note of the change, e.g. the reason of a rejection

@@ -114,7 +114,8 @@ END $$;
 -- A generation expression cannot be altered in PostgreSQL 15: the column is
 -- dropped and added again (same values; it becomes the table's last column),
 -- and with it what depends on it: the views time_by_ticket and
--- outbox_message, and the functions of outbox_message's row type.
+-- outbox_message, and the functions of outbox_message's row type. The
+-- outbox's CHECKs become domains meanwhile, as the ticket's did above.
 --
 CREATE FUNCTION ticket_reference_of(bigint) RETURNS text
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
@@ -128,6 +129,25 @@ DROP FUNCTION outbox_claim(integer, interval, text[]);
 DROP FUNCTION outbox_mail(outbox_message);
 DROP VIEW outbox_message;
 DROP VIEW time_by_ticket;
+-- With outbox_message gone, the outbox's column rules become domains as
+-- well (schema/65_outbox.sql).
+CREATE DOMAIN notify_event AS text CHECK (VALUE ~ '^[a-z_]{1,40}$');
+COMMENT ON DOMAIN notify_event IS 'A notification event name: 1 to 40 lower-case letters or "_".';
+CREATE DOMAIN notify_channel AS text CHECK (VALUE IN ('email', 'sms', 'webhook'));
+COMMENT ON DOMAIN notify_channel IS 'A notification channel: email, sms or webhook.';
+CREATE DOMAIN notify_recipient AS text CHECK (VALUE ~ '\S');
+COMMENT ON DOMAIN notify_recipient IS 'A mail address, a phone number, or "-" for a webhook: not blank.';
+CREATE DOMAIN language_code AS text CHECK (VALUE ~ '^[a-z]{2}$');
+COMMENT ON DOMAIN language_code IS 'A two-letter ISO 639-1 language code, lower case.';
+ALTER TABLE outbox
+    DROP CONSTRAINT outbox_event_check,
+    DROP CONSTRAINT outbox_channel_check,
+    DROP CONSTRAINT outbox_recipient_check,
+    DROP CONSTRAINT outbox_language_check,
+    ALTER COLUMN event TYPE notify_event,
+    ALTER COLUMN channel TYPE notify_channel,
+    ALTER COLUMN recipient TYPE notify_recipient,
+    ALTER COLUMN language TYPE language_code;
 ALTER TABLE ticket DROP COLUMN reference;
 ALTER TABLE ticket
     ADD COLUMN reference text GENERATED ALWAYS AS (ticket_reference_of(ticket_id)) STORED,
