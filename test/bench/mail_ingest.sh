@@ -56,7 +56,7 @@ if [[ $EUID -eq 0 ]]; then chown "$TD_USER": "$TD_WORK/bench"/*.sql; fi
 # turns, ROUNDS short rounds each, and the rates are summed over all rounds.
 ROUNDS=${TD_BENCH_ROUNDS:-10}
 run() { # script seconds -> transactions done
-	td_as_user "$TD_PG_BIN/pgbench" -n -d bench -c "$CLIENTS" -j "$CLIENTS" -T "$2" -f "$1" 2>&1 |
+	td_as_user "$TD_PG_BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -T "$2" -f "$1" bench 2>&1 |
 		awk '/^number of transactions actually processed: / { print $6 }'
 }
 td_say "fixture mix: $n messages, $bytes bytes in all; $CLIENTS clients; $ROUNDS rounds of ${SECONDS_EACH}s / $ROUNDS per side"
