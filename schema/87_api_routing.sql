@@ -21,8 +21,10 @@ CREATE TRIGGER ticket_load AFTER INSERT ON ticket
 CREATE TRIGGER ticket_load_update AFTER UPDATE ON ticket
     FOR EACH ROW EXECUTE FUNCTION ticket_load();
 
--- Routing caches who holds which profile where, per backend (src/holders.c):
--- any change to these tables empties every backend's cache.
+-- Routing caches, per backend, who holds which profile where (src/holders.c)
+-- and what it reads of the configuration: a type's workflow stages, the
+-- centres' dispatchers, the tenant's administrator (src/route_config.c).
+-- Any change to these tables empties every backend's caches.
 CREATE FUNCTION holders_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_holders_changed';
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON agent
@@ -32,6 +34,14 @@ CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON a
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON center_member
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON center
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ticket_type
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON workflow_stage
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON profile
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON routing_policy
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 
 -- Customer affinity looks up, per candidate, their latest ticket of the

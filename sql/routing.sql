@@ -221,3 +221,28 @@ UPDATE agent SET active = false WHERE agent_id = 9;
 SELECT ticket_id, assignee_id
   FROM open_ticket(subject => 'Kim is gone', center_id => 2, customer_id => 2, type => 'repair');
 SELECT * FROM routing_of(16);
+
+-- 15. What routing reads of the configuration is cached per session as well
+-- (a type's workflow stage, a centre's dispatchers, the tenant's
+-- administrator), and a change to any of it is seen at once. Eli becomes
+-- the administrator: the next ticket without a workflow in the south is his.
+UPDATE routing_policy SET admin_agent_id = 2;
+SELECT ticket_id, status, assignee_id FROM open_ticket(subject => 'Hum', center_id => 3, customer_id => 2);
+SELECT * FROM routing_of(17);
+-- The claim's intake stage is renamed and the south gets a dispatcher: the
+-- next claim there waits in the queue, under the stage's new name.
+UPDATE workflow_stage SET name = 'Reception' WHERE workflow_id = 2 AND position = 1;
+INSERT INTO center_member (center_id, agent_id, role) VALUES (3, 6, 'dispatcher');
+SELECT ticket_id, status, assignee_id, stage
+  FROM open_ticket(subject => 'Claim: hinge', center_id => 3, customer_id => 1, type => 'claim');
+SELECT * FROM routing_of(18);
+-- Fitters are called mechanics now; the claim's next stage names them so.
+UPDATE profile SET code = 'mechanic' WHERE code = 'fitter';
+SELECT status, assignee_id FROM assign(18, 6, 'Intake checked');
+SELECT ticket_id, status, assignee_id, stage FROM advance(18);
+SELECT * FROM routing_of(18);
+-- Repairs take the claim's workflow: the next one starts at its reception.
+UPDATE ticket_type SET workflow_id = 2 WHERE code = 'repair';
+SELECT ticket_id, status, assignee_id, stage
+  FROM open_ticket(subject => 'Valve again', center_id => 2, customer_id => 2, type => 'repair');
+SELECT * FROM routing_of(19);

@@ -30,18 +30,6 @@
 
 #include "routing.h"
 
-/* The workflow of the type, the stage's name and profile, the load policy. */
-static const char *const context_sql =
-"SELECT tt.workflow_id, s.name, s.profile_id, p.code,"
-"       coalesce((SELECT r.weigh_by_priority FROM ticketdesk.routing_policy r"
-"                  WHERE r.tenant_id = $1), false)"
-"  FROM ticketdesk.ticket_type tt"
-"  LEFT JOIN ticketdesk.workflow_stage s"
-"         ON s.tenant_id = tt.tenant_id AND s.workflow_id = tt.workflow_id AND s.position = $3"
-"  LEFT JOIN ticketdesk.profile p ON p.tenant_id = s.tenant_id AND p.profile_id = s.profile_id"
-" WHERE tt.tenant_id = $1 AND tt.type_id = $2"
-" LIMIT 1";
-
 /*
  * The candidates (the profile's holders in the centre tree, from
  * holders.c, in agent order), with their load rows locked in that order, so
@@ -90,29 +78,7 @@ static const char *const rank_sql =
 "  LEFT JOIN hours w ON w.agent_id = l.agent_id"
 "   FOR UPDATE OF l";
 
-/* Whether the centre (or one above) has a dispatcher, and the tenant's administrator. */
-static const char *const fallback_sql =
-CENTRE_CHAIN
-"SELECT EXISTS (SELECT 1 FROM ticketdesk.center_member m"
-"                 JOIN ticketdesk.agent a ON a.tenant_id = m.tenant_id AND a.agent_id = m.agent_id"
-"                WHERE m.tenant_id = $1 AND m.role = 'dispatcher' AND a.active"
-"                  AND m.center_id IN (SELECT up.center_id FROM up)),"
-"       a.agent_id, a.name,"
-"       (SELECT c.code FROM ticketdesk.center c WHERE c.tenant_id = $1 AND c.center_id = $3)"
-"  FROM (SELECT $2::bigint) AS unused(x)"
-"  LEFT JOIN ticketdesk.routing_policy r ON r.tenant_id = $1"
-"  LEFT JOIN ticketdesk.agent a"
-"         ON a.tenant_id = r.tenant_id AND a.agent_id = r.admin_agent_id AND a.active";
-
-typedef enum RoutingPlan
-{
-	RP_CONTEXT,
-	RP_RANK,
-	RP_FALLBACK,
-	RP_COUNT
-} RoutingPlan;
-
-static SPIPlanPtr plans[RP_COUNT];
+static SPIPlanPtr rank_plan = NULL;
 
 /* What one routing knows about the ticket and its stage. */
 typedef struct RouteCtx
@@ -260,24 +226,6 @@ routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 	return *slot;
 }
 
-/* The routing plan of the given kind. */
-static SPIPlanPtr
-routing_plan(RoutingPlan which, const char *sql, int nargs, Oid *argtypes)
-{
-	return routing_saved_plan(&plans[which], sql, nargs, argtypes);
-}
-
-/* Run a saved plan; elog on failure (a bug, not user input). */
-static void
-routing_exec(RoutingPlan which, const char *sql, int nargs, Oid *argtypes,
-			 Datum *args, const char *nulls, int expected)
-{
-	SPIPlanPtr	plan = routing_plan(which, sql, nargs, argtypes);
-
-	if (SPI_execute_plan(plan, args, nulls, false, 0) != expected)
-		elog(ERROR, "ticketdesk: a routing query failed");
-}
-
 /* Read an int8 column of the current SPI result row, 0 for NULL. */
 static int64
 spi_int8(int row, int col)
@@ -307,36 +255,25 @@ static void
 route_fallback(const RouteCtx *ctx, const char *why, bool only_without_dispatcher,
 			   RoutingDecision *decision)
 {
-	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		args[3] = {Int32GetDatum(ctx->tenant_id), Int64GetDatum(0), Int64GetDatum(ctx->center_id)};
-	bool		isnull;
-	bool		has_dispatcher;
-	int64		admin_id;
-	char	   *center_code;
+	const RouteCentre *centre = routing_centre(ctx->tenant_id, ctx->center_id);
 
-	routing_exec(RP_FALLBACK, fallback_sql, 3, argtypes, args, NULL, SPI_OK_SELECT);
-	has_dispatcher = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	admin_id = spi_int8(0, 2);
-	center_code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-
-	if (has_dispatcher)
+	if (centre->has_dispatcher)
 	{
 		if (!only_without_dispatcher)
 			routing_stash(ctx, "dispatcher_queue",
-						  psprintf("%s: to the dispatcher queue of centre %s", why, center_code));
+						  psprintf("%s: to the dispatcher queue of centre %s", why, centre->center_code));
 	}
-	else if (admin_id != 0)
+	else if (centre->admin_id != 0)
 	{
-		decision->agent_id = admin_id;
+		decision->agent_id = centre->admin_id;
 		routing_stash(ctx, "administrator",
 					  psprintf("%s; centre %s has no dispatcher: to the administrator %s",
-							   why, center_code,
-							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)));
+							   why, centre->center_code, centre->admin_name));
 	}
 	else if (!only_without_dispatcher)
 		routing_stash(ctx, "dispatcher_queue",
 					  psprintf("%s; centre %s has no dispatcher and the tenant no administrator: left in the queue",
-							   why, center_code));
+							   why, centre->center_code));
 }
 
 /*
@@ -357,7 +294,7 @@ route_candidates(const RouteCtx *ctx, bool sticky, Candidate **out, int *availab
 	Oid			argtypes[8] = {INT4OID, INT8ARRAYOID, TEXTARRAYOID, INT8OID, BOOLOID, BOOLOID, BOOLOID, INT8OID};
 	Datum		args[8];
 	char		nulls[8] = "        ";
-	SPIPlanPtr	plan = routing_plan(RP_RANK, rank_sql, 8, argtypes);
+	SPIPlanPtr	plan = routing_saved_plan(&rank_plan, rank_sql, 8, argtypes);
 	const int64 *holder_ids;
 	char	   *const *holder_names;
 	int			n = routing_holders(ctx->tenant_id, ctx->profile_id, ctx->center_id,
@@ -531,8 +468,7 @@ routing_decide(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTupl
 	Datum		value;
 	int64		type_id;
 	RouteCtx	ctx = {0};
-	Oid			argtypes[3] = {INT4OID, INT8OID, INT2OID};
-	Datum		args[3];
+	const RouteStage *stage;
 	bool		has_workflow;
 
 	memset(decision, 0, sizeof(*decision));
@@ -564,23 +500,15 @@ routing_decide(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTupl
 			ctx.affinity = true;
 	}
 
-	SPI_connect();
-	args[0] = Int32GetDatum(ctx.tenant_id);
-	args[1] = Int64GetDatum(type_id);
-	args[2] = Int16GetDatum(ctx.stage);
-	routing_exec(RP_CONTEXT, context_sql, 3, argtypes, args, NULL, SPI_OK_SELECT);
-	has_workflow = SPI_processed > 0 && spi_int8(0, 1) != 0;
+	/* The cache's strings are copied: a later look-up may empty it. */
+	stage = routing_stage(ctx.tenant_id, type_id, ctx.stage);
+	has_workflow = stage->has_workflow;
 	if (has_workflow)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-
-		ctx.stage_name = SPI_getvalue(tup, desc, 2);
-		if (ctx.stage_name == NULL)
-			ctx.stage_name = "(none)";
-		ctx.profile_id = spi_int8(0, 3);
-		ctx.profile_code = SPI_getvalue(tup, desc, 4);
-		ctx.weighted = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		ctx.stage_name = stage->stage_name ? pstrdup(stage->stage_name) : "(none)";
+		ctx.profile_id = stage->profile_id;
+		ctx.profile_code = stage->profile_code ? pstrdup(stage->profile_code) : NULL;
+		ctx.weighted = stage->weighted;
 		if (is_insert && stage_null)
 		{
 			decision->set_stage = true;
@@ -588,6 +516,7 @@ routing_decide(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTupl
 		}
 	}
 
+	SPI_connect();
 	if (!want_route)
 		;
 	else if (!has_workflow)

@@ -36,6 +36,28 @@ extern void routing_decide(const TicketColumns *tc, Relation rel,
 extern int	routing_holders(int32 tenant_id, int64 profile_id, int64 center_id,
 							const int64 **agent_ids, char *const **names);
 
+/* A stage of a type's workflow, as routing reads it (route_config.c). */
+typedef struct RouteStage
+{
+	bool		has_workflow;	/* the type has a workflow */
+	char	   *stage_name;		/* NULL when the workflow has no such stage */
+	int64		profile_id;		/* 0 when the stage names none */
+	char	   *profile_code;
+	bool		weighted;		/* loads weigh priority */
+} RouteStage;
+
+/* Where a ticket of a centre goes when nobody can be picked (route_config.c). */
+typedef struct RouteCentre
+{
+	bool		has_dispatcher; /* the centre or one above has an active one */
+	int64		admin_id;		/* the tenant's active administrator, 0: none */
+	char	   *admin_name;
+	char	   *center_code;
+} RouteCentre;
+
+extern const RouteStage *routing_stage(int32 tenant_id, int64 type_id, int16 stage);
+extern const RouteCentre *routing_centre(int32 tenant_id, int64 center_id);
+
 /* A saved, generic SPI plan, prepared on first use. */
 extern SPIPlanPtr routing_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 
