@@ -338,7 +338,25 @@ INSERT INTO outbox (ticket_id, event, channel, recipient) VALUES (2, 'nothing_wr
 SELECT subject, body_text, status FROM outbox_message WHERE event = 'nothing_written';
 
 --
--- 18. Only the events somebody is told about call the queueing function
+-- 18. One claim, many tickets: every message of a batch is rendered from its
+--     own ticket, its recipient's language and its own values. Two tickets,
+--     Hebrew and Lithuanian, mail and SMS, values given when queued (a
+--     centre's name, an assignee removed) in one claim of six rows.
+--
+UPDATE outbox SET status = 'cancelled', next_attempt_at = NULL, leased_until = NULL
+ WHERE status IN ('queued', 'sending');
+SELECT ticket_id, reference, subject, assignee_id FROM ticket WHERE ticket_id IN (1, 2) ORDER BY ticket_id;
+SELECT count(*) AS queued FROM (
+    SELECT enqueue(1, 'assigned', agent_id => 2, channels => '{email,sms}')
+    UNION ALL SELECT enqueue(2, 'assigned', agent_id => 2, vars => '{"center": "Night shift"}')
+    UNION ALL SELECT enqueue(1, 'assigned', contact_id => 1)
+    UNION ALL SELECT enqueue(2, 'assigned', contact_id => 1, channels => '{email,sms}', vars => '{"assignee": null}')) q;
+SELECT ticket_id, channel, language, sender_name, coalesce(subject, body_text) AS text,
+       payload - 'idempotency_key' AS payload, payload ->> 'idempotency_key' = message_key::text AS keyed
+  FROM outbox_claim(10, '5 minutes', '{email,sms}') ORDER BY outbox_id;
+
+--
+-- 19. Only the events somebody is told about call the queueing function
 --     notify_ticket_event: the C trigger function notify_event_gate decides,
 --     for every history row (no WHEN clause, which PostgreSQL would plan
 --     again for every change). Six history rows here; the opening and the

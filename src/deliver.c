@@ -8,17 +8,30 @@
  * keeps SMTP and HTTP connections open between batches. The number of
  * connections is capped by ticketdesk.notify_concurrency; transfers beyond
  * the cap wait inside curl for a free connection.
+ *
+ * curl is driven by its socket interface: curl names the sockets it waits
+ * for (an epoll set holds them) and a timer; the worker sleeps in
+ * epoll_wait and hands curl only the socket that has an event. With
+ * curl_multi_perform every wake-up made curl look at every transfer, each
+ * with a poll of its own socket that mostly found nothing.
  */
 #include "postgres.h"
+
+#include <sys/epoll.h>
 
 #include <curl/curl.h>
 
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
+#include "utils/timestamp.h"
 
 #include "notify.h"
 
 static CURLM *multi = NULL;
+
+/* The sockets curl waits for, and when its timer runs out (-1: not set). */
+static int	epoll_fd = -1;
+static TimestampTz timer_due = -1;
 
 /*
  * Easy handles kept for the worker's life and reused transfer after
@@ -57,10 +70,43 @@ pool_give(CURL *h)
 			pool_busy[i] = false;
 }
 
+/* curl's socket callback: watch socket s for what curl waits for, or no longer. */
+static int
+deliver_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct epoll_event ev = {0};
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		/* The socket may be closed already: then it has left the set. */
+		(void) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	ev.data.fd = s;
+	if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+		(void) epoll_ctl(epoll_fd, EPOLL_CTL_ADD, s, &ev);
+	return 0;
+}
+
+/* curl's timer callback: call curl again in timeout_ms (-1: no timer). */
+static int
+deliver_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	timer_due = timeout_ms < 0 ? -1
+		: TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	return 0;
+}
+
 /* deliver_init starts curl in this process; the worker calls it once. */
 void
 deliver_init(void)
 {
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (epoll_fd < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not create an epoll set for delivery: %m")));
 	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
@@ -70,6 +116,8 @@ deliver_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create a curl multi handle")));
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, deliver_socket);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, deliver_timer);
 }
 
 /* deliver_shutdown closes the connections and stops curl. */
@@ -87,6 +135,10 @@ deliver_shutdown(void)
 		pool_busy[i] = false;
 	}
 	curl_global_cleanup();
+	if (epoll_fd >= 0)
+		close(epoll_fd);
+	epoll_fd = -1;
+	timer_due = -1;
 }
 
 /* Abort a transfer at once when the worker is asked to stop. */
@@ -193,6 +245,50 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 }
 
 /*
+ * Let curl act: on the sockets of the events waited for (at most 100 ms,
+ * or until curl's timer runs out), or on its timer when that is due or
+ * nothing happened. Returns curl's count of transfers under way.
+ */
+static int
+deliver_step(void)
+{
+	struct epoll_event events[16];
+	int			running = 0;
+	int			nev = 0;
+	long		wait_ms = 100;
+
+	if (timer_due >= 0)
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(GetCurrentTimestamp(), timer_due, &secs, &usecs);
+		wait_ms = Min(wait_ms, secs * 1000 + (usecs + 999) / 1000);
+	}
+	if (wait_ms > 0)
+		nev = epoll_wait(epoll_fd, events, lengthof(events), (int) wait_ms);
+	for (int i = 0; i < nev; i++)
+	{
+		int			mask = 0;
+
+		if (events[i].events & EPOLLIN)
+			mask |= CURL_CSELECT_IN;
+		if (events[i].events & EPOLLOUT)
+			mask |= CURL_CSELECT_OUT;
+		if (events[i].events & (EPOLLERR | EPOLLHUP))
+			mask |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(multi, events[i].data.fd, mask, &running);
+	}
+	/* The timer is due, or nothing came (or a signal): curl looks at everything. */
+	if (nev <= 0 || (timer_due >= 0 && GetCurrentTimestamp() >= timer_due))
+	{
+		timer_due = -1;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	return running;
+}
+
+/*
  * deliver_batch sends every item and fills in its result. Items left
  * unfinished by a shutdown request get an error that retries them; the
  * return value is false in that case.
@@ -204,23 +300,25 @@ deliver_batch(DeliveryItem *items, int n)
 	void	  **lists = palloc0(sizeof(void *) * n);
 	bool	   *added = palloc0(sizeof(bool) * n);
 	char	  (*errbufs)[CURL_ERROR_SIZE] = palloc0(CURL_ERROR_SIZE * n);
-	int			running = 0;
+	int			active = 0;
 	int			next;
 	bool		complete = true;
 
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
 
-	next = 0;
-	do
+	/* Keep at most notify_concurrency transfers in the multi handle. */
+	next = deliver_start(items, n, 0, handles, lists, added, errbufs);
+	for (int i = 0; i < next; i++)
+		active += added[i] ? 1 : 0;
+	while (active > 0 || next < n)
 	{
 		CURLMsg    *msg;
 		int			left;
+		bool		freed = false;
 
-		/* Keep at most notify_concurrency transfers in the multi handle. */
-		if (next < n)
-			next = deliver_start(items, n, next, handles, lists, added, errbufs);
-		curl_multi_perform(multi, &running);
+		if (active > 0)
+			(void) deliver_step();
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 		{
 			DeliveryItem *item;
@@ -233,16 +331,23 @@ deliver_batch(DeliveryItem *items, int n)
 			curl_multi_remove_handle(multi, msg->easy_handle);
 			added[item - items] = false;
 			deliver_release(handles, lists, item - items);
+			active--;
+			freed = true;
 		}
 		if (ShutdownRequestPending)
 		{
 			complete = false;
 			break;
 		}
-		/* curl_multi_wait, not _poll: no wake-up socket to watch as well. */
-		if (running > 0)
-			curl_multi_wait(multi, NULL, 0, 100, NULL);
-	} while (running > 0 || next < n);
+		if (next < n && (freed || active == 0))
+		{
+			int			first = next;
+
+			next = deliver_start(items, n, next, handles, lists, added, errbufs);
+			for (int i = first; i < next; i++)
+				active += added[i] ? 1 : 0;
+		}
+	}
 
 	for (int i = 0; i < n; i++)
 	{

@@ -337,8 +337,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 								"       CASE WHEN o.body_text IS NULL THEN NULL"
 								"            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
 								"            ELSE o.payload::text END,"
-								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
-								"       o.payload::text"
+								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html"
 								"  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
 								3, types);
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -365,7 +364,8 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		item->subject = copy_nullable(tup, desc, 10);
 		item->body_text = copy_nullable(tup, desc, 11);
 		item->body_html = copy_nullable(tup, desc, 12);
-		item->payload = copy_nullable(tup, desc, 13);
+		/* A mail has no JSON body; an HTTP channel's is what it sends. */
+		item->payload = item->channel == 'e' ? NULL : item->data;
 		if (item->data == NULL)
 		{
 			/* No template of the event fits: final, the row is dead. */
