@@ -150,7 +150,6 @@ check_input(const TicketRow *row)
 {
 	bool		isnull;
 	Datum		value;
-	static const TicketColumn weights[] = {TC_REQUESTER_WEIGHT, TC_DISPATCHER_WEIGHT};
 	static const TicketColumn requesters[] = {TC_CUSTOMER_ID, TC_CONTACT_ID, TC_REQUESTER_AGENT_ID};
 	bool		has_requester = false;
 
@@ -174,19 +173,17 @@ check_input(const TicketRow *row)
 				 errdetail("The subject is missing or blank."),
 				 errhint("Give a short summary of the request as the subject.")));
 
-	for (int i = 0; i < lengthof(weights); i++)
-	{
-		value = ticket_row_get(row, weights[i], &isnull);
-		if (isnull && weights[i] == TC_DISPATCHER_WEIGHT)
-			continue;
-		if (isnull || DatumGetInt16(value) < 1 || DatumGetInt16(value) > 5)
-			ereport(ERROR,
-					(errcode(ERRCODE_TD_WEIGHT_OUT_OF_RANGE),
-					 errmsg("%s must be between 1 and 5", ticket_column_name(weights[i])),
-					 isnull ? errdetail("It is missing.")
-					 : errdetail("It is %d.", DatumGetInt16(value)),
-					 errhint("1 is the least important, 5 the most; 3 is normal.")));
-	}
+	/*
+	 * The weights' range is the domain ticket_weight's (weight_in_range);
+	 * what is left here is the requester's weight missing.
+	 */
+	(void) ticket_row_get(row, TC_REQUESTER_WEIGHT, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_TD_WEIGHT_OUT_OF_RANGE),
+				 errmsg("%s must be between 1 and 5", ticket_column_name(TC_REQUESTER_WEIGHT)),
+				 errdetail("It is missing."),
+				 errhint("1 is the least important, 5 the most; 3 is normal.")));
 
 	value = ticket_row_get(row, TC_DEADLINE, &isnull);
 	if (!isnull)
