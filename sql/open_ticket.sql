@@ -122,6 +122,8 @@ INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 1, 1, '
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO ticket (type_id, center_id, customer_id, subject, requester_weight) VALUES (1, 1, 1, 'x', 6);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO ticket (type_id, center_id, customer_id, subject, requester_weight) VALUES (1, 1, 1, 'x', NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE ticket SET dispatcher_weight = 0 WHERE ticket_id = 1;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 \set VERBOSITY terse
