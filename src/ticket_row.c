@@ -123,6 +123,16 @@ ticket_get(const TicketColumns *tc, Relation rel, HeapTuple tup,
 	return heap_getattr(tup, tc->attnum[col], RelationGetDescr(rel), isnull);
 }
 
+/* Do two values of a column differ (a null differs from any value)? */
+static bool
+column_values_differ(const TicketColumns *tc, TicketColumn col,
+					 Datum oldval, bool oldnull, Datum newval, bool newnull)
+{
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return !datumIsEqual(oldval, newval, tc->typbyval[col], tc->typlen[col]);
+}
+
 /* ticket_column_changed says whether a column differs between two row versions. */
 bool
 ticket_column_changed(const TicketColumns *tc, Relation rel,
@@ -133,9 +143,7 @@ ticket_column_changed(const TicketColumns *tc, Relation rel,
 	Datum		oldval = ticket_get(tc, rel, oldtup, col, &oldnull);
 	Datum		newval = ticket_get(tc, rel, newtup, col, &newnull);
 
-	if (oldnull || newnull)
-		return oldnull != newnull;
-	return !datumIsEqual(oldval, newval, tc->typbyval[col], tc->typlen[col]);
+	return column_values_differ(tc, col, oldval, oldnull, newval, newnull);
 }
 
 /* ticket_row_read deforms a ticket row once (into the current memory context). */
@@ -164,13 +172,10 @@ ticket_row_get(const TicketRow *row, TicketColumn col, bool *isnull)
 bool
 ticket_row_changed(const TicketRow *oldrow, const TicketRow *newrow, TicketColumn col)
 {
-	const TicketColumns *tc = newrow->tc;
 	bool		oldnull,
 				newnull;
 	Datum		oldval = ticket_row_get(oldrow, col, &oldnull);
 	Datum		newval = ticket_row_get(newrow, col, &newnull);
 
-	if (oldnull || newnull)
-		return oldnull != newnull;
-	return !datumIsEqual(oldval, newval, tc->typbyval[col], tc->typlen[col]);
+	return column_values_differ(newrow->tc, col, oldval, oldnull, newval, newnull);
 }
