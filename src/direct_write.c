@@ -55,6 +55,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "ticketdesk.h"
@@ -214,8 +215,14 @@ direct_begin(DirectTable *t)
 	RangeTblEntry *rte;
 	Oid			relid;
 
-	/* What ran before is seen, as by the next statement of a function. */
+	/*
+	 * What ran before is seen, as by the next statement of a function: the
+	 * row triggers fired in direct_end read with a snapshot taken now, as
+	 * those of an INSERT through SPI do.
+	 */
 	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
 
 	relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
 	if (!OidIsValid(relid))
@@ -362,6 +369,7 @@ void
 direct_end(DirectWrite *w)
 {
 	AfterTriggerEndQuery(w->estate);
+	PopActiveSnapshot();
 	ExecCloseResultRelations(w->estate);
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
