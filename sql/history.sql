@@ -242,6 +242,48 @@ SELECT add_watcher(1, agent_id => 2, purpose => NULL);
 SELECT count(*) AS watchers FROM watcher;
 RESET ROLE;
 
+--
+-- 10. How the trigger writes a history row: as logical replication applies
+--     a row (src/append.c), not through an INSERT statement. The table's
+--     defaults, constraints and row triggers apply; the caller's INSERT
+--     privilege and policies on ticket_event do not, and neither do
+--     statement triggers.
+--
+SELECT ticket_id AS t10 FROM open_ticket('Badge reader at the door is dead', 3, contact_id => 1) \gset
+-- A DBA adds a column with a default, a row trigger and a statement trigger.
+ALTER TABLE ticket_event ADD COLUMN source text DEFAULT 'desk';
+CREATE FUNCTION event_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE '% trigger saw %', TG_LEVEL, coalesce(NEW.kind, 'the statement');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER event_seen_row BEFORE INSERT ON ticket_event FOR EACH ROW EXECUTE FUNCTION event_seen();
+CREATE TRIGGER event_seen_statement AFTER INSERT ON ticket_event FOR EACH STATEMENT EXECUTE FUNCTION event_seen();
+-- Alice may no longer insert history rows herself; her move is recorded
+-- all the same, with the new column's default, and only the row trigger
+-- speaks.
+REVOKE INSERT ON ticket_event FROM td_history_alice;
+SET ROLE td_history_alice;
+INSERT INTO ticket_event (ticket_id, kind) VALUES (:t10, 'forged');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM assign(:t10, 2);
+RESET ROLE;
+SELECT kind, new_value, actor_agent_id, source FROM ticket_event WHERE ticket_id = :t10 ORDER BY event_id;
+-- A check constraint on the history refuses the change it would record,
+-- and nothing of the change stays.
+ALTER TABLE ticket_event ADD CONSTRAINT no_subject_change CHECK (kind <> 'subject');
+\set VERBOSITY terse
+UPDATE ticket SET subject = 'Badge reader at the main door is dead' WHERE ticket_id = :t10;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT subject FROM ticket WHERE ticket_id = :t10;
+ALTER TABLE ticket_event DROP CONSTRAINT no_subject_change;
+DROP TRIGGER event_seen_row ON ticket_event;
+DROP TRIGGER event_seen_statement ON ticket_event;
+DROP FUNCTION event_seen();
+ALTER TABLE ticket_event DROP COLUMN source;
+GRANT INSERT ON ticket_event TO td_history_alice;
+
 -- Clean up the roles, which outlive this database.
 DROP OWNED BY td_history_alice, td_history_erp;
 DROP ROLE td_history_alice, td_history_erp;

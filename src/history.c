@@ -6,11 +6,8 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -55,14 +52,8 @@ static const struct
 typedef struct EventList
 {
 	int			n;
-	Datum		kind[MAX_EVENTS];
-	Datum		old_value[MAX_EVENTS];
-	Datum		new_value[MAX_EVENTS];
-	bool		old_null[MAX_EVENTS];
-	bool		new_null[MAX_EVENTS];
+	HistoryEvent event[MAX_EVENTS];
 } EventList;
-
-static SPIPlanPtr insert_plan = NULL;
 
 /* The text form of a column, or a null Datum (also for no row). */
 static Datum
@@ -85,102 +76,55 @@ static void
 add_event(EventList *events, const char *kind, const TicketRow *oldrow, const TicketRow *newrow,
 		  TicketColumn col)
 {
-	int			i = events->n++;
+	HistoryEvent *e = &events->event[events->n++];
 
-	events->kind[i] = CStringGetTextDatum(kind);
-	events->old_value[i] = column_text(oldrow, col, &events->old_null[i]);
-	events->new_value[i] = column_text(newrow, col, &events->new_null[i]);
-}
-
-static Datum
-text_array(Datum *values, bool *nulls, int n)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
-											  TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static SPIPlanPtr insert_one_plan = NULL;
-
-/* Prepare and keep a plan of the history insert. */
-static SPIPlanPtr
-history_saved_plan(SPIPlanPtr *plan, const char *query, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(query, 7, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "ticketdesk: could not prepare the history insert: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
+	e->kind = kind;
+	e->old_value = column_text(oldrow, col, &e->old_null);
+	e->new_value = column_text(newrow, col, &e->new_null);
 }
 
 /*
- * Insert the collected events in one statement, through a saved plan: a
- * single VALUES row for the common case of one event (a cheaper plan than
- * unnesting arrays), else the arrays in event order.
+ * history_append appends events of a ticket to ticket_event, in order
+ * (direct_write.c: no SQL statement; the table's triggers fire as for an
+ * INSERT), with the note (NULL or empty: none) and the acting agent when
+ * the ticket is of the session's tenant. Only a trigger on the ticket may
+ * call it: the rows' reference to the ticket is not checked again.
  */
-static void
-insert_events(int32 tenant_id, int64 ticket_id, EventList *events)
+void
+history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int n,
+			   const char *note)
 {
-	Oid			array_types[7] = {INT4OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, INT8OID};
-	Oid			one_types[7] = {INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		args[7];
-	char		nulls[7] = "       ";
+	static const char *const columns[] = {
+		"tenant_id", "ticket_id", "kind", "old_value", "new_value", "note", "actor_agent_id"
+	};
+	/* Every row refers to the ticket whose trigger writes it. */
+	static DirectTable ticket_event = {"ticket_event", lengthof(columns), columns, "ticket"};
+	Datum		values[7];
+	bool		nulls[7] = {false};
 	bool		no_actor = true;
-	bool		no_nulls[MAX_EVENTS] = {0};
-	SPIPlanPtr	plan;
+	DirectWrite *write;
 
-	SPI_connect();
-	args[0] = Int32GetDatum(tenant_id);
-	args[1] = Int64GetDatum(ticket_id);
-	if (events->n == 1)
-	{
-		plan = history_saved_plan(&insert_one_plan,
-								  "INSERT INTO ticketdesk.ticket_event"
-								  "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-								  one_types);
-		args[2] = events->kind[0];
-		args[3] = events->old_value[0];
-		args[4] = events->new_value[0];
-		if (events->old_null[0])
-			nulls[3] = 'n';
-		if (events->new_null[0])
-			nulls[4] = 'n';
-	}
+	values[0] = Int32GetDatum(tenant_id);
+	values[1] = Int64GetDatum(ticket_id);
+	if (note != NULL && note[0] != '\0')
+		values[5] = CStringGetTextDatum(note);
 	else
-	{
-		plan = history_saved_plan(&insert_plan,
-								  "INSERT INTO ticketdesk.ticket_event"
-								  "       (tenant_id, ticket_id, kind, old_value, new_value, note, actor_agent_id)"
-								  " SELECT $1, $2, e.kind, e.old_value, e.new_value, $6, $7"
-								  "   FROM unnest($3, $4, $5) WITH ORDINALITY AS e(kind, old_value, new_value, n)"
-								  "  ORDER BY e.n",
-								  array_types);
-		args[2] = text_array(events->kind, no_nulls, events->n);
-		args[3] = text_array(events->old_value, events->old_null, events->n);
-		args[4] = text_array(events->new_value, events->new_null, events->n);
-	}
-	if (ticketdesk_note != NULL && ticketdesk_note[0] != '\0')
-		args[5] = CStringGetTextDatum(ticketdesk_note);
-	else
-		nulls[5] = 'n';
-	/* The acting agent, when the ticket is of the session's tenant. */
+		nulls[5] = true;
 	if (tenant_id == ticketdesk_tenant)
-		args[6] = Int64GetDatum(current_agent_id(tenant_id, &no_actor));
-	if (no_actor)
-		nulls[6] = 'n';
+		values[6] = Int64GetDatum(current_agent_id(tenant_id, &no_actor));
+	nulls[6] = no_actor;
 
-	if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "ticketdesk: could not record the ticket history");
-	SPI_finish();
+	write = direct_begin(&ticket_event);
+	for (int i = 0; i < n; i++)
+	{
+		values[2] = CStringGetTextDatum(events[i].kind);
+		values[3] = events[i].old_value;
+		nulls[3] = events[i].old_null;
+		values[4] = events[i].new_value;
+		nulls[4] = events[i].new_null;
+		direct_append(write, values, nulls);
+	}
+	direct_end(write);
 }
 
 /*
@@ -229,9 +173,9 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 	}
 
 	if (events.n > 0)
-		insert_events(DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull)),
-					  DatumGetInt64(ticket_row_get(&newrow, TC_TICKET_ID, &isnull)),
-					  &events);
+		history_append(DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull)),
+					   DatumGetInt64(ticket_row_get(&newrow, TC_TICKET_ID, &isnull)),
+					   events.event, events.n, ticketdesk_note);
 
 	return PointerGetDatum(NULL);
 }

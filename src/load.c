@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "routing.h"
 
@@ -27,9 +28,7 @@ typedef struct LoadShare
 	int32		weight;			/* priority_weight() of its priority */
 } LoadShare;
 
-static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr upsert_plan = NULL;
-static SPIPlanPtr event_plan = NULL;
 
 /* True for the statuses in which work is expected from the holder. */
 static bool
@@ -69,65 +68,96 @@ load_share(const TicketRow *row)
 	return share;
 }
 
+/* A change of one agent's counters. */
+typedef struct LoadDelta
+{
+	int32		count;
+	int32		weight;
+	bool		assigned;		/* a new assignment: stamp last_assigned_at */
+} LoadDelta;
+
+/* The columns of agent_load that a change writes, in this order. */
+static const char *const load_columns[] = {"open_tickets", "weighted_load", "last_assigned_at"};
+static DirectTable agent_load = {"agent_load", lengthof(load_columns), load_columns, NULL};
+
+static void
+add_delta(Datum *values, bool *nulls, void *arg)
+{
+	const LoadDelta *d = arg;
+
+	values[0] = Int32GetDatum(DatumGetInt32(values[0]) + d->count);
+	values[1] = Int32GetDatum(DatumGetInt32(values[1]) + d->weight);
+	if (d->assigned)
+	{
+		values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+		nulls[2] = false;
+	}
+}
+
 /*
- * Change one agent's counters by count and weight; a new assignment also
- * stamps last_assigned_at.
+ * The counters of an agent who has no load row, which trigger
+ * agent_load_row makes for every agent: an upsert, in case it is missing
+ * all the same (a row deleted by hand).
  */
 static void
-load_apply(int32 tenant_id, int64 agent_id, int count, int32 weight, bool assigned)
+load_upsert(int32 tenant_id, int64 agent_id, const LoadDelta *d)
 {
-	/*
-	 * Every agent has its row (trigger agent_load_row), so a plain UPDATE
-	 * does it; it is cheaper than an upsert's speculative insertion. The
-	 * upsert remains for a row that is missing all the same.
-	 */
-#define LOAD_CHANGE \
-	"   SET open_tickets = l.open_tickets + $3," \
-	"       weighted_load = l.weighted_load + $4," \
-	"       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()" \
-	"                               ELSE l.last_assigned_at END"
-	static const char *const update_sql =
-	"UPDATE ticketdesk.agent_load AS l" LOAD_CHANGE
-	" WHERE l.tenant_id = $1 AND l.agent_id = $2";
-	static const char *const upsert_sql =
+	static const char *const sql =
 	"INSERT INTO ticketdesk.agent_load AS l (tenant_id, agent_id) VALUES ($1, $2)"
-	" ON CONFLICT (tenant_id, agent_id) DO UPDATE" LOAD_CHANGE;
-#undef LOAD_CHANGE
+	" ON CONFLICT (tenant_id, agent_id) DO UPDATE"
+	"   SET open_tickets = l.open_tickets + $3,"
+	"       weighted_load = l.weighted_load + $4,"
+	"       last_assigned_at = CASE WHEN $5 THEN clock_timestamp()"
+	"                               ELSE l.last_assigned_at END";
 	Oid			argtypes[5] = {INT4OID, INT8OID, INT4OID, INT4OID, BOOLOID};
 	Datum		args[5];
+	TrustedScope scope;
 
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = Int64GetDatum(agent_id);
-	args[2] = Int32GetDatum(count);
-	args[3] = Int32GetDatum(weight);
-	args[4] = BoolGetDatum(assigned);
-	if (SPI_execute_plan(routing_saved_plan(&update_plan, update_sql, 5, argtypes),
-						 args, NULL, false, 0) == SPI_OK_UPDATE && SPI_processed == 1)
-		return;
-	if (SPI_execute_plan(routing_saved_plan(&upsert_plan, upsert_sql, 5, argtypes),
-						 args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "ticketdesk: could not update the load counters");
+	args[2] = Int32GetDatum(d->count);
+	args[3] = Int32GetDatum(d->weight);
+	args[4] = BoolGetDatum(d->assigned);
+	SPI_connect();
+	/* ticketdesk's bookkeeping, whatever the caller may write (trusted.c). */
+	trusted_enter(&scope);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(routing_saved_plan(&upsert_plan, sql, 5, argtypes),
+							 args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "ticketdesk: could not update the load counters");
+		trusted_done(&scope);
+	}
+	PG_FINALLY();
+	{
+		trusted_leave(&scope);
+	}
+	PG_END_TRY();
+	SPI_finish();
+}
+
+/*
+ * Change one agent's counters by count and weight; a new assignment also
+ * stamps last_assigned_at. The row is found by its key and locked as an
+ * UPDATE would (direct_write.c).
+ */
+static void
+load_apply(DirectWrite *w, int32 tenant_id, int64 agent_id, int count, int32 weight, bool assigned)
+{
+	LoadDelta	d = {count, weight, assigned};
+	Datum		key[2] = {Int32GetDatum(tenant_id), Int64GetDatum(agent_id)};
+
+	if (!direct_update(w, key, add_delta, &d))
+		load_upsert(tenant_id, agent_id, &d);
 }
 
 /* Record the routing reason as a history row of kind "routing". */
 static void
 record_routing(int32 tenant_id, int64 ticket_id, const char *rule, const char *note)
 {
-	static const char *const sql =
-	"INSERT INTO ticketdesk.ticket_event"
-	"       (tenant_id, ticket_id, kind, new_value, note, actor_agent_id)"
-	" VALUES ($1, $2, 'routing', $3, $4,"
-	"         CASE WHEN $1 = ticketdesk.current_tenant() THEN ticketdesk.current_agent() END)";
-	Oid			argtypes[4] = {INT4OID, INT8OID, TEXTOID, TEXTOID};
-	Datum		args[4];
+	HistoryEvent event = {"routing", (Datum) 0, CStringGetTextDatum(rule), true, false};
 
-	args[0] = Int32GetDatum(tenant_id);
-	args[1] = Int64GetDatum(ticket_id);
-	args[2] = CStringGetTextDatum(rule);
-	args[3] = CStringGetTextDatum(note);
-	if (SPI_execute_plan(routing_saved_plan(&event_plan, sql, 4, argtypes),
-						 args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "ticketdesk: could not record the routing reason");
+	history_append(tenant_id, ticket_id, &event, 1, note);
 }
 
 /*
@@ -151,7 +181,6 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	char	   *rule;
 	char	   *note;
 	bool		has_event;
-	TrustedScope scope;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -187,24 +216,18 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 	if (before.agent_id == after.agent_id && before.weight == after.weight && !has_event)
 		return PointerGetDatum(NULL);
 
-	SPI_connect();
-
 	/*
 	 * The counters are bookkeeping of ticketdesk, not the caller's: whoever
-	 * may move the ticket (a requester reopening it, too) moves its load, so
-	 * they are written as the bootstrap superuser, whatever the caller may
-	 * read or write in agent_load. The tenant is the ticket's, which the
-	 * caller's policies already let through (trusted.c pins search_path).
+	 * may move the ticket (a requester reopening it, too) moves its load,
+	 * whatever the caller may read or write in agent_load. The tenant is
+	 * the ticket's, which the caller's policies already let through.
 	 */
-	trusted_enter(&scope);
-	PG_TRY();
+	if (before.agent_id != after.agent_id || before.weight != after.weight)
 	{
-		trusted_by_key();
-		if (before.agent_id == after.agent_id && before.agent_id != 0)
-		{
-			if (before.weight != after.weight)
-				load_apply(tenant_id, after.agent_id, 0, after.weight - before.weight, false);
-		}
+		DirectWrite *w = direct_begin(&agent_load);
+
+		if (before.agent_id == after.agent_id)
+			load_apply(w, tenant_id, after.agent_id, 0, after.weight - before.weight, false);
 		else
 		{
 			/* Lower agent id first: two moves in opposite directions cannot deadlock. */
@@ -212,21 +235,15 @@ ticketdesk_ticket_load(PG_FUNCTION_ARGS)
 				(before.agent_id == 0 || after.agent_id < before.agent_id);
 
 			if (new_first)
-				load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+				load_apply(w, tenant_id, after.agent_id, 1, after.weight, assigned);
 			if (before.agent_id != 0)
-				load_apply(tenant_id, before.agent_id, -1, -before.weight, false);
+				load_apply(w, tenant_id, before.agent_id, -1, -before.weight, false);
 			if (!new_first && after.agent_id != 0)
-				load_apply(tenant_id, after.agent_id, 1, after.weight, assigned);
+				load_apply(w, tenant_id, after.agent_id, 1, after.weight, assigned);
 		}
-		trusted_done(&scope);
+		direct_end(w);
 	}
-	PG_FINALLY();
-	{
-		trusted_leave(&scope);
-	}
-	PG_END_TRY();
 	if (has_event)
 		record_routing(tenant_id, ticket_id, rule, note);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -22,6 +22,55 @@ extern int	ticketdesk_deadline_near_min;
 /* An SPI plan kept for the whole backend (saved_plan.c). */
 extern SPIPlanPtr saved_plan(const char *query, int nargs, Oid *argtypes);
 
+/*
+ * A table of ticketdesk's that the triggers write rows of without an SQL
+ * statement (direct_write.c). The caller fills the first four fields, in a
+ * static variable; direct_write.c fills the rest on first use.
+ */
+typedef struct DirectTable
+{
+	const char *relname;		/* a table in schema ticketdesk */
+	int			ncolumns;
+	const char *const *columns; /* the columns the caller gives, in order */
+	const char *proven_reference;	/* a table every appended row's reference
+									 * to is true by construction, or NULL */
+	bool		valid;
+	Oid			relid;
+	Oid			key_index;		/* its primary key */
+	int			nkeys;
+	AttrNumber *key_attnums;	/* the key's columns */
+	int			natts;
+	int		   *given;			/* per attribute: 1 + its index in columns, or 0 */
+	Oid		   *domain;			/* per given attribute: its domain, or 0 */
+	void	  **domain_cache;	/* per given attribute: domain_check's */
+	struct ExprState **defaults;	/* per attribute not given: its default */
+	struct TriggerDesc *triggers;	/* without the proven reference's checks */
+	MemoryContext cxt;
+} DirectTable;
+
+typedef struct DirectWrite DirectWrite;
+
+/* Computes the given columns' new values from their current ones. */
+typedef void (*DirectChange) (Datum *values, bool *nulls, void *arg);
+
+extern DirectWrite *direct_begin(DirectTable *table);
+extern void direct_append(DirectWrite *write, const Datum *values, const bool *nulls);
+extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange change, void *arg);
+extern void direct_end(DirectWrite *write);
+
+/* One row of a ticket's history (history.c). */
+typedef struct HistoryEvent
+{
+	const char *kind;
+	Datum		old_value;		/* text */
+	Datum		new_value;		/* text */
+	bool		old_null;
+	bool		new_null;
+} HistoryEvent;
+
+extern void history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int n,
+						   const char *note);
+
 /* ticketdesk's own bookkeeping as the bootstrap superuser (trusted.c). */
 typedef struct TrustedScope
 {

@@ -1,0 +1,369 @@
+/*
+ * direct_write.c
+ *		Writing rows of ticketdesk's own tables without an SQL statement.
+ *
+ * The triggers on ticket write rows that belong to ticketdesk, not to the
+ * caller: the history of a change (ticket_event), the reason of a routing,
+ * the agents' load counters (agent_load). Through SPI each such row costs
+ * far more than itself: the plan cache is checked, an executor is started
+ * for a one-row plan, the caller's policies are applied to a row the caller
+ * did not write, and a second statement checks the foreign key. Here a row
+ * is written the way logical replication applies one
+ * (ExecSimpleRelationInsert, RelationFindReplTupleByIndex and
+ * ExecSimpleRelationUpdate): NOT NULL, CHECK and domain constraints, the
+ * indexes, and every row-level trigger, foreign-key checks included,
+ * exactly as for an INSERT or UPDATE. What a statement has and this has
+ * not: row-level security and privileges (the rows are ticketdesk's record
+ * of a change the caller was allowed to make), statement-level triggers,
+ * transition tables and rules. doc/security.md says so.
+ *
+ * A table may name another one that all its rows written here reference
+ * through a foreign key true by construction: the history of a ticket,
+ * written by the ticket's own trigger, refers to that ticket, which this
+ * transaction has just written and holds locked. That foreign key's check
+ * on insert (a query taking a row lock: most of what an appended row
+ * costs) is left out; PostgreSQL itself skips checks it can prove needless
+ * (RI_FKey_fk_upd_check_required). Every other foreign key is checked.
+ *
+ * Columns the caller does not give get their defaults on insert, evaluated
+ * as an INSERT would (a sequence, now(), current_user). Their expressions
+ * are planned once per backend, and again after the table's definition
+ * changes.
+ *
+ *		static const char *const cols[] = {"tenant_id", "ticket_id", ...};
+ *		static DirectTable history = {"ticket_event", lengthof(cols), cols, "ticket"};
+ *		DirectWrite *w = direct_begin(&history);
+ *		direct_append(w, values, nulls);		(or direct_update; as often as needed)
+ *		direct_end(w);							(fires the AFTER triggers)
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "ticketdesk.h"
+
+struct DirectWrite
+{
+	DirectTable *table;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;		/* the row to write */
+	TupleTableSlot *found;		/* the row to update, as found and locked */
+};
+
+/* Every table used in this backend, for the invalidation callback. */
+static List *tables = NIL;
+static bool callback_registered = false;
+
+/* A table's definition changed: describe it again at the next use. */
+static void
+direct_invalidate(Datum arg, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		DirectTable *t = lfirst(lc);
+
+		if (relid == InvalidOid || relid == t->relid)
+			t->valid = false;
+	}
+}
+
+/* True for the insert check of a foreign key to the table relid. */
+static bool
+checks_reference_to(const Trigger *trigger, Oid relid)
+{
+	HeapTuple	tuple;
+	bool		result;
+
+	if (RI_FKey_trigger_type(trigger->tgfoid) != RI_TRIGGER_FK || !TRIGGER_FOR_INSERT(trigger->tgtype))
+		return false;
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(trigger->tgconstraint));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "ticketdesk: cache lookup failed for constraint %u", trigger->tgconstraint);
+	result = ((Form_pg_constraint) GETSTRUCT(tuple))->confrelid == relid;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * The table's triggers without the insert checks of its foreign keys to
+ * the proven table (see above), or NULL to keep them all.
+ */
+static TriggerDesc *
+triggers_without_proven(Relation rel, const char *proven)
+{
+	TriggerDesc *desc;
+	Oid			proven_relid;
+	int			kept = 0;
+
+	if (proven == NULL || rel->trigdesc == NULL)
+		return NULL;
+	proven_relid = get_relname_relid(proven, RelationGetNamespace(rel));
+	desc = CopyTriggerDesc(rel->trigdesc);
+	for (int i = 0; i < desc->numtriggers; i++)
+		if (!checks_reference_to(&desc->triggers[i], proven_relid))
+			desc->triggers[kept++] = desc->triggers[i];
+	desc->numtriggers = kept;
+	return desc;
+}
+
+/*
+ * Find the caller's columns by name, the domains among their types, and
+ * plan the defaults of the others, in a memory context of the table's own
+ * (the old one is dropped here, never in the callback: an invalidation may
+ * arrive while a row is being written with it).
+ */
+static void
+describe_table(DirectTable *t, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext old;
+
+	if (t->cxt != NULL)
+		MemoryContextDelete(t->cxt);
+	t->cxt = AllocSetContextCreate(TopMemoryContext, "ticketdesk direct writes",
+								   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(t->cxt);
+
+	t->natts = desc->natts;
+	t->given = palloc0(sizeof(int) * desc->natts);
+	t->domain = palloc0(sizeof(Oid) * desc->natts);
+	t->domain_cache = palloc0(sizeof(void *) * desc->natts);
+	t->defaults = palloc0(sizeof(ExprState *) * desc->natts);
+	for (int c = 0; c < t->ncolumns; c++)
+	{
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), t->columns[c]);
+		Oid			type;
+
+		if (attnum == InvalidAttrNumber)
+			elog(ERROR, "ticketdesk: table %s has no column %s", t->relname, t->columns[c]);
+		t->given[attnum - 1] = c + 1;
+		type = TupleDescAttr(desc, attnum - 1)->atttypid;
+		if (get_typtype(type) == TYPTYPE_DOMAIN)
+			t->domain[attnum - 1] = type;
+	}
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Node	   *expr;
+
+		if (t->given[a] != 0 || TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		expr = build_column_default(rel, a + 1);
+		if (expr != NULL)
+			t->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+	}
+	t->triggers = triggers_without_proven(rel, t->proven_reference);
+	MemoryContextSwitchTo(old);
+
+	t->key_index = RelationGetPrimaryKeyIndex(rel);
+	t->nkeys = 0;
+	if (OidIsValid(t->key_index))
+	{
+		Relation	index = index_open(t->key_index, AccessShareLock);
+
+		t->nkeys = index->rd_index->indnkeyatts;
+		t->key_attnums = MemoryContextAlloc(t->cxt, sizeof(AttrNumber) * t->nkeys);
+		for (int k = 0; k < t->nkeys; k++)
+			t->key_attnums[k] = index->rd_index->indkey.values[k];
+		index_close(index, AccessShareLock);
+	}
+	t->relid = RelationGetRelid(rel);
+	t->valid = true;
+	if (!list_member_ptr(tables, t))
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		tables = lappend(tables, t);
+		MemoryContextSwitchTo(old);
+	}
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(direct_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+}
+
+/*
+ * Open the table for writing. Its AFTER triggers fire in direct_end, as
+ * they fire at the end of a statement.
+ */
+DirectWrite *
+direct_begin(DirectTable *t)
+{
+	DirectWrite *w = palloc0(sizeof(DirectWrite));
+	RangeTblEntry *rte;
+	Oid			relid;
+
+	/* What ran before is seen, as by the next statement of a function. */
+	CommandCounterIncrement();
+
+	relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "ticketdesk: table %s does not exist", t->relname);
+	w->table = t;
+	w->rel = table_open(relid, RowExclusiveLock);
+	if (!t->valid || t->relid != relid)
+		describe_table(t, w->rel);
+
+	w->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = w->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	if (t->triggers != NULL)
+		w->rri->ri_TrigDesc = t->triggers;
+	ExecOpenIndices(w->rri, false);
+	/* The AFTER triggers find it here rather than opening the table again. */
+	w->estate->es_opened_result_relations = list_make1(w->rri);
+	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsVirtual);
+
+	AfterTriggerBeginQuery();
+	return w;
+}
+
+/*
+ * Put a caller's value into the row to write, checked against its domain
+ * as the coercion of an INSERT's or UPDATE's target list would check it.
+ */
+static void
+set_given(DirectWrite *w, int a, Datum value, bool isnull)
+{
+	DirectTable *t = w->table;
+
+	if (OidIsValid(t->domain[a]))
+		domain_check(value, isnull, t->domain[a], &t->domain_cache[a], t->cxt);
+	w->slot->tts_values[a] = value;
+	w->slot->tts_isnull[a] = isnull;
+}
+
+/*
+ * Append one row: values and nulls are the table's given columns, in the
+ * order it names them; the other columns get their defaults.
+ */
+void
+direct_append(DirectWrite *w, const Datum *values, const bool *nulls)
+{
+	DirectTable *t = w->table;
+	TupleTableSlot *slot = w->slot;
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+
+	ExecClearTuple(slot);
+	for (int a = 0; a < t->natts; a++)
+	{
+		int			c = t->given[a];
+
+		if (c != 0)
+			set_given(w, a, values[c - 1], nulls[c - 1]);
+		else if (t->defaults[a] != NULL)
+			slot->tts_values[a] = ExecEvalExprSwitchContext(t->defaults[a], econtext,
+															&slot->tts_isnull[a]);
+		else
+		{
+			slot->tts_values[a] = (Datum) 0;
+			slot->tts_isnull[a] = true;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	ExecSimpleRelationInsert(w->rri, w->estate, slot);
+	ResetPerTupleExprContext(w->estate);
+}
+
+/*
+ * Update the row whose primary key is key (its columns' values, in the
+ * key's order): find it and lock it as an UPDATE would, waiting for a
+ * concurrent writer and then reading the row it left, let change compute
+ * the given columns' new values from their current ones, and write them.
+ * False when there is no such row.
+ */
+bool
+direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
+{
+	DirectTable *t = w->table;
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	TupleTableSlot *search = w->slot;
+	Datum	   *values = palloc(sizeof(Datum) * Max(t->ncolumns, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(t->ncolumns, 1));
+	EPQState	epq;
+	bool		found;
+
+	if (!OidIsValid(t->key_index))
+		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
+	if (w->found == NULL)
+		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
+
+	/* The key, in a row otherwise empty. */
+	ExecClearTuple(search);
+	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
+	for (int k = 0; k < t->nkeys; k++)
+	{
+		search->tts_values[t->key_attnums[k] - 1] = key[k];
+		search->tts_isnull[t->key_attnums[k] - 1] = false;
+	}
+	ExecStoreVirtualTuple(search);
+	found = RelationFindReplTupleByIndex(w->rel, t->key_index, LockTupleNoKeyExclusive,
+										 search, w->found);
+	if (!found)
+		return false;
+
+	/* The new row: the row found, with the given columns changed. */
+	slot_getallattrs(w->found);
+	for (int a = 0; a < t->natts; a++)
+		if (t->given[a] != 0)
+		{
+			values[t->given[a] - 1] = w->found->tts_values[a];
+			nulls[t->given[a] - 1] = w->found->tts_isnull[a];
+		}
+	change(values, nulls, arg);
+	ExecClearTuple(w->slot);
+	for (int a = 0; a < t->natts; a++)
+		if (t->given[a] != 0)
+			set_given(w, a, values[t->given[a] - 1], nulls[t->given[a] - 1]);
+		else
+		{
+			w->slot->tts_values[a] = w->found->tts_values[a];
+			w->slot->tts_isnull[a] = w->found->tts_isnull[a];
+		}
+	ExecStoreVirtualTuple(w->slot);
+
+	EvalPlanQualInit(&epq, w->estate, NULL, NIL, -1);
+	ExecSimpleRelationUpdate(w->rri, w->estate, &epq, w->found, w->slot);
+	EvalPlanQualEnd(&epq);
+	return true;
+}
+
+/* Fire the AFTER triggers of the rows written, and close the table. */
+void
+direct_end(DirectWrite *w)
+{
+	AfterTriggerEndQuery(w->estate);
+	ExecCloseResultRelations(w->estate);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	pfree(w);
+}
