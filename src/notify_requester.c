@@ -181,10 +181,15 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	bool		phone_null;
 	uint64		queued = 0;
 
-	/* The ticket as it is after the change. */
+	/*
+	 * The ticket as it is after the change. Not read-only: like the
+	 * statements of a volatile function, the look-ups see the rows of the
+	 * command that fired the trigger (the ticket's own INSERT, when the
+	 * history row is written without a statement of its own).
+	 */
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = Int64GetDatum(ticket_id);
-	if (SPI_execute_plan(ticket_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(ticket_plan, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk: could not read ticket %lld", (long long) ticket_id);
 	if (SPI_processed == 0)
 		return 0;
@@ -223,7 +228,7 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	args[3] = priority;
 	memset(nulls, ' ', sizeof(nulls));
 	nulls[3] = priority_null ? 'n' : ' ';
-	if (SPI_execute_plan(requester_plan[kind], args, nulls, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(requester_plan[kind], args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk: could not read the requester of ticket %lld", (long long) ticket_id);
 	if (SPI_processed == 0)
 		return 0;
