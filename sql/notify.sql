@@ -394,8 +394,10 @@ DROP TABLE gate_misuse;
 --     a usable address (none, or two in one field) gets nothing by that
 --     channel; a contact's preferred channel and an agent's preference
 --     count where the policy allows them (here at high priority); a
---     customer without a contact person is thanked itself.
+--     customer without a contact person is thanked itself; a policy that
+--     names a channel twice gives one message.
 --
+INSERT INTO notify_policy (event, channels, allowed) VALUES ('registered', '{email,email}', '{email,email}');
 INSERT INTO contact (customer_id, name, email, phone, language, preferred_channel)
 VALUES (1, 'Nora Nomail', NULL, NULL, 'en', 'email'),
        (1, 'Otto Twomails', 'otto@acme.test, boss@acme.test', '+37060000003', 'en', 'email'),
@@ -437,3 +439,4 @@ UNION ALL
 SELECT (SELECT count(*) FROM requester_messages WHERE ticket_id > :requester_after) AS by_plpgsql,
        (SELECT count(*) FROM requester_by_gate) AS by_gate;
 ROLLBACK;
+DELETE FROM notify_policy WHERE event = 'registered' AND NOT seeded;
