@@ -246,3 +246,30 @@ UPDATE ticket_type SET workflow_id = 2 WHERE code = 'repair';
 SELECT ticket_id, status, assignee_id, stage
   FROM open_ticket(subject => 'Valve again', center_id => 2, customer_id => 2, type => 'repair');
 SELECT * FROM routing_of(19);
+
+-- 16. The counters are written without an SQL statement, the way logical
+-- replication applies a row (src/direct_write.c): the row is found and
+-- locked through the primary key, agent_load's row triggers fire, and the
+-- domain load_count still refuses a counter below zero, with nothing of
+-- the move left behind.
+SELECT ticket_id AS t16
+  FROM open_ticket(subject => 'Counted', center_id => 2, customer_id => 2, type => 'repair', assignee_id => 2) \gset
+CREATE FUNCTION load_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'agent % holds % now', NEW.agent_id, NEW.open_tickets;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER load_seen BEFORE UPDATE ON agent_load FOR EACH ROW EXECUTE FUNCTION load_seen();
+-- Reassigned from 2 to 3: the lower agent id first.
+UPDATE ticket SET assignee_id = 3 WHERE ticket_id = :t16;
+-- A counter set wrong by hand: moving the ticket back would take agent 3
+-- below zero.
+UPDATE agent_load SET open_tickets = 0 WHERE agent_id = 3;
+\set VERBOSITY terse
+UPDATE ticket SET assignee_id = 2 WHERE ticket_id = :t16;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT assignee_id FROM ticket WHERE ticket_id = :t16;
+DROP TRIGGER load_seen ON agent_load;
+DROP FUNCTION load_seen();
+SELECT rebuild_loads() AS corrected;

@@ -129,9 +129,10 @@ triggers_without_proven(Relation rel, const char *proven)
 
 /*
  * Find the caller's columns by name, the domains among their types, and
- * plan the defaults of the others, in a memory context of the table's own
- * (the old one is dropped here, never in the callback: an invalidation may
- * arrive while a row is being written with it).
+ * plan the defaults of the others, in a memory context of the table's own.
+ * The old one goes at the end of the transaction, not now: an invalidation
+ * may arrive while a write of this table is still open further up the
+ * stack (a trigger of the table writing to it again), using it.
  */
 static void
 describe_table(DirectTable *t, Relation rel)
@@ -140,7 +141,7 @@ describe_table(DirectTable *t, Relation rel)
 	MemoryContext old;
 
 	if (t->cxt != NULL)
-		MemoryContextDelete(t->cxt);
+		MemoryContextSetParent(t->cxt, TopTransactionContext);
 	t->cxt = AllocSetContextCreate(TopMemoryContext, "ticketdesk direct writes",
 								   ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(t->cxt);
