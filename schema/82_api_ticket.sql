@@ -1,5 +1,17 @@
 -- Opening a ticket: the one function every intake path uses.
 
+-- The ticket type's id when the tenant, the centre, the type and the category
+-- (if given) of an opening all pass open_ticket's checks for the caller; NULL
+-- when it cannot vouch for that, and open_ticket then runs its look-up query,
+-- which names what is wrong. Answered from a per-backend cache that any change
+-- of these four tables empties (src/opening_refs.c).
+CREATE FUNCTION opening_references(tenant integer, center_id bigint, type text, category_id bigint)
+    RETURNS bigint
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'ticketdesk_opening_references';
+COMMENT ON FUNCTION opening_references(integer, bigint, text, bigint) IS
+    'Internal: the ticket type''s id when an opening''s tenant, centre, type and category pass open_ticket''s checks, else NULL (cached per backend).';
+
 -- Opens a ticket. Web forms, phone calls taken by a dispatcher, ERPs and the
 -- scheduler all call this; it checks every reference, then inserts, and the
 -- lifecycle trigger does the rest.
@@ -39,6 +51,7 @@ CREATE FUNCTION open_ticket(
 #variable_conflict use_variable
 DECLARE
     t      integer := ticketdesk.current_tenant();
+    known_type bigint;
     found  record;
     site_found    boolean;
     site_customer bigint;
@@ -49,31 +62,46 @@ BEGIN
             USING ERRCODE = 'TD202', HINT = 'Pass center_id: the service centre the request is for.';
     END IF;
 
-    -- The references every request names (centre, type, usually a contact and
-    -- a category) are looked up in one query; the others only when given, so
-    -- an absent one costs no look-up. Only a failed check costs more.
-    SELECT EXISTS (SELECT 1 FROM ticketdesk.tenant x WHERE x.tenant_id = t) AS tenant,
-           EXISTS (SELECT 1 FROM ticketdesk.center x
-                    WHERE x.tenant_id = t AND x.center_id = open_ticket.center_id AND x.active) AS center,
-           (SELECT x.type_id FROM ticketdesk.ticket_type x
-             WHERE x.tenant_id = t AND x.code = open_ticket.type) AS type_id,
-           n.contact_id AS contact, n.customer_id AS contact_customer,
-           g.category_id AS category,
-           -- The category is the centre's own or of a centre above it (category_fits).
-           g.category_id IS NULL OR EXISTS (
-               WITH RECURSIVE up(id, parent) AS (
-                   SELECT c.center_id, c.parent_id FROM ticketdesk.center c
-                    WHERE c.tenant_id = t AND c.center_id = open_ticket.center_id
-                   UNION
-                   SELECT c.center_id, c.parent_id FROM ticketdesk.center c
-                     JOIN up ON c.tenant_id = t AND c.center_id = up.parent
-               )
-               SELECT 1 FROM up WHERE up.id = g.center_id) AS category_fits
-      INTO found
-      FROM (SELECT) AS one
-      LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket.contact_id
-      LEFT JOIN ticketdesk.category g
-             ON g.tenant_id = t AND g.category_id = open_ticket.category_id AND g.active;
+    -- The tenant, the centre, the type and the category usually pass: the
+    -- cache of opening_references says so without a query, and only the
+    -- contact, which the caller's policies may hide, is looked up. Otherwise
+    -- (or when the cache cannot vouch for the caller) the look-up query says
+    -- what is wrong.
+    known_type := ticketdesk.opening_references(t, center_id, type, category_id);
+    IF known_type IS NOT NULL THEN
+        SELECT true AS tenant, true AS center, known_type AS type_id,
+               n.contact_id AS contact, n.customer_id AS contact_customer,
+               category_id AS category, true AS category_fits
+          INTO found
+          FROM (SELECT) AS one
+          LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket.contact_id;
+    ELSE
+        -- The references every request names (centre, type, usually a contact and
+        -- a category) are looked up in one query; the others only when given, so
+        -- an absent one costs no look-up. Only a failed check costs more.
+        SELECT EXISTS (SELECT 1 FROM ticketdesk.tenant x WHERE x.tenant_id = t) AS tenant,
+               EXISTS (SELECT 1 FROM ticketdesk.center x
+                        WHERE x.tenant_id = t AND x.center_id = open_ticket.center_id AND x.active) AS center,
+               (SELECT x.type_id FROM ticketdesk.ticket_type x
+                 WHERE x.tenant_id = t AND x.code = open_ticket.type) AS type_id,
+               n.contact_id AS contact, n.customer_id AS contact_customer,
+               g.category_id AS category,
+               -- The category is the centre's own or of a centre above it (category_fits).
+               g.category_id IS NULL OR EXISTS (
+                   WITH RECURSIVE up(id, parent) AS (
+                       SELECT c.center_id, c.parent_id FROM ticketdesk.center c
+                        WHERE c.tenant_id = t AND c.center_id = open_ticket.center_id
+                       UNION
+                       SELECT c.center_id, c.parent_id FROM ticketdesk.center c
+                         JOIN up ON c.tenant_id = t AND c.center_id = up.parent
+                   )
+                   SELECT 1 FROM up WHERE up.id = g.center_id) AS category_fits
+          INTO found
+          FROM (SELECT) AS one
+          LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket.contact_id
+          LEFT JOIN ticketdesk.category g
+                 ON g.tenant_id = t AND g.category_id = open_ticket.category_id AND g.active;
+    END IF;
 
     IF NOT found.tenant THEN
         RAISE EXCEPTION 'tenant % does not exist', t

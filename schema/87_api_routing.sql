@@ -43,6 +43,12 @@ CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON p
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON routing_policy
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+-- The references an opening names are cached too (src/opening_refs.c): the
+-- tenant, the centre and the ticket type above, and the category.
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON category
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 
 -- Customer affinity looks up, per candidate, their latest ticket of the
 -- customer; the same index finds a customer's tickets (the foreign key's

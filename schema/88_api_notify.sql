@@ -229,6 +229,10 @@ COMMENT ON FUNCTION enqueue(bigint, text, bigint, bigint, text[], text, jsonb) I
 --   status closed                closed           the requester, the watchers
 --   status cancelled             cancelled        the requester, the assignee, the watchers
 -- The agent who made the change is not told about it.
+-- The gate (notify_event_gate) queues the events told to the requester alone,
+-- registered and acknowledged, itself by these rules (src/notify_requester.c,
+-- with notify_addresses' and notify_channels' queries for the requester): a
+-- change of the rules for the requester goes into both.
 CREATE FUNCTION notify_ticket_event() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE

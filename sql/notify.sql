@@ -360,7 +360,9 @@ SELECT ticket_id, channel, language, sender_name, coalesce(subject, body_text) A
 --     notify_ticket_event: the C trigger function notify_event_gate decides,
 --     for every history row (no WHEN clause, which PostgreSQL would plan
 --     again for every change). Six history rows here; the opening and the
---     new assignee are told, the other four are not.
+--     new assignee are told, the other four are not. The opening's
+--     thank-you goes to the requester alone, which the gate queues itself
+--     (section 20): the function is called once, for the new assignee.
 --
 SET track_functions = 'pl';
 BEGIN;
@@ -381,3 +383,60 @@ CREATE TRIGGER gate_misuse AFTER INSERT ON gate_misuse FOR EACH ROW EXECUTE FUNC
 INSERT INTO gate_misuse VALUES ('created', NULL, NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TABLE gate_misuse;
+
+--
+-- 20. The requester's own events (registered, acknowledged: the opening's
+--     thank-you above all) are queued by the gate itself, in C
+--     (src/notify_requester.c); the other events by notify_ticket_event.
+--     Each rule for the requester, once through the gate and once through
+--     notify_ticket_event attached as the trigger: the same messages. An
+--     employee is thanked unless she opened it herself; a contact without
+--     a usable address (none, or two in one field) gets nothing by that
+--     channel; a contact's preferred channel and an agent's preference
+--     count where the policy allows them (here at high priority); a
+--     customer without a contact person is thanked itself; a policy that
+--     names a channel twice gives one message.
+--
+INSERT INTO notify_policy (event, channels, allowed) VALUES ('registered', '{email,email}', '{email,email}');
+INSERT INTO contact (customer_id, name, email, phone, language, preferred_channel)
+VALUES (1, 'Nora Nomail', NULL, NULL, 'en', 'email'),
+       (1, 'Otto Twomails', 'otto@acme.test, boss@acme.test', '+37060000003', 'en', 'email'),
+       (1, 'Sia Sms', 'sia@acme.test', '+37060000004', 'ro', 'sms')
+RETURNING contact_id, name, preferred_channel;
+\set requester_story 'SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT open_ticket(''R1 employee'', 1, requester_agent_id => 2) UNION ALL SELECT open_ticket(''R3 no address'', 1, contact_id => 3) UNION ALL SELECT open_ticket(''R4 two addresses'', 1, contact_id => 4) UNION ALL SELECT open_ticket(''R5 prefers sms'', 1, contact_id => 5) UNION ALL SELECT open_ticket(''R6 agent prefers sms'', 1, requester_agent_id => 3) UNION ALL SELECT open_ticket(''R7 customer'', 1, customer_id => 1)) q; SET LOCAL ticketdesk.agent = 2; SELECT ticket_id FROM open_ticket(''R2 her own'', 1, requester_agent_id => 2); UPDATE ticket SET priority = ''high'', priority_fixed = true WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after; SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT assign(ticket_id, 2) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q; SET LOCAL ticketdesk.agent = 2; SELECT count(*) FROM (SELECT acknowledge(ticket_id) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q;'
+CREATE TEMP VIEW requester_messages AS
+SELECT k.subject, row_number() OVER (PARTITION BY k.ticket_id ORDER BY o.outbox_id) AS n, o.event, o.channel,
+       o.recipient, o.recipient_name AS name, o.agent_id, o.contact_id, o.language AS lang,
+       o.sender_name AS sender, o.note, o.thread = k.reference AS threaded, o.ticket_id
+  FROM outbox o JOIN ticket k ON k.tenant_id = o.tenant_id AND k.ticket_id = o.ticket_id
+ WHERE k.subject ~ '^R[0-9] ' AND o.event IN ('registered', 'acknowledged');
+CREATE TEMP TABLE requester_by_gate AS SELECT * FROM requester_messages WITH NO DATA;
+SELECT coalesce(max(ticket_id), 0) AS requester_after FROM ticket \gset
+BEGIN;
+:requester_story
+INSERT INTO requester_by_gate SELECT * FROM requester_messages WHERE ticket_id > :requester_after;
+COMMIT;
+SELECT subject, n, event, channel, recipient, name, agent_id, contact_id, lang, sender, note, threaded
+  FROM requester_by_gate ORDER BY subject, n;
+SELECT coalesce(max(ticket_id), 0) AS requester_after FROM ticket \gset
+BEGIN;
+ALTER TABLE ticket_event DISABLE TRIGGER ticket_event_notify;
+CREATE TRIGGER ticket_event_notify_plpgsql AFTER INSERT ON ticket_event
+    FOR EACH ROW EXECUTE FUNCTION notify_ticket_event();
+:requester_story
+-- Both ways: what one queued and the other did not (no rows), and the counts.
+(SELECT subject, n, event, channel, recipient, name, agent_id, contact_id, lang, sender, note, threaded
+   FROM requester_messages WHERE ticket_id > :requester_after
+ EXCEPT
+ SELECT subject, n, event, channel, recipient, name, agent_id, contact_id, lang, sender, note, threaded
+   FROM requester_by_gate)
+UNION ALL
+(SELECT subject, n, event, channel, recipient, name, agent_id, contact_id, lang, sender, note, threaded
+   FROM requester_by_gate
+ EXCEPT
+ SELECT subject, n, event, channel, recipient, name, agent_id, contact_id, lang, sender, note, threaded
+   FROM requester_messages WHERE ticket_id > :requester_after);
+SELECT (SELECT count(*) FROM requester_messages WHERE ticket_id > :requester_after) AS by_plpgsql,
+       (SELECT count(*) FROM requester_by_gate) AS by_gate;
+ROLLBACK;
+DELETE FROM notify_policy WHERE event = 'registered' AND NOT seeded;

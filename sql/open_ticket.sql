@@ -141,3 +141,37 @@ INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 99, 1, 
 SELECT ticket_id, subject FROM ticket_by_reference(' td-000002 ');
 SELECT ticket_id FROM ticket_by_reference('TD-999999');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- The tenant, the centre, the type and the category of an opening are
+-- checked from a per-backend cache (opening_references): any change of
+-- those tables is seen by the next opening, in the same transaction too,
+-- and a rolled-back change is forgotten.
+SELECT opening_references(1, 2, 'incident', 2) = (SELECT type_id FROM ticket_type WHERE code = 'incident') AS cached_type,
+       opening_references(1, 2, 'complaint', 2) IS NULL AS unknown_type,
+       opening_references(1, 3, 'incident', 2) IS NULL AS not_this_tree,
+       opening_references(2, 2, 'incident', 2) IS NULL AS other_tenant;
+SELECT count(*) AS opened FROM open_ticket(subject => 'Cached', center_id => 2, customer_id => 1, category_id => 2);
+UPDATE category SET active = false WHERE category_id = 2;
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1, category_id => 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE category SET active = true WHERE category_id = 2;
+SELECT count(*) AS opened FROM open_ticket(subject => 'Cached', center_id => 2, customer_id => 1, category_id => 2);
+-- Legal serves the other unit only, until it moves to the head office.
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1, category_id => 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE category SET center_id = 1 WHERE category_id = 3;
+SELECT count(*) AS opened FROM open_ticket(subject => 'Cached', center_id => 2, customer_id => 1, category_id => 3);
+UPDATE category SET center_id = 3 WHERE category_id = 3;
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1, category_id => 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE center SET active = false WHERE center_id = 2;
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1, category_id => 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE center SET active = true WHERE center_id = 2;
+BEGIN;
+INSERT INTO ticket_type (code, name) VALUES ('audit', 'Audit');
+SELECT count(*) AS opened_in_transaction FROM open_ticket(subject => 'Audit', center_id => 2, customer_id => 1, type => 'audit');
+ROLLBACK;
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1, type => 'audit');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS opened FROM open_ticket(subject => 'Cached', center_id => 2, customer_id => 1, category_id => 2);

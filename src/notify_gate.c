@@ -23,6 +23,8 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "notify_requester.h"
+
 PG_FUNCTION_INFO_V1(ticketdesk_notify_event_gate);
 
 /* The called trigger function, looked up once per statement. */
@@ -109,6 +111,7 @@ ticketdesk_notify_event_gate(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	HeapTuple	tuple;
 	char	   *kind;
+	char	   *new_value;
 	GateCallee *callee;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
@@ -128,6 +131,22 @@ ticketdesk_notify_event_gate(PG_FUNCTION_ARGS)
 		!event_notifies(kind, event_text(tuple, tupdesc, "old_value"),
 						event_text(tuple, tupdesc, "new_value")))
 		return PointerGetDatum(NULL);
+
+	/*
+	 * The events told to the requester alone, the opening's thank-you above
+	 * all, are queued in C (notify_requester.c); the others by the function.
+	 */
+	if (strcmp(kind, "created") == 0)
+	{
+		notify_requester_queue(tuple, tupdesc, "registered");
+		return PointerGetDatum(NULL);
+	}
+	new_value = event_text(tuple, tupdesc, "new_value");
+	if (strcmp(kind, "status") == 0 && new_value != NULL && strcmp(new_value, "acknowledged") == 0)
+	{
+		notify_requester_queue(tuple, tupdesc, "acknowledged");
+		return PointerGetDatum(NULL);
+	}
 
 	/* Call the queueing function as the trigger it is, with this row. */
 	callee = gate_callee(fcinfo, trigdata);

@@ -1,0 +1,259 @@
+/*
+ * opening_refs.c
+ *		The references every opening names (the tenant, the centre, the
+ *		ticket type by its code, the category), checked from a per-backend
+ *		cache: open_ticket's look-up query of them, with its recursive walk
+ *		up the centre tree and the policies' init plans, was a sixth of an
+ *		opening's cost (doc/benchmarks.md, "Session 5: opening a ticket"),
+ *		and the answers change only when an administrator changes the
+ *		configuration.
+ *
+ * opening_references(tenant, center_id, type, category_id) returns the
+ * type's id when all of them pass open_ticket's checks: the tenant exists,
+ * the centre exists and is active, the type exists, and the category (if
+ * given) exists, is active and is the centre's own or of a centre above it.
+ * Whenever it cannot vouch for that it returns NULL, and open_ticket runs
+ * its look-up query, which says what is wrong: a reference that fails, a
+ * caller without SELECT on one of the tables, or a role whose tenant is not
+ * the one asked for (the tables' policies would hide every row).
+ *
+ * These four tables carry no policy but the tenant's, and the query names
+ * the tenant, so the answer is the caller's too; it is read as the
+ * bootstrap superuser (trusted.c), like a catalog (route_config.c): the
+ * tables locked first, so that pending invalidations are processed, then
+ * with the latest snapshot. The holders_changed statement trigger on each
+ * of them sends a relcache invalidation that empties every backend's cache:
+ * this backend's at its next command, the others' when the change commits.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "principal.h"
+#include "ticketdesk.h"
+
+PG_FUNCTION_INFO_V1(ticketdesk_opening_references);
+
+/*
+ * The type's id when every reference passes, else no row or NULL: the
+ * checks of open_ticket's look-up query, the same way. $1 tenant, $2
+ * centre, $3 type code, $4 category or NULL.
+ */
+static const char *const references_sql =
+"SELECT (SELECT x.type_id FROM ticketdesk.ticket_type x WHERE x.tenant_id = $1 AND x.code = $3)"
+" WHERE EXISTS (SELECT 1 FROM ticketdesk.tenant x WHERE x.tenant_id = $1)"
+"   AND EXISTS (SELECT 1 FROM ticketdesk.center x"
+"                WHERE x.tenant_id = $1 AND x.center_id = $2 AND x.active)"
+"   AND ($4 IS NULL OR EXISTS ("
+"        SELECT 1 FROM ticketdesk.category g"
+"         WHERE g.tenant_id = $1 AND g.category_id = $4 AND g.active"
+"           AND EXISTS ("
+"               WITH RECURSIVE up(id, parent) AS ("
+"                   SELECT c.center_id, c.parent_id FROM ticketdesk.center c"
+"                    WHERE c.tenant_id = $1 AND c.center_id = $2"
+"                   UNION"
+"                   SELECT c.center_id, c.parent_id FROM ticketdesk.center c"
+"                     JOIN up ON c.tenant_id = $1 AND c.center_id = up.parent"
+"               )"
+"               SELECT 1 FROM up WHERE up.id = g.center_id)))";
+
+/* A type code longer than this is looked up by the query every time. */
+#define REFS_CODE_LEN 64
+
+typedef struct RefsKey
+{
+	int32		tenant_id;
+	bool		has_category;
+	int64		center_id;
+	int64		category_id;
+	char		code[REFS_CODE_LEN];
+} RefsKey;
+
+typedef struct RefsEntry
+{
+	RefsKey		key;
+	int64		type_id;		/* 0: some reference fails */
+} RefsEntry;
+
+/* The tables read, whose changes empty the cache. */
+static const char *const watched[] = {"tenant", "center", "ticket_type", "category"};
+
+static HTAB *refs_cache = NULL;
+static MemoryContext refs_cxt = NULL;
+static Oid	watched_relids[lengthof(watched)];
+static bool callback_registered = false;
+
+/* Empty the cache when a watched table changes or is dropped. */
+static void
+refs_cache_invalidate(Datum arg, Oid relid)
+{
+	bool		hit = (relid == InvalidOid);
+
+	for (int i = 0; i < lengthof(watched) && !hit; i++)
+		hit = (relid == watched_relids[i]);
+	if (hit && refs_cache != NULL)
+	{
+		refs_cache = NULL;
+		MemoryContextReset(refs_cxt);
+	}
+}
+
+/* Create the cache if an invalidation (or the first use) left none. */
+static void
+refs_cache_create(void)
+{
+	HASHCTL		ctl;
+	Oid			nsp = get_namespace_oid("ticketdesk", false);
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(refs_cache_invalidate, (Datum) 0);
+		refs_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk opening references",
+										 ALLOCSET_SMALL_SIZES);
+		callback_registered = true;
+	}
+	for (int i = 0; i < lengthof(watched); i++)
+		watched_relids[i] = get_relname_relid(watched[i], nsp);
+	ctl.keysize = sizeof(RefsKey);
+	ctl.entrysize = sizeof(RefsEntry);
+	ctl.hcxt = refs_cxt;
+	refs_cache = hash_create("ticketdesk opening references", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* Whether the caller may read every table the look-up query reads. */
+static bool
+caller_reads_tables(void)
+{
+	Oid			nsp = get_namespace_oid("ticketdesk", false);
+	Oid			user = GetUserId();
+
+	for (int i = 0; i < lengthof(watched); i++)
+		if (pg_class_aclcheck(get_relname_relid(watched[i], nsp), user, ACL_SELECT) != ACLCHECK_OK)
+			return false;
+	return true;
+}
+
+/* Run references_sql for the key: the type's id, 0 when a reference fails. */
+static int64
+refs_load(const RefsKey *key, text *code)
+{
+	Oid			argtypes[4] = {INT4OID, INT8OID, TEXTOID, INT8OID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			nsp = get_namespace_oid("ticketdesk", false);
+	TrustedScope scope;
+	volatile int64 type_id = 0;
+
+	for (int i = 0; i < lengthof(watched); i++)
+		LockRelationOid(get_relname_relid(watched[i], nsp), AccessShareLock);
+
+	args[0] = Int32GetDatum(key->tenant_id);
+	args[1] = Int64GetDatum(key->center_id);
+	args[2] = PointerGetDatum(code);
+	args[3] = Int64GetDatum(key->category_id);
+	if (!key->has_category)
+		nulls[3] = 'n';
+	SPI_connect();
+	PushActiveSnapshot(GetLatestSnapshot());
+	trusted_enter(&scope);
+	PG_TRY();
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (SPI_execute_with_args(references_sql, 4, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "ticketdesk: could not check the references of an opening");
+		if (SPI_processed > 0)
+		{
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+				type_id = DatumGetInt64(d);
+		}
+		trusted_done(&scope);
+	}
+	PG_FINALLY();
+	{
+		trusted_leave(&scope);
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
+	SPI_finish();
+	return type_id;
+}
+
+/*
+ * opening_references(tenant, center_id, type, category_id): the ticket
+ * type's id when every reference passes open_ticket's checks for the
+ * caller, NULL when it cannot say so (open_ticket then asks its query).
+ */
+Datum
+ticketdesk_opening_references(PG_FUNCTION_ARGS)
+{
+	RefsKey		key;
+	RefsEntry  *entry = NULL;
+	text	   *code;
+	int32		session_tenant;
+	bool		found;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	code = PG_GETARG_TEXT_PP(2);
+	if (VARSIZE_ANY_EXHDR(code) >= REFS_CODE_LEN)
+		PG_RETURN_NULL();
+
+	/* The policies would hide the rows of another tenant than the role's. */
+	if (!principal_check_tenant(principal_of(GetUserId()), &session_tenant) ||
+		session_tenant != PG_GETARG_INT32(0))
+		PG_RETURN_NULL();
+	if (!caller_reads_tables())
+		PG_RETURN_NULL();
+
+	memset(&key, 0, sizeof(key));
+	key.tenant_id = PG_GETARG_INT32(0);
+	key.center_id = PG_GETARG_INT64(1);
+	key.has_category = !PG_ARGISNULL(3);
+	key.category_id = key.has_category ? PG_GETARG_INT64(3) : 0;
+	memcpy(key.code, VARDATA_ANY(code), VARSIZE_ANY_EXHDR(code));
+
+	/* Changes committed by others since the last command empty the cache first. */
+	AcceptInvalidationMessages();
+	if (refs_cache != NULL)
+		entry = hash_search(refs_cache, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		/*
+		 * Loading may process invalidations that empty the cache: then
+		 * again.
+		 */
+		for (;;)
+		{
+			int64		type_id;
+
+			if (refs_cache == NULL)
+				refs_cache_create();
+			type_id = refs_load(&key, code);
+			if (refs_cache == NULL)
+				continue;
+			entry = hash_search(refs_cache, &key, HASH_ENTER, &found);
+			entry->type_id = type_id;
+			break;
+		}
+	}
+	if (entry->type_id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(entry->type_id);
+}
