@@ -493,6 +493,17 @@ COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
 -- and read the whole outbox (sent rows too, until retention prunes them) at
 -- every batch; it now finds each row by its primary key (jit off: the
 -- penalties must not start it).
+-- The update moves the row (it changes next_attempt_at and sent_at, which
+-- indexes read), so every index gets a new entry for it. The SET list
+-- names the key columns of the primary key, the message key, the ticket
+-- and the event indexes with their own values: PostgreSQL takes a new
+-- entry in an index whose columns the SET list leaves out for a mere new
+-- version, and when that entry meets a full leaf page it first tries a
+-- bottom-up deletion, reading the table for every version on the page.
+-- Here the other versions on the page are mostly this batch's own, still
+-- in progress and not removable, so the pass found little and took a
+-- fifth of the worker's instructions per message; the entries are left to
+-- VACUUM instead (doc/benchmarks.md, session 5).
 CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
                               permanent boolean[], max_attempts integer DEFAULT 8,
                               backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
@@ -512,7 +523,9 @@ BEGIN
                AS r(tenant_id, outbox_id, error, permanent, language, sender, subject, body_text, body_html, payload)
     )
     UPDATE ticketdesk.outbox o
-           SET status = CASE WHEN r.error IS NULL THEN 'sent'
+           SET outbox_id = o.outbox_id, message_key = o.message_key, ticket_id = o.ticket_id,
+               event_id = o.event_id,
+               status = CASE WHEN r.error IS NULL THEN 'sent'
                              WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
                              ELSE 'queued' END::ticketdesk.outbox_status,
                sent_at = CASE WHEN r.error IS NULL THEN clock_timestamp() END,

@@ -230,6 +230,23 @@ copy_nullable(HeapTuple tup, TupleDesc desc, int col)
 	return v ? MemoryContextStrdup(batch_cxt, v) : NULL;
 }
 
+/* A jsonb column's value, detoasted, in the batch's memory; 0 when NULL. */
+static Datum
+copy_jsonb(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	MemoryContext old;
+	Datum		copy;
+
+	if (isnull)
+		return (Datum) 0;
+	old = MemoryContextSwitchTo(batch_cxt);
+	copy = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
 /* A secret of the tenant, else the setting's file (NULL: unreadable), in batch_cxt. */
 static char *
 tenant_secret(int32 tenant_id, const char *name, const char *file)
@@ -337,7 +354,8 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 								"       CASE WHEN o.body_text IS NULL THEN NULL"
 								"            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
 								"            ELSE o.payload::text END,"
-								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html"
+								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
+								"       o.payload"
 								"  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
 								3, types);
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -365,7 +383,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		item->body_text = copy_nullable(tup, desc, 11);
 		item->body_html = copy_nullable(tup, desc, 12);
 		/* A mail has no JSON body; an HTTP channel's is what it sends. */
-		item->payload = item->channel == 'e' ? NULL : item->data;
+		item->payload = copy_jsonb(tup, desc, 13);
 		if (item->data == NULL)
 		{
 			/* No template of the event fits: final, the row is dead. */
@@ -419,6 +437,26 @@ text_column(DeliveryItem *items, int n, size_t offset)
 }
 
 /*
+ * A jsonb[] of the items' JSON bodies, NULL elements for mail: the values
+ * the claim returned, so recording them parses no JSON.
+ */
+static Datum
+payload_column(DeliveryItem *items, int n)
+{
+	Datum	   *values = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = (items[i].payload == (Datum) 0);
+		values[i] = items[i].payload;
+	}
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+}
+
+/*
  * Record the results of a batch and the text sent, in the transaction open
  * (outbox_record: one set-based UPDATE), and count them.
  */
@@ -427,7 +465,7 @@ record_results(DeliveryItem *items, int n)
 {
 	Oid			types[13] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
 		INT4OID, INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID};
+	TEXTARRAYOID, JSONBARRAYOID};
 	Datum		args[13];
 	Datum	   *tenants = palloc(sizeof(Datum) * n);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
@@ -461,11 +499,11 @@ record_results(DeliveryItem *items, int n)
 	args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
 	args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
 	args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
-	args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
+	args[12] = payload_column(items, n);
 	if (record_plan == NULL)
 		record_plan = saved_plan("SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
 								 " $6 * interval '1 ms', $7 * interval '1 ms',"
-								 " $8, $9, $10, $11, $12, $13::jsonb[])",
+								 " $8, $9, $10, $11, $12, $13)",
 								 13, types);
 	if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: recording the results failed");
