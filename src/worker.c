@@ -247,6 +247,29 @@ copy_jsonb(HeapTuple tup, TupleDesc desc, int col)
 	return copy;
 }
 
+/*
+ * The mail of a claimed item as outbox_mail(outbox_message) makes it, in
+ * the batch's memory; NULL when it has no text (no template fits). Composed
+ * here from the claim's columns: outbox_mail in the claim's statement made
+ * a composite of the whole rendered row for every mail and read it back
+ * column by column.
+ */
+static char *
+compose_mail(DeliveryItem *item, const char *recipient_name, const char *thread)
+{
+	MemoryContext old;
+	StringInfoData out;
+
+	if (item->subject == NULL || item->body_text == NULL)
+		return NULL;
+	old = MemoryContextSwitchTo(batch_cxt);
+	initStringInfo(&out);
+	mail_compose(&out, item->sender, recipient_name, item->recipient, item->subject, thread,
+				 item->key, item->language, item->body_text, item->body_html);
+	MemoryContextSwitchTo(old);
+	return out.data;
+}
+
 /* A secret of the tenant, else the setting's file (NULL: unreadable), in batch_cxt. */
 static char *
 tenant_secret(int32 tenant_id, const char *name, const char *file)
@@ -351,11 +374,10 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
 	if (claim_plan == NULL)
 		claim_plan = saved_plan("SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
-								"       CASE WHEN o.body_text IS NULL THEN NULL"
-								"            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
+								"       CASE WHEN o.body_text IS NULL OR o.channel = 'email' THEN NULL"
 								"            ELSE o.payload::text END,"
 								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
-								"       o.payload"
+								"       o.payload, o.recipient_name, o.thread"
 								"  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
 								3, types);
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -384,6 +406,8 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		item->body_html = copy_nullable(tup, desc, 12);
 		/* A mail has no JSON body; an HTTP channel's is what it sends. */
 		item->payload = copy_jsonb(tup, desc, 13);
+		if (item->channel == 'e')
+			item->data = compose_mail(item, copy_nullable(tup, desc, 14), copy_nullable(tup, desc, 15));
 		if (item->data == NULL)
 		{
 			/* No template of the event fits: final, the row is dead. */

@@ -381,9 +381,10 @@ like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'dead'}), qr/5
 	'its error is kept');
 # One refusal in a batch: the failure is recorded on its own row and the
 # rest of the batch is sent; every row keeps the text rendered for it.
-sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient, recipient_name, language)
+sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient, recipient_name, language, thread)
       SELECT 1, 'assigned', 'email',
-             CASE WHEN g = 7 THEN 'refused@acme.test' ELSE 'batch' || g || '@acme.test' END, 'Batch ' || g, 'en'
+             CASE WHEN g = 7 THEN 'refused@acme.test' ELSE 'batch' || g || '@acme.test' END, 'Batch ' || g, 'en',
+             'TD-000001'
         FROM generate_series(1, 20) g});
 sql(q{SELECT ticketdesk.notify_wake()});
 wait_sql(q{SELECT count(*) FILTER (WHERE status = 'sent') || ' sent, '
