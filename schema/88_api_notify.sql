@@ -77,9 +77,14 @@ END $$;
 COMMENT ON FUNCTION notify_channels(integer, text, ticket_priority, text[]) IS
     'The channels (email, sms) of an event at a priority for a recipient with a preference, by table notify_policy.';
 
--- A priority's name in a language, for the templates.
+-- A priority's name in a language, for the templates. STABLE, not
+-- IMMUTABLE: an enum's text (priority::text) is a stable function, and the
+-- planner inlines a SQL function into the statement that calls it only when
+-- its body is no more volatile than it says. Declared IMMUTABLE it was
+-- called as a function for every message the worker rendered (15k
+-- instructions a message); STABLE, outbox_message reads the label inline.
 CREATE FUNCTION priority_label(priority ticket_priority, language text) RETURNS text
-    LANGUAGE sql IMMUTABLE AS $$
+    LANGUAGE sql STABLE AS $$
     SELECT coalesce(
         ('{"lt": {"low": "žemas", "normal": "įprastas", "high": "aukštas", "urgent": "skubus"},
            "pl": {"low": "niski", "normal": "normalny", "high": "wysoki", "urgent": "pilny"},
@@ -404,15 +409,39 @@ SELECT o.tenant_id, o.outbox_id, o.ticket_id, o.event_id, o.event, o.channel, o.
                   LEFT JOIN ticketdesk.customer ru ON ru.tenant_id = k.tenant_id AND ru.customer_id = k.customer_id
                  WHERE o.body_text IS NULL AND k.tenant_id = o.tenant_id AND k.ticket_id = o.ticket_id) w
        ) v ON true
-  -- The template: the recipient's language, else English; the channel's
-  -- own, else the mail's; a tenant's own row over a built-in one.
+  -- The template: the channel's own, else the mail's; the recipient's
+  -- language, else English; a tenant's own row over a built-in one. Four
+  -- look-ups in that order, each a key look-up of (tenant, event, channel,
+  -- language) that reads the tenant's row first (seeded false); the first
+  -- that finds one ends the search, usually the first (the outer LIMIT
+  -- takes the first row of the UNION ALL, whose parts PostgreSQL runs in
+  -- the order written). One look-up of the four combinations at once read
+  -- all of them and sorted them, for every message rendered.
   LEFT JOIN LATERAL (
-        SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
-          FROM ticketdesk.notify_template t
-         WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
-           AND t.language IN (o.language, 'en') AND t.channel IN (o.channel, 'email')
-         ORDER BY t.channel = o.channel DESC, t.language = o.language DESC, t.seeded
-         LIMIT 1) t ON true
+        (SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+           FROM ticketdesk.notify_template t
+          WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+            AND t.channel = o.channel AND t.language = o.language
+          ORDER BY t.seeded LIMIT 1)
+        UNION ALL
+        (SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+           FROM ticketdesk.notify_template t
+          WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+            AND t.channel = o.channel AND t.language = 'en'
+          ORDER BY t.seeded LIMIT 1)
+        UNION ALL
+        (SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+           FROM ticketdesk.notify_template t
+          WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+            AND t.channel = 'email' AND t.language = o.language
+          ORDER BY t.seeded LIMIT 1)
+        UNION ALL
+        (SELECT t.language, t.channel, t.subject, t.body_text, t.body_html
+           FROM ticketdesk.notify_template t
+          WHERE o.body_text IS NULL AND t.tenant_id = o.tenant_id AND t.event = o.event
+            AND t.channel = 'email' AND t.language = 'en'
+          ORDER BY t.seeded LIMIT 1)
+        LIMIT 1) t ON true
   LEFT JOIN LATERAL (
         SELECT CASE WHEN o.channel = 'email' OR t.channel = o.channel THEN ticketdesk.render_text(t.body_text, v.vars)
                     ELSE o.thread || ': ' || ticketdesk.render_text(t.subject, v.vars) || ' ' || (v.vars ->> 'link')
@@ -497,6 +526,17 @@ COMMENT ON FUNCTION outbox_claim(integer, interval, text[]) IS
 -- and read the whole outbox (sent rows too, until retention prunes them) at
 -- every batch; it now finds each row by its primary key (jit off: the
 -- penalties must not start it).
+-- The update moves the row (it changes next_attempt_at and sent_at, which
+-- indexes read), so every index gets a new entry for it. The SET list
+-- names the key columns of the primary key, the message key, the ticket
+-- and the event indexes with their own values: PostgreSQL takes a new
+-- entry in an index whose columns the SET list leaves out for a mere new
+-- version, and when that entry meets a full leaf page it first tries a
+-- bottom-up deletion, reading the table for every version on the page.
+-- Here the other versions on the page are mostly this batch's own, still
+-- in progress and not removable, so the pass found little and took a
+-- fifth of the worker's instructions per message; the entries are left to
+-- VACUUM instead (doc/benchmarks.md, session 5).
 CREATE FUNCTION outbox_record(tenant_ids integer[], outbox_ids bigint[], errors text[],
                               permanent boolean[], max_attempts integer DEFAULT 8,
                               backoff_base interval DEFAULT '30 s', backoff_cap interval DEFAULT '1 hour',
@@ -516,7 +556,9 @@ BEGIN
                AS r(tenant_id, outbox_id, error, permanent, language, sender, subject, body_text, body_html, payload)
     )
     UPDATE ticketdesk.outbox o
-           SET status = CASE WHEN r.error IS NULL THEN 'sent'
+           SET outbox_id = o.outbox_id, message_key = o.message_key, ticket_id = o.ticket_id,
+               event_id = o.event_id,
+               status = CASE WHEN r.error IS NULL THEN 'sent'
                              WHEN r.permanent OR o.attempts >= outbox_record.max_attempts THEN 'dead'
                              ELSE 'queued' END::ticketdesk.outbox_status,
                sent_at = CASE WHEN r.error IS NULL THEN clock_timestamp() END,

@@ -77,7 +77,9 @@ typedef struct DeliveryItem
 	char	   *subject;
 	char	   *body_text;
 	char	   *body_html;
-	char	   *payload;
+	Datum		payload;		/* the JSON body as jsonb, in the batch's
+								 * memory, stored with the result as it is
+								 * (not parsed again from text); 0: none */
 	size_t		len;
 	size_t		sent;			/* bytes of data read by curl so far */
 	const DeliverySecrets *secrets; /* its tenant's credentials */

@@ -230,6 +230,46 @@ copy_nullable(HeapTuple tup, TupleDesc desc, int col)
 	return v ? MemoryContextStrdup(batch_cxt, v) : NULL;
 }
 
+/* A jsonb column's value, detoasted, in the batch's memory; 0 when NULL. */
+static Datum
+copy_jsonb(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	MemoryContext old;
+	Datum		copy;
+
+	if (isnull)
+		return (Datum) 0;
+	old = MemoryContextSwitchTo(batch_cxt);
+	copy = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+/*
+ * The mail of a claimed item as outbox_mail(outbox_message) makes it, in
+ * the batch's memory; NULL when it has no text (no template fits). Composed
+ * here from the claim's columns: outbox_mail in the claim's statement made
+ * a composite of the whole rendered row for every mail and read it back
+ * column by column.
+ */
+static char *
+compose_mail(DeliveryItem *item, const char *recipient_name, const char *thread)
+{
+	MemoryContext old;
+	StringInfoData out;
+
+	if (item->subject == NULL || item->body_text == NULL)
+		return NULL;
+	old = MemoryContextSwitchTo(batch_cxt);
+	initStringInfo(&out);
+	mail_compose(&out, item->sender, recipient_name, item->recipient, item->subject, thread,
+				 item->key, item->language, item->body_text, item->body_html);
+	MemoryContextSwitchTo(old);
+	return out.data;
+}
+
 /* A secret of the tenant, else the setting's file (NULL: unreadable), in batch_cxt. */
 static char *
 tenant_secret(int32 tenant_id, const char *name, const char *file)
@@ -334,10 +374,10 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
 	if (claim_plan == NULL)
 		claim_plan = saved_plan("SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
-								"       CASE WHEN o.body_text IS NULL THEN NULL"
-								"            WHEN o.channel = 'email' THEN ticketdesk.outbox_mail(o)"
+								"       CASE WHEN o.body_text IS NULL OR o.channel = 'email' THEN NULL"
 								"            ELSE o.payload::text END,"
-								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html"
+								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
+								"       o.payload, o.recipient_name, o.thread"
 								"  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
 								3, types);
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -365,7 +405,9 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		item->body_text = copy_nullable(tup, desc, 11);
 		item->body_html = copy_nullable(tup, desc, 12);
 		/* A mail has no JSON body; an HTTP channel's is what it sends. */
-		item->payload = item->channel == 'e' ? NULL : item->data;
+		item->payload = copy_jsonb(tup, desc, 13);
+		if (item->channel == 'e')
+			item->data = compose_mail(item, copy_nullable(tup, desc, 14), copy_nullable(tup, desc, 15));
 		if (item->data == NULL)
 		{
 			/* No template of the event fits: final, the row is dead. */
@@ -419,6 +461,26 @@ text_column(DeliveryItem *items, int n, size_t offset)
 }
 
 /*
+ * A jsonb[] of the items' JSON bodies, NULL elements for mail: the values
+ * the claim returned, so recording them parses no JSON.
+ */
+static Datum
+payload_column(DeliveryItem *items, int n)
+{
+	Datum	   *values = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = (items[i].payload == (Datum) 0);
+		values[i] = items[i].payload;
+	}
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+}
+
+/*
  * Record the results of a batch and the text sent, in the transaction open
  * (outbox_record: one set-based UPDATE), and count them.
  */
@@ -427,7 +489,7 @@ record_results(DeliveryItem *items, int n)
 {
 	Oid			types[13] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
 		INT4OID, INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID};
+	TEXTARRAYOID, JSONBARRAYOID};
 	Datum		args[13];
 	Datum	   *tenants = palloc(sizeof(Datum) * n);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
@@ -461,11 +523,11 @@ record_results(DeliveryItem *items, int n)
 	args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
 	args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
 	args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
-	args[12] = text_column(items, n, offsetof(DeliveryItem, payload));
+	args[12] = payload_column(items, n);
 	if (record_plan == NULL)
 		record_plan = saved_plan("SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
 								 " $6 * interval '1 ms', $7 * interval '1 ms',"
-								 " $8, $9, $10, $11, $12, $13::jsonb[])",
+								 " $8, $9, $10, $11, $12, $13)",
 								 13, types);
 	if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: recording the results failed");

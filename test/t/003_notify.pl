@@ -255,6 +255,11 @@ like($sms[0]{body}{text}, qr/^TD-000002 /, 'with a short text naming the ticket'
 wait_sql(q{SELECT string_agg(channel, ',' ORDER BY channel) FROM ticketdesk.outbox
             WHERE ticket_id = 2 AND event = 'assigned' AND status = 'sent'},
 	'email,sms', 'high priority: e-mail and SMS both sent');
+# The worker stores the JSON body it sent as the claim handed it over (not
+# parsed again from text): the row shows exactly what the gateway received.
+is_deeply(decode_json(sql(q{SELECT payload FROM ticketdesk.outbox
+                             WHERE ticket_id = 2 AND event = 'assigned' AND channel = 'sms'})),
+	$sms[0]{body}, 'the SMS row stores the JSON body the gateway received');
 is(sql(q{SELECT string_agg(channel, ',') FROM ticketdesk.outbox WHERE ticket_id = 1 AND event = 'assigned'}),
 	'email', 'normal priority: e-mail only');
 # The tenant's secret sms.token wins over the token file.
@@ -374,6 +379,26 @@ wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event =
 	'dead 1', 'a 550 refusal makes the message dead after one attempt');
 like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'dead'}), qr/550|Recipient/i,
 	'its error is kept');
+# One refusal in a batch: the failure is recorded on its own row and the
+# rest of the batch is sent; every row keeps the text rendered for it.
+sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient, recipient_name, language, thread)
+      SELECT 1, 'assigned', 'email',
+             CASE WHEN g = 7 THEN 'refused@acme.test' ELSE 'batch' || g || '@acme.test' END, 'Batch ' || g, 'en',
+             'TD-000001'
+        FROM generate_series(1, 20) g});
+sql(q{SELECT ticketdesk.notify_wake()});
+wait_sql(q{SELECT count(*) FILTER (WHERE status = 'sent') || ' sent, '
+                  || count(*) FILTER (WHERE status = 'dead') || ' dead: ' || string_agg(recipient_name, ',') FILTER (WHERE status = 'dead')
+             FROM ticketdesk.outbox WHERE recipient_name LIKE 'Batch %'},
+	'19 sent, 1 dead: Batch 7', 'a batch with one refused recipient: that row is dead, the other 19 sent');
+like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE recipient_name = 'Batch 7'}), qr/550|Recipient/i,
+	'the refusal is kept on its row');
+is(sql(q{SELECT count(*) FROM ticketdesk.outbox
+          WHERE recipient_name LIKE 'Batch %' AND attempts = 1 AND last_error IS NULL = (status = 'sent')
+            AND body_text LIKE 'Hello ' || recipient_name || ',%' AND subject LIKE '[TD-000001] %'}),
+	'20', 'each row of the batch stores its own text, one attempt each');
+is(scalar(grep { $_->{to}[0] =~ /^batch\d+\@acme\.test/ } records($mails)), 19,
+	'the sink received the 19');
 # A message whose event has no template at all cannot be rendered: dead at
 # its first claim, with the reason.
 sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient)
