@@ -354,7 +354,7 @@ SELECT o.tenant_id, o.outbox_id, o.ticket_id, o.event_id, o.event, o.channel, o.
        CASE WHEN o.body_text IS NULL THEN v.vars ->> 'sender' ELSE o.sender_name END AS sender_name,
        o.thread, o.note, o.vars,
        CASE WHEN o.body_text IS NOT NULL THEN o.subject
-            WHEN o.channel = 'email' THEN '[' || o.thread || '] ' || ticketdesk.render_text(t.subject, v.vars)
+            WHEN o.channel = 'email' THEN coalesce('[' || o.thread || '] ', '') || ticketdesk.render_text(t.subject, v.vars)
        END AS subject,
        coalesce(o.body_text, x.body_text) AS body_text,
        CASE WHEN o.body_text IS NOT NULL THEN o.body_html

@@ -410,9 +410,13 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 			item->data = compose_mail(item, copy_nullable(tup, desc, 14), copy_nullable(tup, desc, 15));
 		if (item->data == NULL)
 		{
-			/* No template of the event fits: final, the row is dead. */
+			/*
+			 * No template of the event fits: final, the row is dead, and
+			 * keeps no text (a body without a subject is no mail).
+			 */
 			item->done = true;
 			item->permanent = true;
+			item->subject = item->body_text = item->body_html = NULL;
 			item->error = MemoryContextStrdup(batch_cxt,
 											  psprintf("no template for event \"%s\" in \"%s\" or in English",
 													   item->event, item->language));

@@ -393,6 +393,16 @@ wait_sql(q{SELECT count(*) FILTER (WHERE status = 'sent') || ' sent, '
 	'19 sent, 1 dead: Batch 7', 'a batch with one refused recipient: that row is dead, the other 19 sent');
 like(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE recipient_name = 'Batch 7'}), qr/550|Recipient/i,
 	'the refusal is kept on its row');
+# A mail about a ticket queued by hand without a thread is sent without the
+# subject tag (its subject was NULL, the row could not be recorded, and the
+# worker sent its batch again and again).
+sql(q{INSERT INTO ticketdesk.outbox (ticket_id, event, channel, recipient, recipient_name, language, thread)
+      VALUES (1, 'assigned', 'email', 'nothread@acme.test', 'No thread', 'en', NULL),
+             (1, 'assigned', 'email', 'withthread@acme.test', 'With thread', 'en', 'TD-000001')});
+sql(q{SELECT ticketdesk.notify_wake()});
+wait_sql(q{SELECT string_agg(status || ' ' || attempts || ' ' || (subject LIKE '[TD-000001] %'), ', ' ORDER BY recipient_name)
+             FROM ticketdesk.outbox WHERE recipient_name IN ('No thread', 'With thread')},
+	'sent 1 false, sent 1 true', 'a mail without a thread is sent once, untagged, and so is the rest of its batch');
 is(sql(q{SELECT count(*) FROM ticketdesk.outbox
           WHERE recipient_name LIKE 'Batch %' AND attempts = 1 AND last_error IS NULL = (status = 'sent')
             AND body_text LIKE 'Hello ' || recipient_name || ',%' AND subject LIKE '[TD-000001] %'}),
