@@ -17,13 +17,16 @@
  * of a change the caller was allowed to make), statement-level triggers,
  * transition tables and rules. doc/security.md says so.
  *
- * A table may name another one that all its rows written here reference
- * through a foreign key true by construction: the history of a ticket,
+ * A table may name tables its appended rows reference that the caller
+ * vouches for, so that those foreign keys' checks on insert (each a query
+ * taking a row lock: most of what an appended row costs) are left out.
+ * Either the reference is true by construction (the history of a ticket,
  * written by the ticket's own trigger, refers to that ticket, which this
- * transaction has just written and holds locked. That foreign key's check
- * on insert (a query taking a row lock: most of what an appended row
- * costs) is left out; PostgreSQL itself skips checks it can prove needless
- * (RI_FKey_fk_upd_check_required). Every other foreign key is checked.
+ * transaction has just written and holds locked; PostgreSQL itself skips
+ * checks it can prove needless, RI_FKey_fk_upd_check_required), or the
+ * caller does what the check does, cheaper: direct_key_share finds the
+ * referenced row by its primary key and locks it FOR KEY SHARE. Every
+ * other foreign key is checked.
  *
  * Columns the caller does not give get their defaults on insert, evaluated
  * as an INSERT would (a sequence, now(), current_user). Their expressions
@@ -31,7 +34,8 @@
  * changes.
  *
  *		static const char *const cols[] = {"tenant_id", "ticket_id", ...};
- *		static DirectTable history = {"ticket_event", lengthof(cols), cols, "ticket"};
+ *		static const char *const vouched[] = {"ticket", NULL};
+ *		static DirectTable history = {"ticket_event", lengthof(cols), cols, vouched};
  *		DirectWrite *w = direct_begin(&history);
  *		direct_append(w, values, nulls);		(or direct_update; as often as needed)
  *		direct_end(w);							(fires the AFTER triggers)
@@ -106,23 +110,31 @@ checks_reference_to(const Trigger *trigger, Oid relid)
 	return result;
 }
 
+/* True for the insert check of a foreign key to one of the tables named. */
+static bool
+checks_reference_to_any(const Trigger *trigger, Oid nsp, const char *const *tables)
+{
+	for (int i = 0; tables[i] != NULL; i++)
+		if (checks_reference_to(trigger, get_relname_relid(tables[i], nsp)))
+			return true;
+	return false;
+}
+
 /*
  * The table's triggers without the insert checks of its foreign keys to
- * the proven table (see above), or NULL to keep them all.
+ * the tables the caller vouches for (see above), or NULL to keep them all.
  */
 static TriggerDesc *
-triggers_without_proven(Relation rel, const char *proven)
+triggers_without_vouched(Relation rel, const char *const *vouched)
 {
 	TriggerDesc *desc;
-	Oid			proven_relid;
 	int			kept = 0;
 
-	if (proven == NULL || rel->trigdesc == NULL)
+	if (vouched == NULL || rel->trigdesc == NULL)
 		return NULL;
-	proven_relid = get_relname_relid(proven, RelationGetNamespace(rel));
 	desc = CopyTriggerDesc(rel->trigdesc);
 	for (int i = 0; i < desc->numtriggers; i++)
-		if (!checks_reference_to(&desc->triggers[i], proven_relid))
+		if (!checks_reference_to_any(&desc->triggers[i], RelationGetNamespace(rel), vouched))
 			desc->triggers[kept++] = desc->triggers[i];
 	desc->numtriggers = kept;
 	return desc;
@@ -174,7 +186,7 @@ describe_table(DirectTable *t, Relation rel)
 		if (expr != NULL)
 			t->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
 	}
-	t->triggers = triggers_without_proven(rel, t->proven_reference);
+	t->triggers = triggers_without_vouched(rel, t->vouched_references);
 	MemoryContextSwitchTo(old);
 
 	t->key_index = RelationGetPrimaryKeyIndex(rel);
@@ -375,4 +387,45 @@ direct_end(DirectWrite *w)
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
 	pfree(w);
+}
+
+/*
+ * direct_key_share does what a foreign-key check does for a reference the
+ * caller vouches for: it finds the row of the table whose primary key is
+ * key (its columns' values, in the key's order), waiting for a concurrent
+ * writer, and locks it FOR KEY SHARE, so that it cannot be deleted or its
+ * key changed before this transaction ends. False when there is no such
+ * row.
+ */
+bool
+direct_key_share(DirectTable *t, const Datum *key)
+{
+	Oid			relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
+	Relation	rel;
+	TupleTableSlot *search;
+	TupleTableSlot *found;
+	bool		result;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "ticketdesk: table %s does not exist", t->relname);
+	rel = table_open(relid, RowShareLock);
+	if (!t->valid || t->relid != relid)
+		describe_table(t, rel);
+	if (!OidIsValid(t->key_index))
+		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
+	search = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	found = table_slot_create(rel, NULL);
+	ExecClearTuple(search);
+	memset(search->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	for (int k = 0; k < t->nkeys; k++)
+	{
+		search->tts_values[t->key_attnums[k] - 1] = key[k];
+		search->tts_isnull[t->key_attnums[k] - 1] = false;
+	}
+	ExecStoreVirtualTuple(search);
+	result = RelationFindReplTupleByIndex(rel, t->key_index, LockTupleKeyShare, search, found);
+	ExecDropSingleTupleTableSlot(search);
+	ExecDropSingleTupleTableSlot(found);
+	table_close(rel, NoLock);
+	return result;
 }

@@ -97,8 +97,14 @@ history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int
 	static const char *const columns[] = {
 		"tenant_id", "ticket_id", "kind", "old_value", "new_value", "note", "actor_agent_id"
 	};
-	/* Every row refers to the ticket whose trigger writes it. */
-	static DirectTable ticket_event = {"ticket_event", lengthof(columns), columns, "ticket"};
+	/*
+	 * Every row refers to the ticket whose trigger writes it, and to the
+	 * acting agent, whose row is locked here as the foreign key's check
+	 * would lock it.
+	 */
+	static const char *const vouched[] = {"ticket", "agent", NULL};
+	static DirectTable ticket_event = {"ticket_event", lengthof(columns), columns, vouched};
+	static DirectTable agent = {"agent", 0, NULL, NULL};
 	Datum		values[7];
 	bool		nulls[7] = {false};
 	bool		no_actor = true;
@@ -113,6 +119,18 @@ history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int
 	if (tenant_id == ticketdesk_tenant)
 		values[6] = Int64GetDatum(current_agent_id(tenant_id, &no_actor));
 	nulls[6] = no_actor;
+	if (!no_actor)
+	{
+		Datum		key[2] = {values[0], values[6]};
+
+		if (!direct_key_share(&agent, key))
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("the acting agent %lld does not exist", (long long) DatumGetInt64(values[6])),
+					 errdetail("A ticket's history names the agent who made the change; agent %lld of tenant %d was deleted meanwhile.",
+							   (long long) DatumGetInt64(values[6]), tenant_id),
+					 errhint("Act as an existing agent (setting ticketdesk.agent or the role's agent), or as nobody.")));
+	}
 
 	write = direct_begin(&ticket_event);
 	for (int i = 0; i < n; i++)

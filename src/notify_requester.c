@@ -101,7 +101,8 @@ static const char *const outbox_columns[] = {
 	"tenant_id", "ticket_id", "event_id", "event", "channel", "recipient", "recipient_name",
 	"agent_id", "contact_id", "language", "thread", "note"
 };
-static DirectTable outbox_table = {"outbox", lengthof(outbox_columns), outbox_columns, "ticket"};
+static const char *const outbox_vouched[] = {"ticket", NULL};
+static DirectTable outbox_table = {"outbox", lengthof(outbox_columns), outbox_columns, outbox_vouched};
 
 static SPIPlanPtr ticket_plan;
 static SPIPlanPtr requester_plan[REQUESTER_KINDS];

@@ -32,8 +32,9 @@ typedef struct DirectTable
 	const char *relname;		/* a table in schema ticketdesk */
 	int			ncolumns;
 	const char *const *columns; /* the columns the caller gives, in order */
-	const char *proven_reference;	/* a table every appended row's reference
-									 * to is true by construction, or NULL */
+	const char *const *vouched_references;	/* tables whose references the
+											 * caller vouches for, NULL-ended;
+											 * or NULL */
 	bool		valid;
 	Oid			relid;
 	Oid			key_index;		/* its primary key */
@@ -44,7 +45,7 @@ typedef struct DirectTable
 	Oid		   *domain;			/* per given attribute: its domain, or 0 */
 	void	  **domain_cache;	/* per given attribute: domain_check's */
 	struct ExprState **defaults;	/* per attribute not given: its default */
-	struct TriggerDesc *triggers;	/* without the proven reference's checks */
+	struct TriggerDesc *triggers;	/* without the vouched references' checks */
 	MemoryContext cxt;
 } DirectTable;
 
@@ -57,6 +58,7 @@ extern DirectWrite *direct_begin(DirectTable *table);
 extern void direct_append(DirectWrite *write, const Datum *values, const bool *nulls);
 extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange change, void *arg);
 extern void direct_end(DirectWrite *write);
+extern bool direct_key_share(DirectTable *table, const Datum *key);
 
 /* One row of a ticket's history (history.c). */
 typedef struct HistoryEvent
