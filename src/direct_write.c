@@ -216,6 +216,21 @@ describe_table(DirectTable *t, Relation rel)
 	}
 }
 
+/* Open the table (locked first, so that its description is current). */
+static Relation
+open_table(DirectTable *t, LOCKMODE lockmode)
+{
+	Oid			relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
+	Relation	rel;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "ticketdesk: table %s does not exist", t->relname);
+	rel = table_open(relid, lockmode);
+	if (!t->valid || t->relid != relid)
+		describe_table(t, rel);
+	return rel;
+}
+
 /*
  * Open the table for writing. Its AFTER triggers fire in direct_end, as
  * they fire at the end of a statement.
@@ -236,13 +251,9 @@ direct_begin(DirectTable *t)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
 
-	relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
-	if (!OidIsValid(relid))
-		elog(ERROR, "ticketdesk: table %s does not exist", t->relname);
 	w->table = t;
-	w->rel = table_open(relid, RowExclusiveLock);
-	if (!t->valid || t->relid != relid)
-		describe_table(t, w->rel);
+	w->rel = open_table(t, RowExclusiveLock);
+	relid = RelationGetRelid(w->rel);
 
 	w->estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
@@ -400,17 +411,11 @@ direct_end(DirectWrite *w)
 bool
 direct_key_share(DirectTable *t, const Datum *key)
 {
-	Oid			relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
-	Relation	rel;
+	Relation	rel = open_table(t, RowShareLock);
 	TupleTableSlot *search;
 	TupleTableSlot *found;
 	bool		result;
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "ticketdesk: table %s does not exist", t->relname);
-	rel = table_open(relid, RowShareLock);
-	if (!t->valid || t->relid != relid)
-		describe_table(t, rel);
 	if (!OidIsValid(t->key_index))
 		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
 	search = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
