@@ -325,6 +325,30 @@ direct_append(DirectWrite *w, const Datum *values, const bool *nulls)
 }
 
 /*
+ * Find the row of rel whose primary key is key (its columns' values, in
+ * the key's order) and lock it in lockmode, waiting for a concurrent
+ * writer and then taking the row it left (RelationFindReplTupleByIndex),
+ * into found; search is a virtual slot of rel to put the key in. False
+ * when there is no such row.
+ */
+static bool
+find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmode,
+			TupleTableSlot *search, TupleTableSlot *found)
+{
+	if (!OidIsValid(t->key_index))
+		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
+	ExecClearTuple(search);
+	memset(search->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	for (int k = 0; k < t->nkeys; k++)
+	{
+		search->tts_values[t->key_attnums[k] - 1] = key[k];
+		search->tts_isnull[t->key_attnums[k] - 1] = false;
+	}
+	ExecStoreVirtualTuple(search);
+	return RelationFindReplTupleByIndex(rel, t->key_index, lockmode, search, found);
+}
+
+/*
  * Update the row whose primary key is key (its columns' values, in the
  * key's order): find it and lock it as an UPDATE would, waiting for a
  * concurrent writer and then reading the row it left, let change compute
@@ -335,30 +359,13 @@ bool
 direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
 {
 	DirectTable *t = w->table;
-	TupleDesc	desc = RelationGetDescr(w->rel);
-	TupleTableSlot *search = w->slot;
 	Datum	   *values = palloc(sizeof(Datum) * Max(t->ncolumns, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(t->ncolumns, 1));
 	EPQState	epq;
-	bool		found;
 
-	if (!OidIsValid(t->key_index))
-		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
 	if (w->found == NULL)
 		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
-
-	/* The key, in a row otherwise empty. */
-	ExecClearTuple(search);
-	memset(search->tts_isnull, true, sizeof(bool) * desc->natts);
-	for (int k = 0; k < t->nkeys; k++)
-	{
-		search->tts_values[t->key_attnums[k] - 1] = key[k];
-		search->tts_isnull[t->key_attnums[k] - 1] = false;
-	}
-	ExecStoreVirtualTuple(search);
-	found = RelationFindReplTupleByIndex(w->rel, t->key_index, LockTupleNoKeyExclusive,
-										 search, w->found);
-	if (!found)
+	if (!find_by_key(t, w->rel, key, LockTupleNoKeyExclusive, w->slot, w->found))
 		return false;
 
 	/* The new row: the row found, with the given columns changed. */
@@ -412,23 +419,10 @@ bool
 direct_key_share(DirectTable *t, const Datum *key)
 {
 	Relation	rel = open_table(t, RowShareLock);
-	TupleTableSlot *search;
-	TupleTableSlot *found;
-	bool		result;
+	TupleTableSlot *search = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	TupleTableSlot *found = table_slot_create(rel, NULL);
+	bool		result = find_by_key(t, rel, key, LockTupleKeyShare, search, found);
 
-	if (!OidIsValid(t->key_index))
-		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
-	search = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
-	found = table_slot_create(rel, NULL);
-	ExecClearTuple(search);
-	memset(search->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
-	for (int k = 0; k < t->nkeys; k++)
-	{
-		search->tts_values[t->key_attnums[k] - 1] = key[k];
-		search->tts_isnull[t->key_attnums[k] - 1] = false;
-	}
-	ExecStoreVirtualTuple(search);
-	result = RelationFindReplTupleByIndex(rel, t->key_index, LockTupleKeyShare, search, found);
 	ExecDropSingleTupleTableSlot(search);
 	ExecDropSingleTupleTableSlot(found);
 	table_close(rel, NoLock);
