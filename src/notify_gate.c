@@ -33,17 +33,24 @@ typedef struct GateCallee
 	FmgrInfo	flinfo;
 } GateCallee;
 
+/* A column of the new history row, found by name. */
+Datum
+notify_event_column(HeapTuple tuple, TupleDesc tupdesc, const char *column, bool *isnull)
+{
+	int			attnum = SPI_fnumber(tupdesc, column);
+
+	if (attnum <= 0)
+		elog(ERROR, "ticketdesk: ticket_event has no column \"%s\"", column);
+	return heap_getattr(tuple, attnum, tupdesc, isnull);
+}
+
 /* A text column of the new history row, or NULL. */
 static char *
 event_text(HeapTuple tuple, TupleDesc tupdesc, const char *column)
 {
-	int			attnum = SPI_fnumber(tupdesc, column);
 	bool		isnull;
-	Datum		value;
+	Datum		value = notify_event_column(tuple, tupdesc, column, &isnull);
 
-	if (attnum <= 0)
-		elog(ERROR, "ticketdesk: ticket_event has no column \"%s\"", column);
-	value = heap_getattr(tuple, attnum, tupdesc, &isnull);
 	return isnull ? NULL : TextDatumGetCString(value);
 }
 

@@ -107,17 +107,6 @@ static DirectTable outbox_table = {"outbox", lengthof(outbox_columns), outbox_co
 static SPIPlanPtr ticket_plan;
 static SPIPlanPtr requester_plan[REQUESTER_KINDS];
 
-/* A column of the history row. */
-static Datum
-event_column(HeapTuple tuple, TupleDesc tupdesc, const char *column, bool *isnull)
-{
-	int			attnum = SPI_fnumber(tupdesc, column);
-
-	if (attnum <= 0)
-		elog(ERROR, "ticketdesk: ticket_event has no column \"%s\"", column);
-	return heap_getattr(tuple, attnum, tupdesc, isnull);
-}
-
 /* Whether text matches a regular expression, as the SQL operator ~ would. */
 static bool
 text_matches(Datum value, const char *pattern)
@@ -317,13 +306,13 @@ void
 notify_requester_queue(HeapTuple eventrow, TupleDesc tupdesc, const char *event)
 {
 	bool		isnull;
-	int32		tenant_id = DatumGetInt32(event_column(eventrow, tupdesc, "tenant_id", &isnull));
-	int64		ticket_id = DatumGetInt64(event_column(eventrow, tupdesc, "ticket_id", &isnull));
-	int64		event_id = DatumGetInt64(event_column(eventrow, tupdesc, "event_id", &isnull));
+	int32		tenant_id = DatumGetInt32(notify_event_column(eventrow, tupdesc, "tenant_id", &isnull));
+	int64		ticket_id = DatumGetInt64(notify_event_column(eventrow, tupdesc, "ticket_id", &isnull));
+	int64		event_id = DatumGetInt64(notify_event_column(eventrow, tupdesc, "event_id", &isnull));
 	bool		note_null;
-	Datum		note = event_column(eventrow, tupdesc, "note", &note_null);
+	Datum		note = notify_event_column(eventrow, tupdesc, "note", &note_null);
 	bool		actor_null;
-	Datum		actor = event_column(eventrow, tupdesc, "actor_agent_id", &actor_null);
+	Datum		actor = notify_event_column(eventrow, tupdesc, "actor_agent_id", &actor_null);
 	TrustedScope scope;
 	volatile uint64 queued = 0;
 
