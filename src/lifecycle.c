@@ -405,7 +405,7 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 	check_input(&newrow);
 
 	/* The priority: computed from the matrix unless the dispatcher fixed it. */
-	if (priority_for_ticket(tc, rel, oldtup, newtup,
+	if (priority_for_ticket(is_insert ? NULL : &oldrow, &newrow,
 							GetCurrentTransactionStartTimestamp(), &value))
 		edit_set(&edit, tc, TC_PRIORITY, value, false);
 

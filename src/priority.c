@@ -880,10 +880,10 @@ ticketdesk_priority_factors(PG_FUNCTION_ARGS)
 }
 
 static int64
-ticket_int64(const TicketColumns *tc, Relation rel, HeapTuple tup, TicketColumn col, bool *present)
+row_int64(const TicketRow *row, TicketColumn col, bool *present)
 {
 	bool		isnull;
-	Datum		value = ticket_get(tc, rel, tup, col, &isnull);
+	Datum		value = ticket_row_get(row, col, &isnull);
 
 	*present = !isnull;
 	return isnull ? 0 : DatumGetInt64(value);
@@ -896,18 +896,20 @@ ticket_int64(const TicketColumns *tc, Relation rel, HeapTuple tup, TicketColumn 
  * deadline changed, when the fix is released, or when the update sets the
  * priority itself: that is allowed only to the computed value (the
  * priority ageing job writes it so), anything else must fix the priority.
+ * The rows are the trigger's, already taken apart (ticket_row_read).
  */
 bool
-priority_for_ticket(const TicketColumns *tc, Relation rel, HeapTuple oldtup,
-					HeapTuple newtup, TimestampTz as_of, Datum *value)
+priority_for_ticket(const TicketRow *oldrow, const TicketRow *newrow,
+					TimestampTz as_of, Datum *value)
 {
 	static const TicketColumn inputs[] = {
 		TC_CENTER_ID, TC_CATEGORY_ID, TC_INTERNAL_CATEGORY_ID,
 		TC_REQUESTER_WEIGHT, TC_DISPATCHER_WEIGHT, TC_DEADLINE
 	};
+	const TicketColumns *tc = newrow->tc;
 	bool		isnull;
-	Datum		fixed = ticket_get(tc, rel, newtup, TC_PRIORITY_FIXED, &isnull);
-	bool		recompute = (oldtup == NULL);
+	Datum		fixed = ticket_row_get(newrow, TC_PRIORITY_FIXED, &isnull);
+	bool		recompute = (oldrow == NULL);
 	bool		hand_set = false;
 	PriorityInputs in;
 	PriorityResult r;
@@ -915,47 +917,47 @@ priority_for_ticket(const TicketColumns *tc, Relation rel, HeapTuple oldtup,
 
 	if (!isnull && DatumGetBool(fixed))
 		return false;
-	if (oldtup != NULL)
+	if (oldrow != NULL)
 	{
 		for (int i = 0; i < lengthof(inputs) && !recompute; i++)
-			recompute = ticket_column_changed(tc, rel, oldtup, newtup, inputs[i]);
-		if (ticket_column_changed(tc, rel, oldtup, newtup, TC_PRIORITY_FIXED))
+			recompute = ticket_row_changed(oldrow, newrow, inputs[i]);
+		if (ticket_row_changed(oldrow, newrow, TC_PRIORITY_FIXED))
 			recompute = true;
-		else if (ticket_column_changed(tc, rel, oldtup, newtup, TC_PRIORITY))
+		else if (ticket_row_changed(oldrow, newrow, TC_PRIORITY))
 			recompute = hand_set = true;
 	}
 	if (!recompute)
 		return false;
 
 	memset(&in, 0, sizeof(in));
-	in.center_id = ticket_int64(tc, rel, newtup, TC_CENTER_ID, &in.has_center);
-	in.category_id = ticket_int64(tc, rel, newtup, TC_CATEGORY_ID, &in.has_category);
-	in.internal_id = ticket_int64(tc, rel, newtup, TC_INTERNAL_CATEGORY_ID, &in.has_internal);
-	in.requester_weight = DatumGetInt16(ticket_get(tc, rel, newtup, TC_REQUESTER_WEIGHT, &isnull));
+	in.center_id = row_int64(newrow, TC_CENTER_ID, &in.has_center);
+	in.category_id = row_int64(newrow, TC_CATEGORY_ID, &in.has_category);
+	in.internal_id = row_int64(newrow, TC_INTERNAL_CATEGORY_ID, &in.has_internal);
+	in.requester_weight = DatumGetInt16(ticket_row_get(newrow, TC_REQUESTER_WEIGHT, &isnull));
 	if (isnull)
 		check_weight("requester_weight", false, 0);
-	in.dispatcher_weight = DatumGetInt16(ticket_get(tc, rel, newtup, TC_DISPATCHER_WEIGHT, &isnull));
+	in.dispatcher_weight = DatumGetInt16(ticket_row_get(newrow, TC_DISPATCHER_WEIGHT, &isnull));
 	in.has_dispatcher = !isnull;
-	in.deadline = DatumGetTimestampTz(ticket_get(tc, rel, newtup, TC_DEADLINE, &isnull));
+	in.deadline = DatumGetTimestampTz(ticket_row_get(newrow, TC_DEADLINE, &isnull));
 	in.has_deadline = !isnull;
 	in.as_of = as_of;
 
 	/* Rules committed by others since this transaction last looked. */
 	AcceptInvalidationMessages();
-	priority_compute(DatumGetInt32(ticket_get(tc, rel, newtup, TC_TENANT_ID, &isnull)),
+	priority_compute(DatumGetInt32(ticket_row_get(newrow, TC_TENANT_ID, &isnull)),
 					 &in, false, false, &r);
 	computed = level_to_datum(tc->typid[TC_PRIORITY], r.priority);
 
-	if (hand_set && DatumGetObjectId(ticket_get(tc, rel, newtup, TC_PRIORITY, &isnull)) !=
+	if (hand_set && DatumGetObjectId(ticket_row_get(newrow, TC_PRIORITY, &isnull)) !=
 		DatumGetObjectId(computed))
 		ereport(ERROR,
 				(errcode(ERRCODE_TD_PRIORITY_COMPUTED),
 				 errmsg("the priority of ticket %s is computed",
-						TextDatumGetCString(ticket_get(tc, rel, oldtup, TC_REFERENCE, &isnull))),
+						TextDatumGetCString(ticket_row_get(oldrow, TC_REFERENCE, &isnull))),
 				 errdetail("The matrix, the weights and the deadline give %s; the update set %s.",
 						   level_names[r.priority],
 						   level_names[level_from_datum(tc->typid[TC_PRIORITY],
-														ticket_get(tc, rel, newtup, TC_PRIORITY, &isnull))]),
+														ticket_row_get(newrow, TC_PRIORITY, &isnull))]),
 				 errhint("To set a priority by hand, fix it: ticketdesk.fix_priority(ticket_id, priority), "
 						 "or set priority_fixed = true in the same update.")));
 	*value = computed;

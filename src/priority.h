@@ -18,10 +18,9 @@
  * (the lifecycle trigger calls it). It returns true and the value to store
  * in *value when the priority is to be (re)computed, false when the row's
  * priority stays as it is: fixed by the dispatcher, or nothing it depends
- * on changed.
+ * on changed. oldrow is NULL for an insert.
  */
-extern bool priority_for_ticket(const TicketColumns *tc, Relation rel,
-								HeapTuple oldtup, HeapTuple newtup,
+extern bool priority_for_ticket(const TicketRow *oldrow, const TicketRow *newrow,
 								TimestampTz as_of, Datum *value);
 
 #endif							/* TICKETDESK_PRIORITY_H */
