@@ -5,6 +5,9 @@
 -- who, when, the old and the new value. Written by the ticket trigger, and by
 -- add_watcher for watchers.
 -- Like ticket, no separate tenant foreign key: (tenant_id, ticket_id) implies it.
+-- The primary key leads with the ticket: a history is read ticket by ticket,
+-- and every change writes one index entry, not two (event_id alone is unique,
+-- but nothing looks an event up by it alone).
 CREATE TABLE ticket_event (
     tenant_id      integer NOT NULL DEFAULT current_tenant(),
     event_id       bigserial,
@@ -16,11 +19,10 @@ CREATE TABLE ticket_event (
     note           text,
     actor_agent_id bigint,
     actor_role     name NOT NULL DEFAULT current_user,
-    PRIMARY KEY (tenant_id, event_id),
+    PRIMARY KEY (tenant_id, ticket_id, event_id),
     FOREIGN KEY (tenant_id, ticket_id) REFERENCES ticket,
     FOREIGN KEY (tenant_id, actor_agent_id) REFERENCES agent
 );
-CREATE INDEX ticket_event_ticket_idx ON ticket_event (tenant_id, ticket_id, event_id);
 COMMENT ON TABLE ticket_event IS 'Append-only history of every ticket change: who, when, old and new value.';
 
 -- Refuses every UPDATE, DELETE and TRUNCATE of a history row (TD406), except
