@@ -70,21 +70,25 @@ CREATE FUNCTION role_centers(r name) RETURNS bigint[]
 COMMENT ON FUNCTION role_centers(name) IS
     'The centres whose tickets agent r sees besides its own: where it is dispatcher (if in ticketdesk_dispatcher) with every centre below, and the open queues of its centres.';
 
--- The same for current_user, as the policies use them.
+-- The same for current_user, as the policies use them. The policies call
+-- them directly, not as (SELECT ...) init plans: an init plan is an executor
+-- node started for every statement, and a call answers from the call site's
+-- memory after the first row (src/principal.c). PARALLEL SAFE: a parallel
+-- worker reads the principal itself, with the statement's snapshot.
 CREATE FUNCTION session_tenant() RETURNS integer
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_tenant';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_tenant';
 CREATE FUNCTION session_agent() RETURNS bigint
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_agent';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_agent';
 CREATE FUNCTION session_contact() RETURNS bigint
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_contact';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_contact';
 CREATE FUNCTION session_contacts() RETURNS bigint[]
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_contacts';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_contacts';
 CREATE FUNCTION session_customer() RETURNS bigint
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_customer';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_customer';
 CREATE FUNCTION session_org_customer() RETURNS bigint
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_org_customer';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_org_customer';
 CREATE FUNCTION session_centers() RETURNS bigint[]
-    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'ticketdesk_session_centers';
+    LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_session_centers';
 COMMENT ON FUNCTION session_tenant() IS 'The tenant the current role acts for (pinned for mapped roles).';
 COMMENT ON FUNCTION session_agent() IS 'The agent mapped to the current role, if any.';
 COMMENT ON FUNCTION session_contact() IS 'The contact mapped to the current role, if any.';
@@ -106,8 +110,7 @@ CREATE TRIGGER principal_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON
     FOR EACH STATEMENT EXECUTE FUNCTION principal_changed();
 
 -- Tenant isolation, pinned: every table's policy now compares with the
--- session's tenant, evaluated once per query (an InitPlan), so the comparison
--- is an index key.
+-- session's tenant, a stable function, so the comparison is an index key.
 DO $$
 DECLARE
     tbl text;
@@ -119,8 +122,8 @@ BEGIN
     LOOP
         EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON ticketdesk.%I', tbl);
         EXECUTE format('CREATE POLICY tenant_isolation ON ticketdesk.%I
-                            USING (tenant_id = (SELECT ticketdesk.session_tenant()))
-                            WITH CHECK (tenant_id = (SELECT ticketdesk.session_tenant()))', tbl);
+                            USING (tenant_id = ticketdesk.session_tenant())
+                            WITH CHECK (tenant_id = ticketdesk.session_tenant())', tbl);
         EXECUTE format('ALTER TABLE ticketdesk.%I ENABLE ROW LEVEL SECURITY', tbl);
         EXECUTE format('ALTER TABLE ticketdesk.%I FORCE ROW LEVEL SECURITY', tbl);
     END LOOP;
@@ -129,17 +132,17 @@ END $$;
 -- Per-row visibility. Restrictive policies, one per restricted role: a login
 -- is a member of one of them (doc/security.md).
 CREATE POLICY requester_rows ON ticket AS RESTRICTIVE TO ticketdesk_requester
-    USING (contact_id = ANY ((SELECT ticketdesk.session_contacts())::bigint[]))
-    WITH CHECK (contact_id = (SELECT ticketdesk.session_contact()));
+    USING (contact_id = ANY (ticketdesk.session_contacts()))
+    WITH CHECK (contact_id = ticketdesk.session_contact());
 CREATE POLICY agent_rows ON ticket AS RESTRICTIVE TO ticketdesk_agent
-    USING (assignee_id = (SELECT ticketdesk.session_agent())
-           OR center_id = ANY ((SELECT ticketdesk.session_centers())::bigint[])
+    USING (assignee_id = ticketdesk.session_agent()
+           OR center_id = ANY (ticketdesk.session_centers())
            OR EXISTS (SELECT 1 FROM ticketdesk.watcher w
                        WHERE w.tenant_id = ticket.tenant_id AND w.ticket_id = ticket.ticket_id
-                         AND w.agent_id = (SELECT ticketdesk.session_agent())));
+                         AND w.agent_id = ticketdesk.session_agent()));
 CREATE POLICY dispatcher_rows ON ticket AS RESTRICTIVE TO ticketdesk_dispatcher
-    USING (center_id = ANY ((SELECT ticketdesk.session_centers())::bigint[])
-           OR assignee_id = (SELECT ticketdesk.session_agent()));
+    USING (center_id = ANY (ticketdesk.session_centers())
+           OR assignee_id = ticketdesk.session_agent());
 
 -- What hangs off a ticket is visible with the ticket (the subquery obeys the
 -- ticket's policies). Requesters never see internal remarks.
@@ -147,7 +150,7 @@ CREATE POLICY requester_rows ON message AS RESTRICTIVE TO ticketdesk_requester
     USING (NOT internal AND EXISTS (SELECT 1 FROM ticketdesk.ticket t
                                      WHERE t.tenant_id = message.tenant_id AND t.ticket_id = message.ticket_id))
     WITH CHECK (NOT internal AND author_agent_id IS NULL
-                AND author_contact_id = (SELECT ticketdesk.session_contact())
+                AND author_contact_id = ticketdesk.session_contact()
                 AND EXISTS (SELECT 1 FROM ticketdesk.ticket t
                              WHERE t.tenant_id = message.tenant_id AND t.ticket_id = message.ticket_id));
 CREATE POLICY staff_rows ON message AS RESTRICTIVE TO ticketdesk_agent, ticketdesk_dispatcher
@@ -163,12 +166,12 @@ CREATE POLICY ticket_rows ON ticket_event AS RESTRICTIVE TO ticketdesk_agent, ti
     USING (EXISTS (SELECT 1 FROM ticketdesk.ticket t
                     WHERE t.tenant_id = ticket_event.tenant_id AND t.ticket_id = ticket_event.ticket_id));
 CREATE POLICY requester_rows ON watcher AS RESTRICTIVE TO ticketdesk_requester
-    USING (contact_id = (SELECT ticketdesk.session_contact()));
+    USING (contact_id = ticketdesk.session_contact());
 CREATE POLICY requester_rows ON contact AS RESTRICTIVE TO ticketdesk_requester
-    USING (contact_id = (SELECT ticketdesk.session_contact())
-           OR customer_id = (SELECT ticketdesk.session_org_customer()));
+    USING (contact_id = ticketdesk.session_contact()
+           OR customer_id = ticketdesk.session_org_customer());
 CREATE POLICY requester_rows ON customer AS RESTRICTIVE TO ticketdesk_requester
-    USING (customer_id = (SELECT ticketdesk.session_customer()));
+    USING (customer_id = ticketdesk.session_customer());
 
 -- The history is written by the ticket trigger (trigger depth 2) and by the
 -- API. A restricted role cannot insert events of its own making (TD701).

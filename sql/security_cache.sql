@@ -260,6 +260,41 @@ UPDATE ticketdesk.ticket SET status = 'in_progress' WHERE ticket_id = 1 RETURNIN
 RESET ROLE;
 SET search_path = ticketdesk, public;
 SELECT open_tickets FROM agent_load WHERE agent_id = 1;
+
+--
+-- 14. A parallel worker reads the principal itself: the session functions
+--     are PARALLEL SAFE and the policies call them directly. A parallel scan
+--     shows each role what a serial one shows; the worker's look-up, with
+--     the planted operators still first in Ann's path, never runs them; the
+--     tenant pin holds in the worker as in the leader.
+--
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET parallel_leader_participation = off;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SET ROLE td_cache_dora;
+EXPLAIN (COSTS OFF) SELECT ticket_id, subject FROM ticket;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT ticket_id FROM ticket;
+SELECT count(*) AS parallel_count, string_agg(subject, ', ' ORDER BY ticket_id) FROM ticket;
+RESET ROLE;
+SET ROLE td_cache_ann;
+SET search_path = td_cache_evil, ticketdesk, pg_catalog;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT ticket_id FROM ticketdesk.ticket;
+SELECT count(*) AS parallel_count, string_agg(subject, ', ' ORDER BY ticket_id) FROM ticketdesk.ticket;
+SET ticketdesk.tenant = 2;
+SELECT count(*) FROM ticketdesk.ticket;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ticketdesk.tenant;
+RESET ROLE;
+SET search_path = ticketdesk, public;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET parallel_leader_participation;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
 SET client_min_messages = warning;
 DROP SCHEMA td_cache_evil CASCADE;
 RESET client_min_messages;

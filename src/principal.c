@@ -16,8 +16,16 @@
  * catalogs: locked first, so that pending invalidations are processed, then
  * with the latest snapshot.
  *
+ * The session_* functions are PARALLEL SAFE, so that the policies may call
+ * them directly (an init plan per call costs every statement several
+ * executor nodes) and still let scans run in parallel. A parallel worker
+ * (or the leader in parallel mode) cannot take a new snapshot or change a
+ * setting: it reads the principal with the statement's snapshot and the
+ * search path pushed as an override (trusted.c), and such an entry is read
+ * again once parallel mode ends, as the priority matrix is (priority.c).
+ *
  * The tenant pin (TD700) depends on the setting ticketdesk.tenant and is
- * checked on every call, never cached.
+ * checked whenever that setting differs from the last call's.
  */
 #include "postgres.h"
 
@@ -26,6 +34,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -203,11 +212,12 @@ principal_load(Oid role, Principal *p)
 	for (int i = 0; i < lengthof(watched); i++)
 		LockRelationOid(get_relname_relid(watched[i], nsp), AccessShareLock);
 
+	p->provisional = IsInParallelMode();
 	trusted_enter(&scope);
 	PG_TRY();
 	{
 		SPI_connect();
-		PushActiveSnapshot(GetLatestSnapshot());
+		PushActiveSnapshot(p->provisional ? GetActiveSnapshot() : GetLatestSnapshot());
 		if (agent_plan == NULL)
 		{
 			Oid			name_type[1] = {NAMEOID};
@@ -330,7 +340,7 @@ principal_of(Oid role)
 	AcceptInvalidationMessages();
 	if (principal_cache != NULL)
 		entry = hash_search(principal_cache, &role, HASH_FIND, NULL);
-	if (entry == NULL)
+	if (entry == NULL || (entry->provisional && !IsInParallelMode()))
 	{
 		Principal	loaded;
 		uint64		generation;
@@ -463,65 +473,157 @@ principal_current(void)
 #define PRINCIPAL_RETURN_ARRAY(a) \
 	PG_RETURN_ARRAYTYPE_P(DatumGetArrayTypePCopy(PointerGetDatum(a)))
 
+/*
+ * What a session_* function answered at one call site (an FmgrInfo: one
+ * place in one statement's expressions), and under what: the role, the
+ * setting ticketdesk.tenant and the cache's generation. A policy calls the
+ * function for every row it filters; while none of these changes the
+ * answer cannot, so the row pays a comparison, not a look-up. An answer
+ * given in parallel mode is asked again after it, as its principal is read
+ * again.
+ */
+typedef struct SessionAnswer
+{
+	Oid			role;
+	int32		tenant_setting;
+	uint64		generation;
+	bool		provisional;
+	bool		isnull;
+	Datum		value;
+} SessionAnswer;
+
+typedef Datum (*SessionQuestion) (const Principal *p, bool *isnull);
+
+static Datum
+session_answer(FunctionCallInfo fcinfo, SessionQuestion question, bool is_array)
+{
+	SessionAnswer *a = fcinfo->flinfo->fn_extra;
+	Oid			role = GetUserId();
+
+	/* Changes committed by others since the last command empty the cache. */
+	AcceptInvalidationMessages();
+	if (a == NULL || a->role != role || a->tenant_setting != ticketdesk_tenant ||
+		a->generation != principal_generation || (a->provisional && !IsInParallelMode()))
+	{
+		const Principal *p = principal_current();
+		bool		isnull = false;
+		Datum		value = question(p, &isnull);
+
+		if (a == NULL)
+			a = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SessionAnswer));
+		else if (is_array && !a->isnull)
+			pfree(DatumGetPointer(a->value));
+		a->isnull = isnull;
+		a->value = (isnull || !is_array) ? value :
+			PointerGetDatum(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(DatumGetPointer(value))));
+		if (is_array && !isnull)
+			memcpy(DatumGetPointer(a->value), DatumGetPointer(value), VARSIZE(DatumGetPointer(value)));
+		a->role = role;
+		a->tenant_setting = ticketdesk_tenant;
+		a->generation = principal_generation;
+		a->provisional = p->provisional;
+		fcinfo->flinfo->fn_extra = a;
+	}
+	fcinfo->isnull = a->isnull;
+	return a->value;
+}
+
+static Datum
+tenant_of(const Principal *p, bool *isnull)
+{
+	int32		tenant_id;
+
+	*isnull = !principal_check_tenant(p, &tenant_id);
+	return Int32GetDatum(tenant_id);
+}
+
+static Datum
+agent_of(const Principal *p, bool *isnull)
+{
+	*isnull = !p->has_agent;
+	return Int64GetDatum(p->agent_id);
+}
+
+static Datum
+contact_of(const Principal *p, bool *isnull)
+{
+	*isnull = !p->has_contact;
+	return Int64GetDatum(p->contact_id);
+}
+
+static Datum
+contacts_of(const Principal *p, bool *isnull)
+{
+	return PointerGetDatum(p->contacts);
+}
+
+static Datum
+customer_of(const Principal *p, bool *isnull)
+{
+	*isnull = !p->has_customer;
+	return Int64GetDatum(p->customer_id);
+}
+
+static Datum
+org_customer_of(const Principal *p, bool *isnull)
+{
+	*isnull = !p->has_org_customer;
+	return Int64GetDatum(p->org_customer_id);
+}
+
+static Datum
+centers_of(const Principal *p, bool *isnull)
+{
+	return PointerGetDatum(p->centers);
+}
+
 /* session_tenant(): the tenant current_user acts for (NULL: none). */
 Datum
 ticketdesk_session_tenant(PG_FUNCTION_ARGS)
 {
-	int32		tenant_id;
-
-	if (!principal_check_tenant(principal_of(GetUserId()), &tenant_id))
-		PG_RETURN_NULL();
-	PG_RETURN_INT32(tenant_id);
+	return session_answer(fcinfo, tenant_of, false);
 }
 
 /* session_agent(): the agent mapped to current_user, if any. */
 Datum
 ticketdesk_session_agent(PG_FUNCTION_ARGS)
 {
-	const Principal *p = principal_current();
-
-	PRINCIPAL_RETURN_OPTIONAL(p->has_agent, p->agent_id);
+	return session_answer(fcinfo, agent_of, false);
 }
 
 /* session_contact(): the contact mapped to current_user, if any. */
 Datum
 ticketdesk_session_contact(PG_FUNCTION_ARGS)
 {
-	const Principal *p = principal_current();
-
-	PRINCIPAL_RETURN_OPTIONAL(p->has_contact, p->contact_id);
+	return session_answer(fcinfo, contact_of, false);
 }
 
 /* session_contacts(): the contacts whose tickets current_user sees. */
 Datum
 ticketdesk_session_contacts(PG_FUNCTION_ARGS)
 {
-	PRINCIPAL_RETURN_ARRAY(principal_current()->contacts);
+	return session_answer(fcinfo, contacts_of, true);
 }
 
 /* session_customer(): the customer of current_user's contact, if any. */
 Datum
 ticketdesk_session_customer(PG_FUNCTION_ARGS)
 {
-	const Principal *p = principal_current();
-
-	PRINCIPAL_RETURN_OPTIONAL(p->has_customer, p->customer_id);
+	return session_answer(fcinfo, customer_of, false);
 }
 
 /* session_org_customer(): the customer whose tickets current_user sees whole. */
 Datum
 ticketdesk_session_org_customer(PG_FUNCTION_ARGS)
 {
-	const Principal *p = principal_current();
-
-	PRINCIPAL_RETURN_OPTIONAL(p->has_org_customer, p->org_customer_id);
+	return session_answer(fcinfo, org_customer_of, false);
 }
 
 /* session_centers(): the centres whose tickets current_user sees. */
 Datum
 ticketdesk_session_centers(PG_FUNCTION_ARGS)
 {
-	PRINCIPAL_RETURN_ARRAY(principal_current()->centers);
+	return session_answer(fcinfo, centers_of, true);
 }
 
 /* role_principal(r, OUT tenant_id, OUT agent_id, OUT contact_id). */

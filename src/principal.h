@@ -31,6 +31,7 @@ typedef struct Principal
 	int64		org_customer_id;
 	ArrayType  *contacts;		/* bigint[]: the contacts whose tickets it sees */
 	ArrayType  *centers;		/* bigint[]: the centres whose tickets it sees, ascending */
+	bool		provisional;	/* read in parallel mode: read again after it */
 } Principal;
 
 extern const Principal *principal_of(Oid role);

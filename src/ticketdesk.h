@@ -79,6 +79,7 @@ typedef struct TrustedScope
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	bool		path_pushed;	/* parallel mode: search_path as an override */
 } TrustedScope;
 
 extern void trusted_enter(TrustedScope *scope);

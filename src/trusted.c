@@ -22,9 +22,16 @@
  *		PG_END_TRY();
  *
  * On an error the search_path comes back with the (sub)transaction's abort.
+ *
+ * In parallel mode (a parallel worker evaluating a policy reads whom its
+ * role acts as for itself, principal.c) no setting may change. There the
+ * path is pushed as an override search path instead: name look-ups and the
+ * plan cache's check of the path obey it just the same.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -38,6 +45,16 @@ trusted_enter(TrustedScope *scope)
 	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   scope->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	scope->path_pushed = IsInParallelMode();
+	if (scope->path_pushed)
+	{
+		OverrideSearchPath path = {0};
+
+		path.schemas = list_make1_oid(get_namespace_oid("ticketdesk", false));
+		path.addCatalog = true;
+		PushOverrideSearchPath(&path);
+		return;
+	}
 	scope->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -65,7 +82,10 @@ trusted_by_key(void)
 void
 trusted_done(TrustedScope *scope)
 {
-	AtEOXact_GUC(true, scope->save_nestlevel);
+	if (scope->path_pushed)
+		PopOverrideSearchPath();
+	else
+		AtEOXact_GUC(true, scope->save_nestlevel);
 }
 
 /* Whatever happened: become the caller again. */
