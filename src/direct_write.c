@@ -9,8 +9,9 @@
  * for a one-row plan, the caller's policies are applied to a row the caller
  * did not write, and a second statement checks the foreign key. Here a row
  * is written the way logical replication applies one
- * (ExecSimpleRelationInsert, RelationFindReplTupleByIndex and
- * ExecSimpleRelationUpdate): NOT NULL, CHECK and domain constraints, the
+ * (ExecSimpleRelationInsert, a look-up by primary key as
+ * RelationFindReplTupleByIndex does it, ExecSimpleRelationUpdate): NOT
+ * NULL, CHECK and domain constraints, the
  * indexes, and every row-level trigger, foreign-key checks included,
  * exactly as for an INSERT or UPDATE. What a statement has and this has
  * not: row-level security and privileges (the rows are ticketdesk's record
@@ -43,6 +44,9 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -60,6 +64,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "storage/lmgr.h"
 #include "utils/syscache.h"
 
 #include "ticketdesk.h"
@@ -196,9 +201,20 @@ describe_table(DirectTable *t, Relation rel)
 		Relation	index = index_open(t->key_index, AccessShareLock);
 
 		t->nkeys = index->rd_index->indnkeyatts;
-		t->key_attnums = MemoryContextAlloc(t->cxt, sizeof(AttrNumber) * t->nkeys);
+		t->key_scan = MemoryContextAlloc(t->cxt, sizeof(ScanKeyData) * t->nkeys);
 		for (int k = 0; k < t->nkeys; k++)
-			t->key_attnums[k] = index->rd_index->indkey.values[k];
+		{
+			Oid			opfamily = index->rd_opfamily[k];
+			Oid			type = index->rd_opcintype[k];
+			Oid			equality = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
+
+			if (!OidIsValid(equality))
+				elog(ERROR, "ticketdesk: no equality operator for the key of %s", t->relname);
+			old = MemoryContextSwitchTo(t->cxt);
+			ScanKeyEntryInitialize(&t->key_scan[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
+								   index->rd_indcollation[k], get_opcode(equality), (Datum) 0);
+			MemoryContextSwitchTo(old);
+		}
 		index_close(index, AccessShareLock);
 	}
 	t->relid = RelationGetRelid(rel);
@@ -326,26 +342,61 @@ direct_append(DirectWrite *w, const Datum *values, const bool *nulls)
 
 /*
  * Find the row of rel whose primary key is key (its columns' values, in
- * the key's order) and lock it in lockmode, waiting for a concurrent
- * writer and then taking the row it left (RelationFindReplTupleByIndex),
- * into found; search is a virtual slot of rel to put the key in. False
- * when there is no such row.
+ * the key's order) and lock it in lockmode, into found. False when there is
+ * no such row. This is RelationFindReplTupleByIndex (logical replication's
+ * look-up) with the key's scan keys prepared once per table, not looked up
+ * in the catalogs for every row: a dirty snapshot sees rows that concurrent
+ * transactions are writing, and their end is waited for; a row changed or
+ * deleted between the look-up and the lock is looked up again.
  */
 static bool
 find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmode,
-			TupleTableSlot *search, TupleTableSlot *found)
+			TupleTableSlot *found)
 {
+	ScanKeyData scankeys[INDEX_MAX_KEYS];
+	SnapshotData dirty;
+	Relation	index;
+	IndexScanDesc scan;
+	bool		result;
+
 	if (!OidIsValid(t->key_index))
 		elog(ERROR, "ticketdesk: table %s has no primary key", t->relname);
-	ExecClearTuple(search);
-	memset(search->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	memcpy(scankeys, t->key_scan, sizeof(ScanKeyData) * t->nkeys);
 	for (int k = 0; k < t->nkeys; k++)
+		scankeys[k].sk_argument = key[k];
+
+	index = index_open(t->key_index, RowExclusiveLock);
+	InitDirtySnapshot(dirty);
+	scan = index_beginscan(rel, index, &dirty, t->nkeys, 0);
+	for (;;)
 	{
-		search->tts_values[t->key_attnums[k] - 1] = key[k];
-		search->tts_isnull[t->key_attnums[k] - 1] = false;
+		TransactionId writer;
+		TM_FailureData failure;
+		TM_Result	locked;
+
+		index_rescan(scan, scankeys, t->nkeys, NULL, 0);
+		result = index_getnext_slot(scan, ForwardScanDirection, found);
+		if (!result)
+			break;
+		ExecMaterializeSlot(found);
+		writer = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		if (TransactionIdIsValid(writer))
+		{
+			XactLockTableWait(writer, NULL, NULL, XLTW_None);
+			continue;
+		}
+		PushActiveSnapshot(GetLatestSnapshot());
+		locked = table_tuple_lock(rel, &found->tts_tid, GetActiveSnapshot(), found,
+								  GetCurrentCommandId(false), lockmode, LockWaitBlock, 0, &failure);
+		PopActiveSnapshot();
+		if (locked == TM_Ok)
+			break;
+		if (locked != TM_Updated && locked != TM_Deleted)
+			elog(ERROR, "ticketdesk: unexpected result %d locking a row of %s", locked, t->relname);
 	}
-	ExecStoreVirtualTuple(search);
-	return RelationFindReplTupleByIndex(rel, t->key_index, lockmode, search, found);
+	index_endscan(scan);
+	index_close(index, NoLock);
+	return result;
 }
 
 /*
@@ -365,7 +416,7 @@ direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
 
 	if (w->found == NULL)
 		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
-	if (!find_by_key(t, w->rel, key, LockTupleNoKeyExclusive, w->slot, w->found))
+	if (!find_by_key(t, w->rel, key, LockTupleNoKeyExclusive, w->found))
 		return false;
 
 	/* The new row: the row found, with the given columns changed. */
@@ -419,11 +470,9 @@ bool
 direct_key_share(DirectTable *t, const Datum *key)
 {
 	Relation	rel = open_table(t, RowShareLock);
-	TupleTableSlot *search = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	TupleTableSlot *found = table_slot_create(rel, NULL);
-	bool		result = find_by_key(t, rel, key, LockTupleKeyShare, search, found);
+	bool		result = find_by_key(t, rel, key, LockTupleKeyShare, found);
 
-	ExecDropSingleTupleTableSlot(search);
 	ExecDropSingleTupleTableSlot(found);
 	table_close(rel, NoLock);
 	return result;

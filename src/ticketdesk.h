@@ -39,7 +39,7 @@ typedef struct DirectTable
 	Oid			relid;
 	Oid			key_index;		/* its primary key */
 	int			nkeys;
-	AttrNumber *key_attnums;	/* the key's columns */
+	struct ScanKeyData *key_scan;	/* equality on each key column, no value */
 	int			natts;
 	int		   *given;			/* per attribute: 1 + its index in columns, or 0 */
 	Oid		   *domain;			/* per given attribute: its domain, or 0 */
