@@ -249,9 +249,10 @@ SELECT * FROM routing_of(19);
 
 -- 16. The counters are written without an SQL statement, the way logical
 -- replication applies a row (src/direct_write.c): the row is found and
--- locked through the primary key, agent_load's row triggers fire, and the
--- domain load_count still refuses a counter below zero, with nothing of
--- the move left behind.
+-- locked through the primary key, agent_load's row triggers fire (those
+-- of UPDATE OF the counters; not those of UPDATE OF other columns, as for
+-- an UPDATE of the counters), and the domain load_count still refuses a
+-- counter below zero, with nothing of the move left behind.
 SELECT ticket_id AS t16
   FROM open_ticket(subject => 'Counted', center_id => 2, customer_id => 2, type => 'repair', assignee_id => 2) \gset
 CREATE FUNCTION load_seen() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -259,7 +260,13 @@ BEGIN
     RAISE NOTICE 'agent % holds % now', NEW.agent_id, NEW.open_tickets;
     RETURN NEW;
 END $$;
-CREATE TRIGGER load_seen BEFORE UPDATE ON agent_load FOR EACH ROW EXECUTE FUNCTION load_seen();
+CREATE TRIGGER load_seen BEFORE UPDATE OF open_tickets ON agent_load FOR EACH ROW EXECUTE FUNCTION load_seen();
+CREATE FUNCTION load_cap_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'the cap of agent % changed', NEW.agent_id;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER load_cap_seen BEFORE UPDATE OF load_cap ON agent_load FOR EACH ROW EXECUTE FUNCTION load_cap_seen();
 -- Reassigned from 2 to 3: the lower agent id first.
 UPDATE ticket SET assignee_id = 3 WHERE ticket_id = :t16;
 -- A counter set wrong by hand: moving the ticket back would take agent 3
@@ -272,4 +279,6 @@ UPDATE ticket SET assignee_id = 2 WHERE ticket_id = :t16;
 SELECT assignee_id FROM ticket WHERE ticket_id = :t16;
 DROP TRIGGER load_seen ON agent_load;
 DROP FUNCTION load_seen();
+DROP TRIGGER load_cap_seen ON agent_load;
+DROP FUNCTION load_cap_seen();
 SELECT rebuild_loads() AS corrected;

@@ -59,6 +59,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -126,21 +127,91 @@ checks_reference_to_any(const Trigger *trigger, Oid nsp, const char *const *tabl
 }
 
 /*
- * The table's triggers without the insert checks of its foreign keys to
- * the tables the caller vouches for (see above), or NULL to keep them all.
+ * True for a row trigger that fires on UPDATE only, and only when columns
+ * change none of which the caller writes: a trigger of UPDATE OF other
+ * columns, or the update check of a foreign key on other columns.
+ * PostgreSQL would skip either for every row these writes update
+ * (TriggerEnabled, RI_FKey_fk_upd_check_required); a BEFORE one would still
+ * make it lock the row a second time first.
+ */
+static bool
+updates_elsewhere(const Trigger *trigger, const DirectTable *t)
+{
+	const int16 *columns = trigger->tgattr;
+	int			ncolumns = trigger->tgnattr;
+
+	if (!TRIGGER_FOR_ROW(trigger->tgtype) || !TRIGGER_FOR_UPDATE(trigger->tgtype) ||
+		TRIGGER_FOR_INSERT(trigger->tgtype) || TRIGGER_FOR_DELETE(trigger->tgtype))
+		return false;
+	if (RI_FKey_trigger_type(trigger->tgfoid) == RI_TRIGGER_FK)
+	{
+		HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(trigger->tgconstraint));
+		bool		isnull;
+		ArrayType  *conkey;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "ticketdesk: cache lookup failed for constraint %u", trigger->tgconstraint);
+		conkey = DatumGetArrayTypeP(SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conkey, &isnull));
+		columns = (const int16 *) ARR_DATA_PTR(conkey);
+		ncolumns = ARR_DIMS(conkey)[0];
+		for (int i = 0; i < ncolumns; i++)
+			if (t->given[columns[i] - 1] != 0)
+			{
+				ReleaseSysCache(tuple);
+				return false;
+			}
+		ReleaseSysCache(tuple);
+		return true;
+	}
+	if (ncolumns == 0)
+		return false;
+	for (int i = 0; i < ncolumns; i++)
+		if (t->given[columns[i] - 1] != 0)
+			return false;
+	return true;
+}
+
+/*
+ * The table's triggers for these writes: without the insert checks of its
+ * foreign keys to the tables the caller vouches for (see above), and
+ * without the update triggers on columns it does not write; NULL when
+ * every trigger stays.
  */
 static TriggerDesc *
-triggers_without_vouched(Relation rel, const char *const *vouched)
+triggers_for_writes(Relation rel, const DirectTable *t)
 {
 	TriggerDesc *desc;
 	int			kept = 0;
 
-	if (vouched == NULL || rel->trigdesc == NULL)
+	if (rel->trigdesc == NULL)
 		return NULL;
 	desc = CopyTriggerDesc(rel->trigdesc);
+	desc->trig_update_before_row = false;
+	desc->trig_update_after_row = false;
 	for (int i = 0; i < desc->numtriggers; i++)
-		if (!checks_reference_to_any(&desc->triggers[i], RelationGetNamespace(rel), vouched))
-			desc->triggers[kept++] = desc->triggers[i];
+	{
+		Trigger    *trigger = &desc->triggers[i];
+		int16		type = trigger->tgtype;
+
+		if (t->vouched_references != NULL &&
+			checks_reference_to_any(trigger, RelationGetNamespace(rel), t->vouched_references))
+			continue;
+		if (updates_elsewhere(trigger, t))
+			continue;
+		if (TRIGGER_FOR_ROW(type) && TRIGGER_FOR_UPDATE(type))
+		{
+			if (TRIGGER_FOR_BEFORE(type))
+				desc->trig_update_before_row = true;
+			else if (TRIGGER_FOR_AFTER(type))
+				desc->trig_update_after_row = true;
+		}
+		desc->triggers[kept++] = *trigger;
+	}
+	if (kept == desc->numtriggers)
+	{
+		FreeTriggerDesc(desc);
+		return NULL;
+	}
 	desc->numtriggers = kept;
 	return desc;
 }
@@ -165,6 +236,7 @@ describe_table(DirectTable *t, Relation rel)
 	old = MemoryContextSwitchTo(t->cxt);
 
 	t->natts = desc->natts;
+	t->written = NULL;
 	t->given = palloc0(sizeof(int) * desc->natts);
 	t->domain = palloc0(sizeof(Oid) * desc->natts);
 	t->domain_cache = palloc0(sizeof(void *) * desc->natts);
@@ -177,6 +249,8 @@ describe_table(DirectTable *t, Relation rel)
 		if (attnum == InvalidAttrNumber)
 			elog(ERROR, "ticketdesk: table %s has no column %s", t->relname, t->columns[c]);
 		t->given[attnum - 1] = c + 1;
+		/* As an UPDATE's target list names them (logical replication's apply too). */
+		t->written = bms_add_member(t->written, attnum - FirstLowInvalidHeapAttributeNumber);
 		type = TupleDescAttr(desc, attnum - 1)->atttypid;
 		if (get_typtype(type) == TYPTYPE_DOMAIN)
 			t->domain[attnum - 1] = type;
@@ -191,7 +265,7 @@ describe_table(DirectTable *t, Relation rel)
 		if (expr != NULL)
 			t->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
 	}
-	t->triggers = triggers_without_vouched(rel, t->vouched_references);
+	t->triggers = triggers_for_writes(rel, t);
 	MemoryContextSwitchTo(old);
 
 	t->key_index = RelationGetPrimaryKeyIndex(rel);
@@ -277,6 +351,8 @@ direct_begin(DirectTable *t)
 	rte->relid = relid;
 	rte->relkind = w->rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
+	/* Triggers of UPDATE OF the columns written fire (TriggerEnabled). */
+	rte->updatedCols = t->written;
 	ExecInitRangeTable(w->estate, list_make1(rte));
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 

@@ -42,6 +42,7 @@ typedef struct DirectTable
 	struct ScanKeyData *key_scan;	/* equality on each key column, no value */
 	int			natts;
 	int		   *given;			/* per attribute: 1 + its index in columns, or 0 */
+	struct Bitmapset *written;	/* the given columns, as an RTE's updatedCols */
 	Oid		   *domain;			/* per given attribute: its domain, or 0 */
 	void	  **domain_cache;	/* per given attribute: domain_check's */
 	struct ExprState **defaults;	/* per attribute not given: its default */
