@@ -93,15 +93,19 @@ static const char *const requester_channels =
 
 /*
  * One message, written without a statement (direct_write.c): the columns
- * notify_ticket_event's INSERT gives; the others take their defaults. The
- * ticket was read by key in this transaction, which writes it: the row's
- * reference to it is true by construction and not checked again.
+ * notify_ticket_event's INSERT gives; the others take their defaults. Its
+ * references are true by construction and not checked again: the ticket
+ * was read by key in this transaction, which writes it and holds its row;
+ * the tenant, the contact and the agent are that ticket row's own (its
+ * tenant, contact_id and requester_agent_id), which its foreign keys hold
+ * while it refers to them (the tenant through the ticket's type): none of
+ * them can be deleted, nor its key changed, before this transaction ends.
  */
 static const char *const outbox_columns[] = {
 	"tenant_id", "ticket_id", "event_id", "event", "channel", "recipient", "recipient_name",
 	"agent_id", "contact_id", "language", "thread", "note"
 };
-static const char *const outbox_vouched[] = {"ticket", NULL};
+static const char *const outbox_vouched[] = {"ticket", "tenant", "contact", "agent", NULL};
 static DirectTable outbox_table = {"outbox", lengthof(outbox_columns), outbox_columns, outbox_vouched};
 
 static SPIPlanPtr ticket_plan;
