@@ -231,3 +231,9 @@ GRANT EXECUTE ON FUNCTION open_ticket_write(integer, bigint, bigint, bigint, big
                                             ticket_channel, text, text, ticket_weight, timestamptz, tstzrange,
                                             bigint, bigint, text, text, bigint, bigint)
     TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
+
+-- The checklist copy on opening (session 6): a C trigger probes the
+-- template's index and runs the copy only when a template may exist
+-- (src/checklist_copy.c).
+CREATE OR REPLACE FUNCTION ticket_checklist_copy() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_ticket_checklist_copy';
