@@ -12,6 +12,24 @@ CREATE FUNCTION opening_references(tenant integer, center_id bigint, type text, 
 COMMENT ON FUNCTION opening_references(integer, bigint, text, bigint) IS
     'Internal: the ticket type''s id when an opening''s tenant, centre, type and category pass open_ticket''s checks, else NULL (cached per backend).';
 
+-- Writes the row open_ticket opens, with the columns of its INSERT in their
+-- order, and returns it as INSERT ... RETURNING * would; returns NULL, having
+-- written nothing, when the caller's privileges or policies, or the table's
+-- triggers, call for the statement (src/opening_write.c).
+CREATE FUNCTION open_ticket_write(
+    tenant_id integer, type_id bigint, center_id bigint, category_id bigint, customer_id bigint,
+    contact_id bigint, requester_agent_id bigint, registered_by bigint, channel ticket_channel,
+    subject text, description text, requester_weight ticket_weight, deadline timestamptz, planned tstzrange,
+    site_id bigint, product_id bigint, object_text text, invoice_ref text, assignee_id bigint,
+    parent_id bigint)
+    RETURNS ticket
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'ticketdesk_open_ticket_write';
+COMMENT ON FUNCTION open_ticket_write(integer, bigint, bigint, bigint, bigint, bigint, bigint, bigint,
+                                      ticket_channel, text, text, ticket_weight, timestamptz, tstzrange, bigint,
+                                      bigint, text, text, bigint, bigint) IS
+    'Internal: writes open_ticket''s row without a statement when the caller''s rights can be checked directly, else returns NULL and writes nothing.';
+
 -- Opens a ticket. Web forms, phone calls taken by a dispatcher, ERPs and the
 -- scheduler all call this; it checks every reference, then inserts, and the
 -- lifecycle trigger does the rest.
@@ -189,18 +207,30 @@ BEGIN
                   HINT = '1 is the least important, 5 the most; 3 is normal.';
     END IF;
 
-    INSERT INTO ticketdesk.ticket AS k
-        (tenant_id, type_id, center_id, category_id, customer_id, contact_id,
-         requester_agent_id, registered_by, channel, subject, description,
-         requester_weight, deadline, planned, site_id, product_id, object_text,
-         invoice_ref, assignee_id, parent_id)
-    VALUES
-        (t, found.type_id, center_id, category_id, customer_id, contact_id,
-         requester_agent_id, coalesce(registered_by, ticketdesk.current_agent()), channel, subject, description,
-         requester_weight, deadline,
-         CASE WHEN planned_from IS NOT NULL THEN tstzrange(planned_from, planned_to, '[]') END,
-         site_id, product_id, object_text, invoice_ref, assignee_id, parent_id)
-    RETURNING * INTO result;
+    registered_by := coalesce(registered_by, ticketdesk.current_agent());
+    -- The row is written without a statement when open_ticket_write can
+    -- check the caller's rights itself (src/opening_write.c); otherwise it
+    -- writes nothing and the INSERT does, with every check of a statement.
+    result := ticketdesk.open_ticket_write(
+        t, found.type_id, center_id, category_id, customer_id, contact_id,
+        requester_agent_id, registered_by, channel, subject, description,
+        requester_weight::ticketdesk.ticket_weight, deadline,
+        CASE WHEN planned_from IS NOT NULL THEN tstzrange(planned_from, planned_to, '[]') END,
+        site_id, product_id, object_text, invoice_ref, assignee_id, parent_id);
+    IF result.ticket_id IS NULL THEN
+        INSERT INTO ticketdesk.ticket AS k
+            (tenant_id, type_id, center_id, category_id, customer_id, contact_id,
+             requester_agent_id, registered_by, channel, subject, description,
+             requester_weight, deadline, planned, site_id, product_id, object_text,
+             invoice_ref, assignee_id, parent_id)
+        VALUES
+            (t, found.type_id, center_id, category_id, customer_id, contact_id,
+             requester_agent_id, registered_by, channel, subject, description,
+             requester_weight, deadline,
+             CASE WHEN planned_from IS NOT NULL THEN tstzrange(planned_from, planned_to, '[]') END,
+             site_id, product_id, object_text, invoice_ref, assignee_id, parent_id)
+        RETURNING * INTO result;
+    END IF;
     RETURN result;
 END $$;
 COMMENT ON FUNCTION open_ticket(text, bigint, text, text, bigint, bigint, bigint, bigint, ticket_channel,

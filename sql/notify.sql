@@ -395,15 +395,22 @@ DROP TABLE gate_misuse;
 --     channel; a contact's preferred channel and an agent's preference
 --     count where the policy allows them (here at high priority); a
 --     customer without a contact person is thanked itself; a policy that
---     names a channel twice gives one message.
+--     names a channel twice gives one message. The policy's channels are
+--     chosen in C as notify_channels chooses them (the event's policy before
+--     the one of every event, the priority's before the one of every
+--     priority, an administrator's before the seeded one).
 --
 INSERT INTO notify_policy (event, channels, allowed) VALUES ('registered', '{email,email}', '{email,email}');
 INSERT INTO contact (customer_id, name, email, phone, language, preferred_channel)
 VALUES (1, 'Nora Nomail', NULL, NULL, 'en', 'email'),
        (1, 'Otto Twomails', 'otto@acme.test, boss@acme.test', '+37060000003', 'en', 'email'),
-       (1, 'Sia Sms', 'sia@acme.test', '+37060000004', 'ro', 'sms')
+       (1, 'Sia Sms', 'sia@acme.test', '+37060000004', 'ro', 'sms'),
+       (1, 'Pia Both', 'pia@acme.test', '+37060000005', 'en', 'phone')
 RETURNING contact_id, name, preferred_channel;
-\set requester_story 'SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT open_ticket(''R1 employee'', 1, requester_agent_id => 2) UNION ALL SELECT open_ticket(''R3 no address'', 1, contact_id => 3) UNION ALL SELECT open_ticket(''R4 two addresses'', 1, contact_id => 4) UNION ALL SELECT open_ticket(''R5 prefers sms'', 1, contact_id => 5) UNION ALL SELECT open_ticket(''R6 agent prefers sms'', 1, requester_agent_id => 3) UNION ALL SELECT open_ticket(''R7 customer'', 1, customer_id => 1)) q; SET LOCAL ticketdesk.agent = 2; SELECT ticket_id FROM open_ticket(''R2 her own'', 1, requester_agent_id => 2); UPDATE ticket SET priority = ''high'', priority_fixed = true WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after; SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT assign(ticket_id, 2) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q; SET LOCAL ticketdesk.agent = 2; SELECT count(*) FROM (SELECT acknowledge(ticket_id) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q;'
+-- Pia prefers both channels, SMS first: where the policy allows both, she
+-- gets both, in the channels' order.
+INSERT INTO notify_preference (contact_id, channels) VALUES (6, '{sms,email}');
+\set requester_story 'SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT open_ticket(''R1 employee'', 1, requester_agent_id => 2) UNION ALL SELECT open_ticket(''R3 no address'', 1, contact_id => 3) UNION ALL SELECT open_ticket(''R4 two addresses'', 1, contact_id => 4) UNION ALL SELECT open_ticket(''R5 prefers sms'', 1, contact_id => 5) UNION ALL SELECT open_ticket(''R6 agent prefers sms'', 1, requester_agent_id => 3) UNION ALL SELECT open_ticket(''R7 customer'', 1, customer_id => 1) UNION ALL SELECT open_ticket(''R8 prefers both'', 1, contact_id => 6)) q; SET LOCAL ticketdesk.agent = 2; SELECT ticket_id FROM open_ticket(''R2 her own'', 1, requester_agent_id => 2); UPDATE ticket SET priority = ''high'', priority_fixed = true WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after; SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT assign(ticket_id, 2) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q; SET LOCAL ticketdesk.agent = 2; SELECT count(*) FROM (SELECT acknowledge(ticket_id) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q;'
 CREATE TEMP VIEW requester_messages AS
 SELECT k.subject, row_number() OVER (PARTITION BY k.ticket_id ORDER BY o.outbox_id) AS n, o.event, o.channel,
        o.recipient, o.recipient_name AS name, o.agent_id, o.contact_id, o.language AS lang,

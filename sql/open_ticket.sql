@@ -175,3 +175,96 @@ ROLLBACK;
 SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1, type => 'audit');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS opened FROM open_ticket(subject => 'Cached', center_id => 2, customer_id => 1, category_id => 2);
+
+-- The row of an opening is written without a statement (open_ticket_write,
+-- src/opening_write.c) when the caller's privileges and row-level policies
+-- can be checked directly; otherwise open_ticket_write writes nothing and
+-- returns NULL, and open_ticket's INSERT decides, with its own refusals.
+INSERT INTO agent (name, login_role) VALUES ('Dora Dispatcher', 'td_open_dora'), ('Abe Agent', 'td_open_abe');
+INSERT INTO center_member (center_id, agent_id, role) VALUES (1, 4, 'dispatcher'), (2, 5, 'executor');
+CREATE ROLE td_open_dora NOLOGIN IN ROLE ticketdesk_dispatcher;
+CREATE ROLE td_open_abe NOLOGIN IN ROLE ticketdesk_agent;
+CREATE ROLE td_open_rita NOLOGIN IN ROLE ticketdesk_requester;
+UPDATE contact SET login_role = 'td_open_rita' WHERE contact_id = 1;
+SELECT type_id AS incident FROM ticket_type WHERE code = 'incident' \gset
+-- Dora dispatches the head office and the branch beneath it: her openings
+-- there are written directly, the row returned is the row stored, and the
+-- triggers did their work (history, the requester's message, the load).
+SET ROLE td_open_dora;
+SELECT w.ticket_id AS direct_id, (w.*)::text AS direct_row
+  FROM open_ticket_write(1, :incident, 2, NULL, 1, 1, NULL, 4, 'web', 'Direct', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) w \gset
+SELECT reference, status, registered_by, (k.*)::text = :'direct_row' AS returned_as_stored
+  FROM ticket k WHERE ticket_id = :direct_id;
+SELECT reference, status, registered_by FROM open_ticket(subject => 'Through open_ticket', center_id => 1, contact_id => 1) \gset
+SELECT (SELECT string_agg(e.kind, ', ') FROM ticket_event e JOIN ticket k USING (tenant_id, ticket_id)
+         WHERE k.reference = :'reference') AS history,
+       (SELECT count(*) FROM outbox o JOIN ticket k USING (tenant_id, ticket_id)
+         WHERE k.reference = :'reference' AND o.event = 'registered') AS messages;
+-- Outside her centres her policy refuses the row: the INSERT says so.
+SELECT open_ticket_write(1, :incident, 3, NULL, 1, NULL, NULL, 4, 'web', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS declined;
+SELECT open_ticket(subject => 'Not her centre', center_id => 3, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Unless she names herself as the assignee, which her policy lets through.
+SELECT reference IS NOT NULL AS opened, status, assignee_id
+  FROM open_ticket(subject => 'Hers', center_id => 3, customer_id => 1, assignee_id => 4);
+RESET ROLE;
+-- Abe, an agent, opens directly what he takes on himself; other rows his
+-- policy refuses, and the INSERT says so.
+SET ROLE td_open_abe;
+SELECT (open_ticket_write(1, :incident, 2, NULL, 1, NULL, NULL, 5, 'phone', 'By Abe', NULL, 3::ticket_weight,
+                          NULL, NULL, NULL, NULL, NULL, NULL, 5, NULL)).reference IS NOT NULL AS direct;
+SELECT open_ticket_write(1, :incident, 2, NULL, 1, NULL, NULL, 5, 'phone', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS declined;
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- A requester may not call open_ticket; open_ticket_write leaves her rows
+-- to the INSERT, which her own policy governs.
+SET ROLE td_open_rita;
+SELECT open_ticket_write(1, :incident, 2, NULL, 1, 1, NULL, NULL, 'web', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS declined;
+SELECT open_ticket(subject => 'x', center_id => 2, contact_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- Without INSERT on ticket: the INSERT's refusal.
+BEGIN;
+REVOKE INSERT ON ticket FROM ticketdesk_dispatcher;
+SET ROLE td_open_dora;
+SELECT open_ticket_write(1, :incident, 2, NULL, 1, NULL, NULL, 4, 'web', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS declined;
+SELECT open_ticket(subject => 'x', center_id => 2, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- A policy added on ticket is not one open_ticket_write knows: every
+-- opening goes through the INSERT, which applies it.
+BEGIN;
+CREATE POLICY no_tests ON ticket AS RESTRICTIVE FOR INSERT TO ticketdesk_dispatcher
+    WITH CHECK (subject !~* 'test');
+SET ROLE td_open_dora;
+SELECT open_ticket_write(1, :incident, 2, NULL, 1, NULL, NULL, 4, 'web', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS declined;
+SELECT subject FROM open_ticket(subject => 'Real work', center_id => 2, customer_id => 1);
+SELECT open_ticket(subject => 'A test', center_id => 2, customer_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- So does a BEFORE trigger of someone else's on ticket (superuser here).
+BEGIN;
+CREATE FUNCTION public.td_open_shout() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN NEW.subject := upper(NEW.subject); RETURN NEW; END $$;
+CREATE TRIGGER td_open_shout BEFORE INSERT ON ticket FOR EACH ROW EXECUTE FUNCTION public.td_open_shout();
+SELECT open_ticket_write(1, :incident, 2, NULL, 1, NULL, NULL, 4, 'web', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS declined;
+SELECT subject FROM open_ticket(subject => 'Quiet please', center_id => 2, customer_id => 1);
+ROLLBACK;
+-- A reference that is gone is refused as the foreign key's check refuses
+-- it, word for word (open_ticket looks its references up first, so only a
+-- reference deleted meanwhile gets here: isolation spec opening_references).
+SELECT open_ticket_write(1, :incident, 2, NULL, 1, NULL, NULL, 4, 'web', 'x', NULL, 3::ticket_weight,
+                         NULL, NULL, 999, NULL, NULL, NULL, NULL, NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO ticket (type_id, center_id, customer_id, subject, site_id) VALUES (:incident, 2, 1, 'x', 999);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS nothing_written FROM ticket WHERE subject IN ('x', 'Not her centre', 'A test');
+DROP ROLE td_open_dora, td_open_abe, td_open_rita;

@@ -84,6 +84,9 @@ struct DirectWrite
 static List *tables = NIL;
 static bool callback_registered = false;
 
+/* How many descriptions were made: each table's generation. */
+static uint64 descriptions = 0;
+
 /* A table's definition changed: describe it again at the next use. */
 static void
 direct_invalidate(Datum arg, Oid relid)
@@ -259,7 +262,9 @@ describe_table(DirectTable *t, Relation rel)
 	{
 		Node	   *expr;
 
-		if (t->given[a] != 0 || TupleDescAttr(desc, a)->attisdropped)
+		/* A generated column is computed by the insert itself, not here. */
+		if (t->given[a] != 0 || TupleDescAttr(desc, a)->attisdropped ||
+			TupleDescAttr(desc, a)->attgenerated)
 			continue;
 		expr = build_column_default(rel, a + 1);
 		if (expr != NULL)
@@ -275,12 +280,15 @@ describe_table(DirectTable *t, Relation rel)
 		Relation	index = index_open(t->key_index, AccessShareLock);
 
 		t->nkeys = index->rd_index->indnkeyatts;
+		t->key_attnums = MemoryContextAlloc(t->cxt, sizeof(AttrNumber) * t->nkeys);
 		t->key_scan = MemoryContextAlloc(t->cxt, sizeof(ScanKeyData) * t->nkeys);
 		for (int k = 0; k < t->nkeys; k++)
 		{
 			Oid			opfamily = index->rd_opfamily[k];
 			Oid			type = index->rd_opcintype[k];
 			Oid			equality = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
+
+			t->key_attnums[k] = index->rd_index->indkey.values[k];
 
 			if (!OidIsValid(equality))
 				elog(ERROR, "ticketdesk: no equality operator for the key of %s", t->relname);
@@ -292,6 +300,7 @@ describe_table(DirectTable *t, Relation rel)
 		index_close(index, AccessShareLock);
 	}
 	t->relid = RelationGetRelid(rel);
+	t->generation = ++descriptions;
 	t->valid = true;
 	if (!list_member_ptr(tables, t))
 	{
@@ -552,4 +561,34 @@ direct_key_share(DirectTable *t, const Datum *key)
 	ExecDropSingleTupleTableSlot(found);
 	table_close(rel, NoLock);
 	return result;
+}
+
+/*
+ * direct_append_returning is direct_append that also returns a copy of the
+ * row as written, after the BEFORE triggers and with its generated columns,
+ * as an INSERT's RETURNING sees it; NULL when a BEFORE trigger skipped it.
+ */
+HeapTuple
+direct_append_returning(DirectWrite *w, const Datum *values, const bool *nulls)
+{
+	ItemPointerSetInvalid(&w->slot->tts_tid);
+	direct_append(w, values, nulls);
+	if (!ItemPointerIsValid(&w->slot->tts_tid))
+		return NULL;
+	return ExecCopySlotHeapTuple(w->slot);
+}
+
+/*
+ * direct_describe makes the table's description current for rel, the table
+ * opened and locked by the caller, and returns its generation: a number
+ * that changes whenever the table's definition changed and it was described
+ * again, so that a caller may keep what it learns of the definition until
+ * then without a cache invalidation callback of its own.
+ */
+uint64
+direct_describe(DirectTable *t, Relation rel)
+{
+	if (!t->valid || t->relid != RelationGetRelid(rel))
+		describe_table(t, rel);
+	return t->generation;
 }

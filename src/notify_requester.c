@@ -30,13 +30,24 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/stratnum.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
 
 #include "notify_requester.h"
 #include "ticketdesk.h"
@@ -55,13 +66,14 @@ typedef enum RequesterKind
 
 /* The ticket's requester and what the messages carry from it. */
 static const char *const ticket_query =
-"SELECT k.contact_id, k.requester_agent_id, k.customer_id, k.priority::text, k.reference"
+"SELECT k.contact_id, k.requester_agent_id, k.customer_id, k.priority, k.reference"
 "  FROM ticketdesk.ticket k WHERE k.tenant_id = $1 AND k.ticket_id = $2";
 
 /*
- * A requester's name, addresses and language, and the channels of the event
- * for it: notify_addresses' branch of its kind, then notify_channels. $1
- * tenant, $2 the requester's id, $3 event, $4 priority.
+ * A requester's name, addresses and language, and the channels it prefers
+ * (NULL: none): notify_addresses' branch of its kind. $1 tenant, $2 the
+ * requester's id. The channels of the event for it are notify_channels'
+ * (policy_channels below).
  */
 static const char *const requester_row[REQUESTER_KINDS] = {
 	"SELECT a.name, a.email, a.phone, a.language, p.channels"
@@ -78,30 +90,21 @@ static const char *const requester_row[REQUESTER_KINDS] = {
 	"  FROM ticketdesk.customer u WHERE u.tenant_id = $1 AND u.customer_id = $2"
 };
 
-static const char *const requester_channels =
-"SELECT r.name, r.email, r.phone, r.language,"
-"       coalesce((SELECT CASE WHEN r.preference && p.allowed"
-"                             THEN ARRAY(SELECT c FROM unnest(p.allowed) c"
-"                                         WHERE c = ANY (r.preference) ORDER BY c)"
-"                             ELSE p.channels END"
-"                   FROM ticketdesk.notify_policy p"
-"                  WHERE p.tenant_id = $1 AND p.event IN ($3, '*')"
-"                    AND (p.priority = $4::ticketdesk.ticket_priority OR p.priority IS NULL)"
-"                  ORDER BY p.event <> '*' DESC, p.priority IS NOT NULL DESC, p.seeded"
-"                  LIMIT 1), '{email}')"
-"  FROM (%s) AS r(name, email, phone, language, preference)";
-
 /*
  * One message, written without a statement (direct_write.c): the columns
- * notify_ticket_event's INSERT gives; the others take their defaults. The
- * ticket was read by key in this transaction, which writes it: the row's
- * reference to it is true by construction and not checked again.
+ * notify_ticket_event's INSERT gives; the others take their defaults. Its
+ * references are true by construction and not checked again: the ticket
+ * was read by key in this transaction, which writes it and holds its row;
+ * the tenant, the contact and the agent are that ticket row's own (its
+ * tenant, contact_id and requester_agent_id), which its foreign keys hold
+ * while it refers to them (the tenant through the ticket's type): none of
+ * them can be deleted, nor its key changed, before this transaction ends.
  */
 static const char *const outbox_columns[] = {
 	"tenant_id", "ticket_id", "event_id", "event", "channel", "recipient", "recipient_name",
 	"agent_id", "contact_id", "language", "thread", "note"
 };
-static const char *const outbox_vouched[] = {"ticket", NULL};
+static const char *const outbox_vouched[] = {"ticket", "tenant", "contact", "agent", NULL};
 static DirectTable outbox_table = {"outbox", lengthof(outbox_columns), outbox_columns, outbox_vouched};
 
 static SPIPlanPtr ticket_plan;
@@ -128,11 +131,142 @@ prepare_plans(void)
 	for (int kind = 0; kind < REQUESTER_KINDS; kind++)
 		if (requester_plan[kind] == NULL)
 		{
-			Oid			types[4] = {INT4OID, INT8OID, TEXTOID, TEXTOID};
+			Oid			types[2] = {INT4OID, INT8OID};
 
-			requester_plan[kind] = saved_plan(psprintf(requester_channels, requester_row[kind]),
-											  4, types);
+			requester_plan[kind] = saved_plan(requester_row[kind], 2, types);
 		}
+}
+
+/* The text elements of an array, NULLs as NULL pointers. */
+static int
+text_elements(ArrayType *a, text ***elements)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &values, &nulls, &n);
+	*elements = palloc(sizeof(text *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*elements)[i] = nulls[i] ? NULL : DatumGetTextPP(values[i]);
+	return n;
+}
+
+/* Whether two texts are equal (the default collation is deterministic). */
+static bool
+text_same(text *a, text *b)
+{
+	return a != NULL && b != NULL && VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/* qsort order of texts in the default collation (ORDER BY c). */
+static int
+text_order(const void *a, const void *b)
+{
+	text	   *x = *(text *const *) a;
+	text	   *y = *(text *const *) b;
+
+	return varstr_cmp(VARDATA_ANY(x), VARSIZE_ANY_EXHDR(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(y),
+					  DEFAULT_COLLATION_OID);
+}
+
+/*
+ * The channels of event at priority (an enum value; none when priority_null)
+ * for a recipient who prefers preference (NULL: no preference):
+ * notify_channels (schema/88_api_notify.sql), on the tenant's rows of
+ * notify_policy read through its primary key rather than by a statement.
+ * The policy of the event before the one of every event ('*'), of the
+ * priority before the one of every priority, an administrator's before the
+ * seeded one (the table's unique key leaves one row per rank); its channels,
+ * or those it allows that the recipient prefers, in text order; '{email}'
+ * when no policy applies.
+ */
+static ArrayType *
+policy_channels(int32 tenant_id, const char *event, Datum priority, bool priority_null,
+				ArrayType *preference)
+{
+	Relation	rel = table_open(get_relname_relid("notify_policy", get_namespace_oid("ticketdesk", false)),
+								 AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	AttrNumber	event_att = get_attnum(RelationGetRelid(rel), "event");
+	AttrNumber	priority_att = get_attnum(RelationGetRelid(rel), "priority");
+	AttrNumber	channels_att = get_attnum(RelationGetRelid(rel), "channels");
+	AttrNumber	allowed_att = get_attnum(RelationGetRelid(rel), "allowed");
+	AttrNumber	seeded_att = get_attnum(RelationGetRelid(rel), "seeded");
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+	ScanKeyData key;
+	int			best = -1;
+	ArrayType  *channels = NULL;
+	ArrayType  *allowed = NULL;
+	ArrayType  *result;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(tenant_id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		char	   *row_event = TextDatumGetCString(slot_getattr(slot, event_att, &isnull));
+		bool		every_event = strcmp(row_event, "*") == 0;
+		Datum		row_priority = slot_getattr(slot, priority_att, &isnull);
+		bool		every_priority = isnull;
+		int			rank;
+
+		if (!every_event && strcmp(row_event, event) != 0)
+			continue;
+		if (!every_priority &&
+			(priority_null || DatumGetObjectId(row_priority) != DatumGetObjectId(priority)))
+			continue;
+		rank = (every_event ? 0 : 4) + (every_priority ? 0 : 2) +
+			(DatumGetBool(slot_getattr(slot, seeded_att, &isnull)) ? 0 : 1);
+		if (rank <= best)
+			continue;
+		best = rank;
+		channels = DatumGetArrayTypePCopy(slot_getattr(slot, channels_att, &isnull));
+		allowed = DatumGetArrayTypePCopy(slot_getattr(slot, allowed_att, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	if (best < 0)
+	{
+		Datum		email = CStringGetTextDatum("email");
+
+		return construct_array(&email, 1, TEXTOID, -1, false, TYPALIGN_INT);
+	}
+	result = channels;
+	if (preference != NULL)
+	{
+		text	  **wanted;
+		text	  **allow;
+		int			nwanted = text_elements(preference, &wanted);
+		int			nallow = text_elements(allowed, &allow);
+		Datum	   *kept = palloc(sizeof(Datum) * Max(nallow, 1));
+		text	  **picked = palloc(sizeof(text *) * Max(nallow, 1));
+		int			npicked = 0;
+
+		/* preference && allowed: ARRAY(those allowed it prefers, ORDER BY c) */
+		for (int i = 0; i < nallow; i++)
+			for (int j = 0; j < nwanted; j++)
+				if (text_same(allow[i], wanted[j]))
+				{
+					picked[npicked++] = allow[i];
+					break;
+				}
+		if (npicked > 0)
+		{
+			qsort(picked, npicked, sizeof(text *), text_order);
+			for (int i = 0; i < npicked; i++)
+				kept[i] = PointerGetDatum(picked[i]);
+			result = construct_array(kept, npicked, TEXTOID, -1, false, TYPALIGN_INT);
+		}
+	}
+	return result;
 }
 
 /*
@@ -143,8 +277,7 @@ static uint64
 queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char *event,
 					Datum note, bool note_null, int64 actor, bool actor_null)
 {
-	Datum		args[4];
-	char		nulls[4];
+	Datum		args[2];
 	Datum		values[lengthof(outbox_columns)];
 	bool		isnull_of[lengthof(outbox_columns)];
 	bool		sent_by[2] = {false, false};
@@ -158,6 +291,7 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	bool		reference_null;
 	HeapTuple	row;
 	TupleDesc	desc;
+	Datum		preference;
 	ArrayType  *channels;
 	Datum	   *channel;
 	bool	   *channel_null;
@@ -205,20 +339,14 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	if (isnull)
 		return 0;
 	priority = SPI_getbinval(row, desc, 4, &priority_null);
-	if (!priority_null)
-		priority = PointerGetDatum(PG_DETOAST_DATUM_COPY(priority));
 	reference = SPI_getbinval(row, desc, 5, &reference_null);
 	if (!reference_null)
 		reference = PointerGetDatum(PG_DETOAST_DATUM_COPY(reference));
 
-	/* The requester and the channels of the event for it. */
+	/* The requester, then the channels of the event for it. */
 	args[0] = Int32GetDatum(tenant_id);
 	args[1] = requester_id;
-	args[2] = CStringGetTextDatum(event);
-	args[3] = priority;
-	memset(nulls, ' ', sizeof(nulls));
-	nulls[3] = priority_null ? 'n' : ' ';
-	if (SPI_execute_plan(requester_plan[kind], args, nulls, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(requester_plan[kind], args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk: could not read the requester of ticket %lld", (long long) ticket_id);
 	if (SPI_processed == 0)
 		return 0;
@@ -230,7 +358,9 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	email = SPI_getbinval(row, desc, 2, &email_null);
 	phone = SPI_getbinval(row, desc, 3, &phone_null);
 	language = SPI_getbinval(row, desc, 4, &language_null);
-	channels = DatumGetArrayTypeP(SPI_getbinval(row, desc, 5, &isnull));
+	preference = SPI_getbinval(row, desc, 5, &isnull);
+	channels = policy_channels(tenant_id, event, priority, priority_null,
+							   isnull ? NULL : DatumGetArrayTypeP(preference));
 	deconstruct_array(channels, TEXTOID, -1, false, TYPALIGN_INT,
 					  &channel, &channel_null, &nchannels);
 

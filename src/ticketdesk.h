@@ -39,6 +39,7 @@ typedef struct DirectTable
 	Oid			relid;
 	Oid			key_index;		/* its primary key */
 	int			nkeys;
+	AttrNumber *key_attnums;	/* the key's columns */
 	struct ScanKeyData *key_scan;	/* equality on each key column, no value */
 	int			natts;
 	int		   *given;			/* per attribute: 1 + its index in columns, or 0 */
@@ -48,6 +49,7 @@ typedef struct DirectTable
 	struct ExprState **defaults;	/* per attribute not given: its default */
 	struct TriggerDesc *triggers;	/* without the vouched references' checks */
 	MemoryContext cxt;
+	uint64		generation;		/* changes whenever it is described again */
 } DirectTable;
 
 typedef struct DirectWrite DirectWrite;
@@ -60,6 +62,8 @@ extern void direct_append(DirectWrite *write, const Datum *values, const bool *n
 extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange change, void *arg);
 extern void direct_end(DirectWrite *write);
 extern bool direct_key_share(DirectTable *table, const Datum *key);
+extern HeapTuple direct_append_returning(DirectWrite *write, const Datum *values, const bool *nulls);
+extern uint64 direct_describe(DirectTable *table, Relation rel);
 
 /* One row of a ticket's history (history.c). */
 typedef struct HistoryEvent
