@@ -220,6 +220,44 @@ triggers_for_writes(Relation rel, const DirectTable *t)
 }
 
 /*
+ * The table's CHECK constraints and its partial indexes' predicates,
+ * planned once here: the executor would read and plan them again for every
+ * write (ExecRelCheck, ExecInsertIndexTuples), as for every statement.
+ * Built in the current context (the table's).
+ */
+static void
+prepare_checks(DirectTable *t, Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	t->ncheck = constr != NULL ? constr->num_check : 0;
+	t->checks = NULL;
+	if (t->ncheck > 0)
+	{
+		t->checks = palloc0(sizeof(ExprState *) * t->ncheck);
+		for (int i = 0; i < t->ncheck; i++)
+			t->checks[i] = ExecInitExpr(expression_planner(stringToNode(constr->check[i].ccbin)), NULL);
+	}
+	t->predicates = NIL;
+	t->predicate_indexes = NIL;
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		List	   *predicate = RelationGetIndexPredicate(index);
+
+		if (predicate != NIL)
+		{
+			t->predicate_indexes = lappend_oid(t->predicate_indexes, lfirst_oid(lc));
+			t->predicates = lappend(t->predicates,
+									ExecInitQual((List *) expression_planner((Expr *) predicate), NULL));
+		}
+		index_close(index, AccessShareLock);
+	}
+}
+
+/*
  * Find the caller's columns by name, the domains among their types, and
  * plan the defaults of the others, in a memory context of the table's own.
  * The old one goes at the end of the transaction, not now: an invalidation
@@ -271,6 +309,7 @@ describe_table(DirectTable *t, Relation rel)
 			t->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
 	}
 	t->triggers = triggers_for_writes(rel, t);
+	prepare_checks(t, rel);
 	MemoryContextSwitchTo(old);
 
 	t->key_index = RelationGetPrimaryKeyIndex(rel);
@@ -370,6 +409,17 @@ direct_begin(DirectTable *t)
 	if (t->triggers != NULL)
 		w->rri->ri_TrigDesc = t->triggers;
 	ExecOpenIndices(w->rri, false);
+	if (t->ncheck > 0)
+		w->rri->ri_ConstraintExprs = t->checks;
+	for (int i = 0; i < w->rri->ri_NumIndices; i++)
+	{
+		ListCell   *index;
+		ListCell   *predicate;
+
+		forboth(index, t->predicate_indexes, predicate, t->predicates)
+			if (lfirst_oid(index) == RelationGetRelid(w->rri->ri_IndexRelationDescs[i]))
+				w->rri->ri_IndexRelationInfo[i]->ii_PredicateState = lfirst(predicate);
+	}
 	/* The AFTER triggers find it here rather than opening the table again. */
 	w->estate->es_opened_result_relations = list_make1(w->rri);
 	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsVirtual);

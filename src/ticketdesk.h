@@ -47,6 +47,10 @@ typedef struct DirectTable
 	Oid		   *domain;			/* per given attribute: its domain, or 0 */
 	void	  **domain_cache;	/* per given attribute: domain_check's */
 	struct ExprState **defaults;	/* per attribute not given: its default */
+	int			ncheck;			/* its CHECK constraints, planned */
+	struct ExprState **checks;
+	List	   *predicate_indexes;	/* its partial indexes, and their */
+	List	   *predicates;		/* predicates planned (ExprState) */
 	struct TriggerDesc *triggers;	/* without the vouched references' checks */
 	MemoryContext cxt;
 	uint64		generation;		/* changes whenever it is described again */
