@@ -508,16 +508,16 @@ session_answer(FunctionCallInfo fcinfo, SessionQuestion question, bool is_array)
 		const Principal *p = principal_current();
 		bool		isnull = false;
 		Datum		value = question(p, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
 		if (a == NULL)
-			a = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SessionAnswer));
+			a = palloc0(sizeof(SessionAnswer));
 		else if (is_array && !a->isnull)
 			pfree(DatumGetPointer(a->value));
 		a->isnull = isnull;
-		a->value = (isnull || !is_array) ? value :
-			PointerGetDatum(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(DatumGetPointer(value))));
-		if (is_array && !isnull)
-			memcpy(DatumGetPointer(a->value), DatumGetPointer(value), VARSIZE(DatumGetPointer(value)));
+		/* The cache's array lives only until the next invalidation: copied. */
+		a->value = (isnull || !is_array) ? value : PointerGetDatum(DatumGetArrayTypePCopy(value));
+		MemoryContextSwitchTo(old);
 		a->role = role;
 		a->tenant_setting = ticketdesk_tenant;
 		a->generation = principal_generation;
