@@ -142,36 +142,31 @@ updates_elsewhere(const Trigger *trigger, const DirectTable *t)
 {
 	const int16 *columns = trigger->tgattr;
 	int			ncolumns = trigger->tgnattr;
+	HeapTuple	constraint = NULL;
+	bool		result = true;
 
 	if (!TRIGGER_FOR_ROW(trigger->tgtype) || !TRIGGER_FOR_UPDATE(trigger->tgtype) ||
 		TRIGGER_FOR_INSERT(trigger->tgtype) || TRIGGER_FOR_DELETE(trigger->tgtype))
 		return false;
 	if (RI_FKey_trigger_type(trigger->tgfoid) == RI_TRIGGER_FK)
 	{
-		HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(trigger->tgconstraint));
 		bool		isnull;
 		ArrayType  *conkey;
 
-		if (!HeapTupleIsValid(tuple))
+		constraint = SearchSysCache1(CONSTROID, ObjectIdGetDatum(trigger->tgconstraint));
+		if (!HeapTupleIsValid(constraint))
 			elog(ERROR, "ticketdesk: cache lookup failed for constraint %u", trigger->tgconstraint);
-		conkey = DatumGetArrayTypeP(SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conkey, &isnull));
+		conkey = DatumGetArrayTypeP(SysCacheGetAttr(CONSTROID, constraint, Anum_pg_constraint_conkey, &isnull));
 		columns = (const int16 *) ARR_DATA_PTR(conkey);
 		ncolumns = ARR_DIMS(conkey)[0];
-		for (int i = 0; i < ncolumns; i++)
-			if (t->given[columns[i] - 1] != 0)
-			{
-				ReleaseSysCache(tuple);
-				return false;
-			}
-		ReleaseSysCache(tuple);
-		return true;
 	}
-	if (ncolumns == 0)
-		return false;
-	for (int i = 0; i < ncolumns; i++)
-		if (t->given[columns[i] - 1] != 0)
-			return false;
-	return true;
+	else if (ncolumns == 0)
+		return false;			/* UPDATE of any column */
+	for (int i = 0; i < ncolumns && result; i++)
+		result = (t->given[columns[i] - 1] == 0);
+	if (constraint != NULL)
+		ReleaseSysCache(constraint);
+	return result;
 }
 
 /*
