@@ -79,16 +79,6 @@ template_may_exist(Datum tenant_id, Datum type_id)
 	return found;
 }
 
-/* A column of the new ticket, by name. */
-static Datum
-ticket_column(TriggerData *trigdata, const char *column, bool *isnull)
-{
-	Relation	rel = trigdata->tg_relation;
-
-	return heap_getattr(trigdata->tg_trigtuple, get_attnum(RelationGetRelid(rel), column),
-						RelationGetDescr(rel), isnull);
-}
-
 /*
  * ticketdesk_ticket_checklist_copy copies the checklist template of the new
  * ticket's type onto it, if the type has one.
@@ -97,6 +87,7 @@ Datum
 ticketdesk_ticket_checklist_copy(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const TicketColumns *tc;
 	Datum		args[3];
 	bool		tenant_null;
 	bool		ticket_null;
@@ -108,9 +99,10 @@ ticketdesk_ticket_checklist_copy(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("ticket_checklist_copy must be an AFTER INSERT row trigger")));
 
-	args[0] = ticket_column(trigdata, "tenant_id", &tenant_null);
-	args[1] = ticket_column(trigdata, "ticket_id", &ticket_null);
-	args[2] = ticket_column(trigdata, "type_id", &type_null);
+	tc = ticket_columns(trigdata->tg_relation);
+	args[0] = ticket_get(tc, trigdata->tg_relation, trigdata->tg_trigtuple, TC_TENANT_ID, &tenant_null);
+	args[1] = ticket_get(tc, trigdata->tg_relation, trigdata->tg_trigtuple, TC_TICKET_ID, &ticket_null);
+	args[2] = ticket_get(tc, trigdata->tg_relation, trigdata->tg_trigtuple, TC_TYPE_ID, &type_null);
 	if (tenant_null || ticket_null || type_null || !template_may_exist(args[0], args[2]))
 		return PointerGetDatum(NULL);
 
@@ -118,13 +110,8 @@ ticketdesk_ticket_checklist_copy(PG_FUNCTION_ARGS)
 	if (copy_plan == NULL)
 	{
 		Oid			types[3] = {INT4OID, INT8OID, INT8OID};
-		SPIPlanPtr	plan = SPI_prepare(copy_sql, 3, types);
 
-		if (plan == NULL)
-			elog(ERROR, "ticketdesk: could not prepare the checklist copy: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		copy_plan = plan;
+		copy_plan = saved_plan(copy_sql, 3, types);
 	}
 	if (SPI_execute_plan(copy_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "ticketdesk: could not copy the checklist of ticket %lld",
