@@ -397,7 +397,7 @@ may_write_directly(Relation rel, const Datum *values, const bool *nulls)
 static void
 check_policies_written(Relation rel, HeapTuple tuple)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
+	const TicketColumns *tc = ticket_columns(rel);
 	bool		tenant_null;
 	bool		center_null;
 	bool		assignee_null;
@@ -408,9 +408,9 @@ check_policies_written(Relation rel, HeapTuple tuple)
 
 	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) != RLS_ENABLED)
 		return;
-	tenant = heap_getattr(tuple, get_attnum(RelationGetRelid(rel), "tenant_id"), desc, &tenant_null);
-	center = heap_getattr(tuple, get_attnum(RelationGetRelid(rel), "center_id"), desc, &center_null);
-	assignee = heap_getattr(tuple, get_attnum(RelationGetRelid(rel), "assignee_id"), desc, &assignee_null);
+	tenant = ticket_get(tc, rel, tuple, TC_TENANT_ID, &tenant_null);
+	center = ticket_get(tc, rel, tuple, TC_CENTER_ID, &center_null);
+	assignee = ticket_get(tc, rel, tuple, TC_ASSIGNEE_ID, &assignee_null);
 	failed = tenant_null ? POLICY_TENANT
 		: failing_policy(DatumGetInt32(tenant), center_null, center_null ? 0 : DatumGetInt64(center),
 						 assignee_null, assignee_null ? 0 : DatumGetInt64(assignee));
