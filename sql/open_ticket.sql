@@ -327,3 +327,40 @@ ROLLBACK TO s;
 COMMIT;
 RESET ticketdesk.agent;
 RESET track_functions;
+
+-- The contact of a request open_ticket opens itself is found and locked by
+-- key, and the caller's own row-level policies on contact are evaluated on
+-- the row (src/caller_policies.c): a contact they hide is not found, as by
+-- the query. Here an administrator's policy hides a VIP from dispatchers.
+INSERT INTO agent (name, login_role) VALUES ('Disa Dispatcher', 'td_open_disa') RETURNING agent_id AS disa \gset
+INSERT INTO center_member (center_id, agent_id, role) VALUES (1, :disa, 'dispatcher'), (2, :disa, 'dispatcher');
+CREATE ROLE td_open_disa NOLOGIN IN ROLE ticketdesk_dispatcher;
+INSERT INTO contact (customer_id, name, email) VALUES (1, 'Very Important', 'vip@acme.test') RETURNING contact_id AS vip \gset
+BEGIN;
+CREATE POLICY no_vip ON contact AS RESTRICTIVE TO ticketdesk_dispatcher USING (name <> 'Very Important');
+SET ROLE td_open_disa;
+SELECT open_ticket(subject => 'For the VIP', center_id => 1, contact_id => :vip);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- Without that policy she opens it; the customer is the VIP's.
+SET ROLE td_open_disa;
+SELECT customer_id, registered_by = :disa AS registered_by_her
+  FROM open_ticket(subject => 'For the VIP', center_id => 1, contact_id => :vip);
+RESET ROLE;
+-- A policy with a sub-query is not evaluated on the row: the query decides.
+BEGIN;
+CREATE POLICY vip_by_query ON contact AS RESTRICTIVE TO ticketdesk_dispatcher
+    USING (NOT EXISTS (SELECT 1 FROM customer u WHERE u.tenant_id = contact.tenant_id
+                          AND u.customer_id = contact.customer_id AND u.name = 'Acme UAB'));
+SET ROLE td_open_disa;
+SELECT open_ticket(subject => 'For the VIP', center_id => 1, contact_id => :vip);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- Without SELECT on contact: the query's own refusal.
+BEGIN;
+REVOKE SELECT ON contact FROM ticketdesk_dispatcher;
+SET ROLE td_open_disa;
+SELECT open_ticket(subject => 'For the VIP', center_id => 1, contact_id => :vip);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+DROP ROLE td_open_disa;

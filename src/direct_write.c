@@ -50,7 +50,9 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -215,10 +217,11 @@ triggers_for_writes(Relation rel, const DirectTable *t)
 }
 
 /*
- * The table's CHECK constraints and its partial indexes' predicates,
- * planned once here: the executor would read and plan them again for every
- * write (ExecRelCheck, ExecInsertIndexTuples), as for every statement.
- * Built in the current context (the table's).
+ * The table's CHECK constraints, and its indexes' IndexInfo with their
+ * predicates, planned once here: the executor would read and plan them
+ * again for every write (ExecRelCheck, ExecOpenIndices,
+ * ExecInsertIndexTuples), as for every statement. Built in the current
+ * context (the table's).
  */
 static void
 prepare_checks(DirectTable *t, Relation rel)
@@ -235,19 +238,30 @@ prepare_checks(DirectTable *t, Relation rel)
 		for (int i = 0; i < t->ncheck; i++)
 			t->checks[i] = ExecInitExpr(expression_planner(stringToNode(constr->check[i].ccbin)), NULL);
 	}
-	t->predicates = NIL;
-	t->predicate_indexes = NIL;
+	t->nindexes = list_length(indexes);
+	t->index_oids = palloc0(sizeof(Oid) * Max(t->nindexes, 1));
+	t->index_infos = palloc0(sizeof(IndexInfo *) * Max(t->nindexes, 1));
+	t->index_infos_shared = true;
 	foreach(lc, indexes)
 	{
+		int			i = foreach_current_index(lc);
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		List	   *predicate = RelationGetIndexPredicate(index);
+		IndexInfo  *info = BuildIndexInfo(index);
 
-		if (predicate != NIL)
-		{
-			t->predicate_indexes = lappend_oid(t->predicate_indexes, lfirst_oid(lc));
-			t->predicates = lappend(t->predicates,
-									ExecInitQual((List *) expression_planner((Expr *) predicate), NULL));
-		}
+		if (info->ii_Predicate != NIL)
+			info->ii_PredicateState =
+				ExecInitQual((List *) expression_planner((Expr *) info->ii_Predicate), NULL);
+		/*
+		 * A B-tree index of plain columns keeps no state of a write in its
+		 * IndexInfo: every write may share it. Another (expressions are
+		 * evaluated into it, exclusion constraints keep their operators
+		 * there) gets its own from ExecOpenIndices.
+		 */
+		if (index->rd_rel->relam != BTREE_AM_OID || info->ii_Expressions != NIL ||
+			info->ii_ExclusionOps != NULL)
+			t->index_infos_shared = false;
+		t->index_oids[i] = lfirst_oid(lc);
+		t->index_infos[i] = info;
 		index_close(index, AccessShareLock);
 	}
 }
@@ -394,6 +408,39 @@ open_table(DirectTable *t, LOCKMODE lockmode)
 }
 
 /*
+ * Open the table's indexes for the write, as ExecOpenIndices does, with the
+ * IndexInfo built when the table was described instead of a new one (a
+ * tenth of an opening's set-up). When they cannot be shared, ExecOpenIndices
+ * builds them, and the partial indexes get their planned predicates.
+ */
+static void
+open_indexes(DirectWrite *w)
+{
+	DirectTable *t = w->table;
+	ResultRelInfo *rri = w->rri;
+
+	if (!t->index_infos_shared)
+	{
+		ExecOpenIndices(rri, false);
+		for (int i = 0; i < rri->ri_NumIndices; i++)
+			for (int k = 0; k < t->nindexes; k++)
+				if (t->index_oids[k] == RelationGetRelid(rri->ri_IndexRelationDescs[i]))
+					rri->ri_IndexRelationInfo[i]->ii_PredicateState = t->index_infos[k]->ii_PredicateState;
+		return;
+	}
+	if (t->nindexes == 0)
+		return;
+	rri->ri_NumIndices = t->nindexes;
+	rri->ri_IndexRelationDescs = palloc(sizeof(Relation) * t->nindexes);
+	rri->ri_IndexRelationInfo = palloc(sizeof(IndexInfo *) * t->nindexes);
+	for (int i = 0; i < t->nindexes; i++)
+	{
+		rri->ri_IndexRelationDescs[i] = index_open(t->index_oids[i], RowExclusiveLock);
+		rri->ri_IndexRelationInfo[i] = t->index_infos[i];
+	}
+}
+
+/*
  * Open the table for writing. Its AFTER triggers fire in direct_end, as
  * they fire at the end of a statement.
  */
@@ -432,22 +479,13 @@ direct_begin(DirectTable *t)
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	if (t->triggers != NULL)
 		w->rri->ri_TrigDesc = t->triggers;
-	ExecOpenIndices(w->rri, false);
+	open_indexes(w);
 	if (t->ncheck > 0)
 		w->rri->ri_ConstraintExprs = t->checks;
 	if (t->ngenerated > 0)
 	{
 		w->rri->ri_GeneratedExprs = t->generated;
 		w->rri->ri_NumGeneratedNeeded = t->ngenerated;
-	}
-	for (int i = 0; i < w->rri->ri_NumIndices; i++)
-	{
-		ListCell   *index;
-		ListCell   *predicate;
-
-		forboth(index, t->predicate_indexes, predicate, t->predicates)
-			if (lfirst_oid(index) == RelationGetRelid(w->rri->ri_IndexRelationDescs[i]))
-				w->rri->ri_IndexRelationInfo[i]->ii_PredicateState = lfirst(predicate);
 	}
 	/* The AFTER triggers find it here rather than opening the table again. */
 	w->estate->es_opened_result_relations = list_make1(w->rri);
@@ -633,13 +671,33 @@ direct_end(DirectWrite *w)
 bool
 direct_key_share(DirectTable *t, const Datum *key)
 {
+	HeapTuple	row = direct_key_share_row(t, key, NULL);
+
+	if (row == NULL)
+		return false;
+	heap_freetuple(row);
+	return true;
+}
+
+/*
+ * direct_key_share_row is direct_key_share that returns a copy of the row
+ * it locked (NULL: none), and, when generation is not NULL, the generation
+ * of the table's description (direct_describe) into it.
+ */
+HeapTuple
+direct_key_share_row(DirectTable *t, const Datum *key, uint64 *generation)
+{
 	Relation	rel = open_table(t, RowShareLock);
 	TupleTableSlot *found = table_slot_create(rel, NULL);
-	bool		result = find_by_key(t, rel, key, LockTupleKeyShare, found);
+	HeapTuple	row = NULL;
 
+	if (find_by_key(t, rel, key, LockTupleKeyShare, found))
+		row = ExecCopySlotHeapTuple(found);
+	if (generation != NULL)
+		*generation = t->generation;
 	ExecDropSingleTupleTableSlot(found);
 	table_close(rel, NoLock);
-	return result;
+	return row;
 }
 
 /*

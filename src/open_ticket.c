@@ -9,9 +9,11 @@
  * expressions and the twenty-column row assigned twice. Most requests name
  * a centre, a type, a category and a contact and nothing else that needs a
  * look-up (a web form, a phone call, the mail gateway), and their checks
- * are two: the references that opening_type vouches for from its cache, and
- * the contact, which the caller's policies may hide and which is therefore
- * looked up as the caller. Such a request is opened here.
+ * are two: the references that opening_type vouches for from its cache
+ * (held by the reference guard, reference_guard.c), and the contact, found
+ * and locked by key as its foreign key would lock it, with the caller's own
+ * policies evaluated on the row (caller_policies.c), since they may hide
+ * it. Such a request is opened here.
  *
  * Everything else goes to open_ticket_sql (schema/82_api_ticket.sql), the
  * PL/pgSQL body this function replaced, with the same arguments: a customer,
@@ -25,6 +27,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -78,39 +81,22 @@ static const OpenTicketArg checked_by_queries[] = {
  * policies hide is not found, as by open_ticket_sql's look-up. Operators
  * are named with their schema, so the caller's search_path cannot swap
  * them. A generic plan, as open_ticket_sql's plan_cache_mode asks for.
+ * Used when caller_sees_row cannot tell.
  */
 static const char *const contact_query =
 "SELECT n.customer_id FROM ticketdesk.contact n"
 " WHERE n.tenant_id OPERATOR(pg_catalog.=) $1 AND n.contact_id OPERATOR(pg_catalog.=) $2";
 static SPIPlanPtr contact_plan = NULL;
 
-/* open_ticket_sql, found once per call site. */
-typedef struct QueriesCall
-{
-	FmgrInfo	flinfo;
-} QueriesCall;
+/* The contact, found and locked by key, and the caller's policies on it. */
+static DirectTable contact_table = {"contact", 0, NULL, NULL};
+static CallerPolicies contact_policies;
+static uint64 contact_generation = 0;
+static AttrNumber contact_customer_att = InvalidAttrNumber;
 
-/* Whether the request is one open_directly may open. */
+/* The contact's customer by contact_query. */
 static bool
-usual_request(FunctionCallInfo fcinfo)
-{
-	int32		weight;
-
-	if (PG_ARGISNULL(ARG_CENTER) || PG_ARGISNULL(ARG_TYPE) || PG_ARGISNULL(ARG_REQUESTER_WEIGHT))
-		return false;
-	for (int i = 0; i < lengthof(checked_by_queries); i++)
-		if (!PG_ARGISNULL(checked_by_queries[i]))
-			return false;
-	weight = PG_GETARG_INT32(ARG_REQUESTER_WEIGHT);
-	return weight >= 1 && weight <= 5;
-}
-
-/*
- * The contact's customer into *customer (*customer_null when the contact
- * has none); false when the caller does not see the contact.
- */
-static bool
-contact_customer(int32 tenant_id, int64 contact_id, Datum *customer, bool *customer_null)
+contact_customer_by_query(int32 tenant_id, int64 contact_id, Datum *customer, bool *customer_null)
 {
 	Datum		args[2] = {Int32GetDatum(tenant_id), Int64GetDatum(contact_id)};
 	bool		found;
@@ -137,6 +123,62 @@ contact_customer(int32 tenant_id, int64 contact_id, Datum *customer, bool *custo
 }
 
 /*
+ * The contact's customer into *customer (*customer_null when the contact
+ * has none); false when the caller does not see the contact. The contact
+ * is found and locked FOR KEY SHARE by key, as the ticket's foreign key
+ * would lock it (*locked), and the caller's policies are evaluated on the
+ * row; only when they cannot be is the statement run.
+ */
+static bool
+contact_customer(int32 tenant_id, int64 contact_id, Datum *customer, bool *customer_null,
+				 bool *locked)
+{
+	Datum		key[2] = {Int32GetDatum(tenant_id), Int64GetDatum(contact_id)};
+	uint64		generation;
+	HeapTuple	row = direct_key_share_row(&contact_table, key, &generation);
+	Relation	rel;
+	CallerAnswer answer;
+
+	*locked = row != NULL;
+	if (row == NULL)
+		return false;
+	rel = table_open(contact_table.relid, NoLock);
+	if (generation != contact_generation)
+	{
+		contact_customer_att = get_attnum(RelationGetRelid(rel), "customer_id");
+		contact_generation = generation;
+	}
+	answer = caller_sees_row(&contact_policies, rel, generation, row);
+	if (answer == CALLER_SEES && contact_customer_att != InvalidAttrNumber)
+		*customer = heap_getattr(row, contact_customer_att, RelationGetDescr(rel), customer_null);
+	table_close(rel, NoLock);
+	if (answer == CALLER_UNKNOWN || contact_customer_att == InvalidAttrNumber)
+		return contact_customer_by_query(tenant_id, contact_id, customer, customer_null);
+	return answer == CALLER_SEES;
+}
+
+/* open_ticket_sql, found once per call site. */
+typedef struct QueriesCall
+{
+	FmgrInfo	flinfo;
+} QueriesCall;
+
+/* Whether the request is one open_directly may open. */
+static bool
+usual_request(FunctionCallInfo fcinfo)
+{
+	int32		weight;
+
+	if (PG_ARGISNULL(ARG_CENTER) || PG_ARGISNULL(ARG_TYPE) || PG_ARGISNULL(ARG_REQUESTER_WEIGHT))
+		return false;
+	for (int i = 0; i < lengthof(checked_by_queries); i++)
+		if (!PG_ARGISNULL(checked_by_queries[i]))
+			return false;
+	weight = PG_GETARG_INT32(ARG_REQUESTER_WEIGHT);
+	return weight >= 1 && weight <= 5;
+}
+
+/*
  * Open the usual request: the row, or NULL when open_ticket_sql must
  * (having written nothing).
  */
@@ -148,6 +190,7 @@ open_directly(FunctionCallInfo fcinfo)
 	int32		tenant_id = ticketdesk_tenant;
 	int64		type_id;
 	int64		registered_by;
+	bool		contact_locked = false;
 
 	type_id = opening_type(tenant_id, PG_GETARG_INT64(ARG_CENTER), PG_GETARG_TEXT_PP(ARG_TYPE),
 						   !PG_ARGISNULL(ARG_CATEGORY),
@@ -176,13 +219,13 @@ open_directly(FunctionCallInfo fcinfo)
 	/* The customer is the contact's. */
 	if (!PG_ARGISNULL(ARG_CONTACT) &&
 		!contact_customer(tenant_id, PG_GETARG_INT64(ARG_CONTACT),
-						  &values[OPENING_CUSTOMER], &nulls[OPENING_CUSTOMER]))
+						  &values[OPENING_CUSTOMER], &nulls[OPENING_CUSTOMER], &contact_locked))
 		return NULL;
 
 	registered_by = current_agent_id(tenant_id, &nulls[OPENING_REGISTERED_BY]);
 	values[OPENING_REGISTERED_BY] = Int64GetDatum(registered_by);
 
-	return opening_write(values, nulls, true);
+	return opening_write(values, nulls, true, contact_locked);
 }
 
 /* open_ticket_sql with this call's arguments. */

@@ -39,7 +39,8 @@ extern int64 opening_type(int32 tenant_id, int64 center_id, text *code,
 						  bool has_category, int64 category_id);
 
 /* The row written without a statement, or NULL when the INSERT must write it. */
-extern HeapTupleHeader opening_write(const Datum *values, const bool *nulls, bool guarded);
+extern HeapTupleHeader opening_write(const Datum *values, const bool *nulls, bool guarded,
+									 bool contact_locked);
 
 /* The reference guard (reference_guard.c) and the tables it stands for. */
 extern void reference_guard_share(void);

@@ -145,6 +145,24 @@ static const struct
  * of ticket_table's description (direct_describe) it was learnt at.
  */
 static uint64 known_generation = 0;
+
+/*
+ * The foreign keys of ticket, as of known_generation: which referenced
+ * table's rows are locked here (NULL: none of ours, its check runs), and
+ * whether the reference guard may stand for them. Named once per
+ * description of the table, not looked up for every opening.
+ */
+typedef struct KnownReference
+{
+	Oid			conoid;
+	DirectTable *table;
+	bool		guarded;
+	bool		contact;
+	char	   *refname;
+} KnownReference;
+static KnownReference *known_references = NULL;
+static int	nknown_references = 0;
+static DirectTable *reference_table(const char *name);
 static bool table_eligible = false; /* triggers, rules, policies as expected */
 static Oid	policy_role[KNOWN_POLICIES];	/* InvalidOid: PUBLIC */
 static Bitmapset *inserted_cols = NULL;
@@ -247,6 +265,38 @@ triggers_known(Relation rel)
 
 /* Learn the table: its columns, and whether it may be written directly. */
 static void
+know_references(Relation rel)
+{
+	List	   *fks = RelationGetFKeyList(rel);
+	ListCell   *lc;
+	int			n = 0;
+
+	for (int i = 0; i < nknown_references; i++)
+		if (known_references[i].refname != NULL)
+			pfree(known_references[i].refname);
+	if (known_references != NULL)
+		pfree(known_references);
+	known_references = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(KnownReference) * Max(list_length(fks), 1));
+	foreach(lc, fks)
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+		KnownReference *k = &known_references[n++];
+		char	   *refname = get_rel_name(fk->confrelid);
+
+		k->conoid = fk->conoid;
+		if (refname == NULL || get_rel_namespace(fk->confrelid) != RelationGetNamespace(rel))
+			continue;
+		k->refname = MemoryContextStrdup(TopMemoryContext, refname);
+		k->table = reference_table(refname);
+		for (int g = 0; guarded_references[g] != NULL; g++)
+			k->guarded |= strcmp(guarded_references[g], refname) == 0;
+		k->contact = strcmp(refname, "contact") == 0;
+	}
+	nknown_references = n;
+}
+
+static void
 know_table(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -269,6 +319,7 @@ know_table(Relation rel)
 		if (!TupleDescAttr(desc, a)->attisdropped)
 			selected_cols = bms_add_member(selected_cols, a + 1 - FirstLowInvalidHeapAttributeNumber);
 	MemoryContextSwitchTo(old);
+	know_references(rel);
 	table_eligible = triggers_known(rel) && policies_known(rel);
 }
 
@@ -457,39 +508,35 @@ value_text(TupleDesc desc, AttrNumber attnum, Datum value)
 }
 
 /*
- * Whether the reference of fk in the row as written is one the caller
- * vouched for under the reference guard (reference_guard.c): a guarded
- * table, and the very values given (a BEFORE trigger may have changed them).
+ * Whether the reference of fk in the row as written is one the caller holds
+ * already, with the very values given (a BEFORE trigger may have changed
+ * them): a guarded table's under the reference guard (reference_guard.c),
+ * or the contact the caller found and locked itself.
  */
 static bool
-guarded_reference(TupleDesc desc, const char *refname, ForeignKeyCacheInfo *fk, const Datum *key,
-				  const Datum *guarded_values)
+held_reference(TupleDesc desc, const KnownReference *k, ForeignKeyCacheInfo *fk, const Datum *key,
+			   const Datum *given, bool guarded, bool contact_locked)
 {
-	bool		guarded = false;
+	bool		held = given != NULL && ((k->guarded && guarded) || (k->contact && contact_locked));
 
-	if (guarded_values == NULL)
-		return false;
-	for (int i = 0; guarded_references[i] != NULL && !guarded; i++)
-		guarded = strcmp(guarded_references[i], refname) == 0;
-	for (int i = 0; i < fk->nkeys && guarded; i++)
+	for (int i = 0; i < fk->nkeys && held; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, fk->conkey[i] - 1);
-		int			given = ticket_table.given[fk->conkey[i] - 1];
+		int			c = ticket_table.given[fk->conkey[i] - 1];
 
-		guarded = given != 0 &&
-			datumIsEqual(key[i], guarded_values[given - 1], att->attbyval, att->attlen);
+		held = c != 0 && datumIsEqual(key[i], given[c - 1], att->attbyval, att->attlen);
 	}
-	return guarded;
+	return held;
 }
 
 /*
  * Lock every row the written ticket refers to FOR KEY SHARE, as the
  * foreign keys' checks would; refuse a reference that is gone as they do.
- * References to the guarded tables with the values guarded_values gives
- * (when not NULL) are held by the reference guard instead.
+ * The references the caller holds already (held_reference, with the values
+ * given) are left as they are.
  */
 static void
-lock_references(Relation rel, HeapTuple tuple, const Datum *guarded_values)
+lock_references(Relation rel, HeapTuple tuple, const Datum *given, bool guarded, bool contact_locked)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	ListCell   *lc;
@@ -497,18 +544,26 @@ lock_references(Relation rel, HeapTuple tuple, const Datum *guarded_values)
 	foreach(lc, RelationGetFKeyList(rel))
 	{
 		ForeignKeyCacheInfo *fk = lfirst(lc);
-		char	   *refname = get_rel_name(fk->confrelid);
-		DirectTable *t = refname == NULL ? NULL : reference_table(refname);
+		const KnownReference *k = NULL;
+		DirectTable *t;
+		const char *refname;
 		Datum		key[INDEX_MAX_KEYS];
 		bool		isnull = false;
 
-		if (t == NULL || get_rel_namespace(fk->confrelid) != RelationGetNamespace(rel))
+		for (int i = 0; i < nknown_references && k == NULL; i++)
+			if (known_references[i].conoid == fk->conoid)
+				k = &known_references[i];
+		if (k == NULL)
+			elog(ERROR, "ticketdesk: the foreign key %u of ticket is not known", fk->conoid);
+		t = k->table;
+		refname = k->refname;
+		if (t == NULL)
 			continue;			/* not vouched for: its check runs */
 		for (int i = 0; i < fk->nkeys && !isnull; i++)
 			key[i] = heap_getattr(tuple, fk->conkey[i], desc, &isnull);
 		if (isnull)
 			continue;			/* MATCH SIMPLE: a NULL column is no reference */
-		if (guarded_reference(desc, refname, fk, key, guarded_values))
+		if (held_reference(desc, k, fk, key, given, guarded, contact_locked))
 			continue;
 		if (!direct_key_share(t, key))
 		{
@@ -549,10 +604,11 @@ lock_references(Relation rel, HeapTuple tuple, const Datum *guarded_values)
  * in opening_columns' order) and returns it as INSERT ... RETURNING * would,
  * or returns NULL, having written nothing, when the row must go through the
  * INSERT (see above). guarded: the caller holds the reference guard and
- * vouched for the type, centre and category given.
+ * vouched for the type, centre and category given; contact_locked: it has
+ * locked the contact given.
  */
 HeapTupleHeader
-opening_write(const Datum *values, const bool *nulls, bool guarded)
+opening_write(const Datum *values, const bool *nulls, bool guarded, bool contact_locked)
 {
 	Relation	rel;
 	DirectWrite *write;
@@ -572,7 +628,7 @@ opening_write(const Datum *values, const bool *nulls, bool guarded)
 	if (tuple == NULL)
 		elog(ERROR, "ticketdesk: a BEFORE trigger of ticket skipped the row");
 	check_policies_written(rel, tuple);
-	lock_references(rel, tuple, guarded ? values : NULL);
+	lock_references(rel, tuple, values, guarded, contact_locked);
 	direct_end(write);
 
 	result = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
@@ -596,7 +652,7 @@ ticketdesk_open_ticket_write(PG_FUNCTION_ARGS)
 		nulls[i] = PG_ARGISNULL(i);
 		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	result = opening_write(values, nulls, false);
+	result = opening_write(values, nulls, false, false);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_HEAPTUPLEHEADER(result);

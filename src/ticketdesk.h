@@ -49,14 +49,42 @@ typedef struct DirectTable
 	struct ExprState **defaults;	/* per attribute not given: its default */
 	int			ncheck;			/* its CHECK constraints, planned */
 	struct ExprState **checks;
-	List	   *predicate_indexes;	/* its partial indexes, and their */
-	List	   *predicates;		/* predicates planned (ExprState) */
+	int			nindexes;		/* its indexes, in RelationGetIndexList's order, */
+	Oid		   *index_oids;
+	struct IndexInfo **index_infos; /* described, predicates planned */
+	bool		index_infos_shared; /* every write may use them */
 	struct ExprState **generated;	/* per attribute: its generation, planned */
 	int			ngenerated;
 	struct TriggerDesc *triggers;	/* without the vouched references' checks */
 	MemoryContext cxt;
 	uint64		generation;		/* changes whenever it is described again */
 } DirectTable;
+
+/*
+ * A calling role's SELECT privilege and row-level security policies on one
+ * table, evaluated on rows found by key (caller_policies.c). The caller
+ * keeps one, zeroed, in a static variable per table.
+ */
+typedef enum CallerAnswer
+{
+	CALLER_SEES,
+	CALLER_HIDDEN,
+	CALLER_UNKNOWN				/* only a statement can say */
+} CallerAnswer;
+
+typedef struct CallerPolicies
+{
+	MemoryContext cxt;
+	Oid			user;			/* the role the quals are for */
+	Oid			relid;
+	uint64		generation;		/* of the table's description */
+	bool		privileged;		/* the role has SELECT on the table */
+	bool		sublinks;		/* a policy has a sub-query */
+	struct ExprState *quals;	/* its policies' quals, planned; NULL: none */
+} CallerPolicies;
+
+extern CallerAnswer caller_sees_row(CallerPolicies *policies, Relation rel, uint64 generation,
+									HeapTuple row);
 
 typedef struct DirectWrite DirectWrite;
 
@@ -68,6 +96,7 @@ extern void direct_append(DirectWrite *write, const Datum *values, const bool *n
 extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange change, void *arg);
 extern void direct_end(DirectWrite *write);
 extern bool direct_key_share(DirectTable *table, const Datum *key);
+extern HeapTuple direct_key_share_row(DirectTable *table, const Datum *key, uint64 *generation);
 extern HeapTuple direct_append_returning(DirectWrite *write, const Datum *values, const bool *nulls);
 extern uint64 direct_describe(DirectTable *table, Relation rel);
 
