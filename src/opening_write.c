@@ -263,7 +263,7 @@ triggers_known(Relation rel)
 	return true;
 }
 
-/* Learn the table: its columns, and whether it may be written directly. */
+/* Learn the table's foreign keys (KnownReference). */
 static void
 know_references(Relation rel)
 {
@@ -296,6 +296,7 @@ know_references(Relation rel)
 	nknown_references = n;
 }
 
+/* Learn the table: its columns, and whether it may be written directly. */
 static void
 know_table(Relation rel)
 {
@@ -517,7 +518,7 @@ static bool
 held_reference(TupleDesc desc, const KnownReference *k, ForeignKeyCacheInfo *fk, const Datum *key,
 			   const Datum *given, bool guarded, bool contact_locked)
 {
-	bool		held = given != NULL && ((k->guarded && guarded) || (k->contact && contact_locked));
+	bool		held = (k->guarded && guarded) || (k->contact && contact_locked);
 
 	for (int i = 0; i < fk->nkeys && held; i++)
 	{
