@@ -61,6 +61,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -277,6 +278,8 @@ describe_table(DirectTable *t, Relation rel)
 	t->domain = palloc0(sizeof(Oid) * desc->natts);
 	t->domain_cache = palloc0(sizeof(void *) * desc->natts);
 	t->defaults = palloc0(sizeof(ExprState *) * desc->natts);
+	t->passed = NULL;			/* in the old context */
+	t->has_passed = NULL;
 	for (int c = 0; c < t->ncolumns; c++)
 	{
 		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), t->columns[c]);
@@ -424,6 +427,59 @@ direct_begin(DirectTable *t)
 }
 
 /*
+ * For a table that asks for it (remember_domain_checks): whether value
+ * passed the checks of column a's domain the last time the column was
+ * given, the catalogs unchanged since (no change of pg_constraint or
+ * pg_type seen: catalog_changes_seen). A domain's CHECK is immutable for
+ * PostgreSQL as a table's is (neither is checked again when what it calls
+ * changes), so the same value passes again: rows that repeat a column's
+ * value (an event's name, a channel, a language) have it checked once per
+ * value, and again after any change of a type or constraint.
+ */
+static bool
+domain_passed(DirectWrite *w, int a, Datum value, bool isnull)
+{
+	DirectTable *t = w->table;
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(w->rel), a);
+
+	return !isnull && t->passed != NULL && t->passed_seen == catalog_changes_seen() &&
+		t->has_passed[a] && datumIsEqual(t->passed[a], value, att->attbyval, att->attlen);
+}
+
+/* Remember value as the last one that passed column a's domain checks. */
+static void
+domain_remember(DirectWrite *w, int a, Datum value, bool isnull)
+{
+	DirectTable *t = w->table;
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(w->rel), a);
+	uint64		now = catalog_changes_seen();
+
+	if (t->passed == NULL)
+	{
+		t->passed = MemoryContextAllocZero(t->cxt, sizeof(Datum) * t->natts);
+		t->has_passed = MemoryContextAllocZero(t->cxt, sizeof(bool) * t->natts);
+	}
+	if (t->passed_seen != now)
+		memset(t->has_passed, 0, sizeof(bool) * t->natts);
+	t->passed_seen = now;
+	if (t->has_passed[a] && !att->attbyval)
+		pfree(DatumGetPointer(t->passed[a]));
+	t->has_passed[a] = false;
+	if (isnull)
+		return;
+	if (att->attbyval)
+		t->passed[a] = value;
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		t->passed[a] = datumCopy(value, false, att->attlen);
+		MemoryContextSwitchTo(old);
+	}
+	t->has_passed[a] = true;
+}
+
+/*
  * Put a caller's value into the row to write, checked against its domain
  * as the coercion of an INSERT's or UPDATE's target list would check it.
  */
@@ -432,8 +488,12 @@ set_given(DirectWrite *w, int a, Datum value, bool isnull)
 {
 	DirectTable *t = w->table;
 
-	if (OidIsValid(t->domain[a]))
+	if (OidIsValid(t->domain[a]) && !(t->remember_domain_checks && domain_passed(w, a, value, isnull)))
+	{
 		domain_check(value, isnull, t->domain[a], &t->domain_cache[a], t->cxt);
+		if (t->remember_domain_checks)
+			domain_remember(w, a, value, isnull);
+	}
 	w->slot->tts_values[a] = value;
 	w->slot->tts_isnull[a] = isnull;
 }
