@@ -12,6 +12,21 @@ CREATE FUNCTION opening_references(tenant integer, center_id bigint, type text, 
 COMMENT ON FUNCTION opening_references(integer, bigint, text, bigint) IS
     'Internal: the ticket type''s id when an opening''s tenant, centre, type and category pass open_ticket''s checks, else NULL (cached per backend).';
 
+-- The reference guard (src/reference_guard.c): openings whose type, centre
+-- and category opening_references vouches for hold it in share mode instead
+-- of locking those rows; deleting such a row, or changing its key, takes it
+-- in exclusive mode first, so the two wait for each other.
+CREATE FUNCTION reference_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_reference_guard';
+COMMENT ON FUNCTION reference_guard() IS
+    'Internal: BEFORE DELETE OR UPDATE OF the key of ticket_type, center and category: waits for the openings in progress.';
+CREATE TRIGGER reference_guard BEFORE DELETE OR UPDATE OF tenant_id, type_id ON ticket_type
+    FOR EACH STATEMENT EXECUTE FUNCTION reference_guard();
+CREATE TRIGGER reference_guard BEFORE DELETE OR UPDATE OF tenant_id, center_id ON center
+    FOR EACH STATEMENT EXECUTE FUNCTION reference_guard();
+CREATE TRIGGER reference_guard BEFORE DELETE OR UPDATE OF tenant_id, category_id ON category
+    FOR EACH STATEMENT EXECUTE FUNCTION reference_guard();
+
 -- Writes the row open_ticket opens, with the columns of its INSERT in their
 -- order, and returns it as INSERT ... RETURNING * would; returns NULL, having
 -- written nothing, when the caller's privileges or policies, or the table's
@@ -30,10 +45,11 @@ COMMENT ON FUNCTION open_ticket_write(integer, bigint, bigint, bigint, bigint, b
                                       bigint, text, text, bigint, bigint) IS
     'Internal: writes open_ticket''s row without a statement when the caller''s rights can be checked directly, else returns NULL and writes nothing.';
 
--- Opens a ticket. Web forms, phone calls taken by a dispatcher, ERPs and the
--- scheduler all call this; it checks every reference, then inserts, and the
--- lifecycle trigger does the rest.
-CREATE FUNCTION open_ticket(
+-- open_ticket's checks as queries: open_ticket (src/open_ticket.c) opens
+-- the usual request itself and hands every other one to this function, with
+-- the same arguments. It checks every reference, then writes the row, and
+-- the lifecycle trigger does the rest.
+CREATE FUNCTION open_ticket_sql(
     subject            text,
     center_id          bigint,
     description        text DEFAULT NULL,
@@ -92,23 +108,23 @@ BEGIN
                category_id AS category, true AS category_fits
           INTO found
           FROM (SELECT) AS one
-          LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket.contact_id;
+          LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket_sql.contact_id;
     ELSE
         -- The references every request names (centre, type, usually a contact and
         -- a category) are looked up in one query; the others only when given, so
         -- an absent one costs no look-up. Only a failed check costs more.
         SELECT EXISTS (SELECT 1 FROM ticketdesk.tenant x WHERE x.tenant_id = t) AS tenant,
                EXISTS (SELECT 1 FROM ticketdesk.center x
-                        WHERE x.tenant_id = t AND x.center_id = open_ticket.center_id AND x.active) AS center,
+                        WHERE x.tenant_id = t AND x.center_id = open_ticket_sql.center_id AND x.active) AS center,
                (SELECT x.type_id FROM ticketdesk.ticket_type x
-                 WHERE x.tenant_id = t AND x.code = open_ticket.type) AS type_id,
+                 WHERE x.tenant_id = t AND x.code = open_ticket_sql.type) AS type_id,
                n.contact_id AS contact, n.customer_id AS contact_customer,
                g.category_id AS category,
                -- The category is the centre's own or of a centre above it (category_fits).
                g.category_id IS NULL OR EXISTS (
                    WITH RECURSIVE up(id, parent) AS (
                        SELECT c.center_id, c.parent_id FROM ticketdesk.center c
-                        WHERE c.tenant_id = t AND c.center_id = open_ticket.center_id
+                        WHERE c.tenant_id = t AND c.center_id = open_ticket_sql.center_id
                        UNION
                        SELECT c.center_id, c.parent_id FROM ticketdesk.center c
                          JOIN up ON c.tenant_id = t AND c.center_id = up.parent
@@ -116,9 +132,9 @@ BEGIN
                    SELECT 1 FROM up WHERE up.id = g.center_id) AS category_fits
           INTO found
           FROM (SELECT) AS one
-          LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket.contact_id
+          LEFT JOIN ticketdesk.contact n ON n.tenant_id = t AND n.contact_id = open_ticket_sql.contact_id
           LEFT JOIN ticketdesk.category g
-                 ON g.tenant_id = t AND g.category_id = open_ticket.category_id AND g.active;
+                 ON g.tenant_id = t AND g.category_id = open_ticket_sql.category_id AND g.active;
     END IF;
 
     IF NOT found.tenant THEN
@@ -136,7 +152,7 @@ BEGIN
     END IF;
     IF customer_id IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM ticketdesk.customer x
-                        WHERE x.tenant_id = t AND x.customer_id = open_ticket.customer_id) THEN
+                        WHERE x.tenant_id = t AND x.customer_id = open_ticket_sql.customer_id) THEN
             PERFORM ticketdesk.raise_not_found('customer', customer_id);
         END IF;
     END IF;
@@ -153,8 +169,8 @@ BEGIN
     IF num_nonnulls(requester_agent_id, assignee_id, registered_by) > 0 THEN
         IF (SELECT count(*) FROM ticketdesk.agent x
              WHERE x.tenant_id = t AND x.active
-               AND x.agent_id IN (open_ticket.requester_agent_id, open_ticket.assignee_id,
-                                  open_ticket.registered_by))
+               AND x.agent_id IN (open_ticket_sql.requester_agent_id, open_ticket_sql.assignee_id,
+                                  open_ticket_sql.registered_by))
            < num_nonnulls(requester_agent_id, assignee_id, registered_by) THEN
             -- Name the first agent that failed.
             PERFORM ticketdesk.require('agent', requester_agent_id);
@@ -170,7 +186,7 @@ BEGIN
     END IF;
     IF site_id IS NOT NULL THEN
         SELECT true, x.customer_id INTO site_found, site_customer
-          FROM ticketdesk.site x WHERE x.tenant_id = t AND x.site_id = open_ticket.site_id;
+          FROM ticketdesk.site x WHERE x.tenant_id = t AND x.site_id = open_ticket_sql.site_id;
         IF site_found IS NULL THEN
             PERFORM ticketdesk.raise_not_found('site', site_id);
         END IF;
@@ -182,13 +198,13 @@ BEGIN
     END IF;
     IF product_id IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM ticketdesk.product x
-                        WHERE x.tenant_id = t AND x.product_id = open_ticket.product_id AND x.active) THEN
+                        WHERE x.tenant_id = t AND x.product_id = open_ticket_sql.product_id AND x.active) THEN
             PERFORM ticketdesk.raise_not_found('product', product_id);
         END IF;
     END IF;
     IF parent_id IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM ticketdesk.ticket x
-                        WHERE x.tenant_id = t AND x.ticket_id = open_ticket.parent_id) THEN
+                        WHERE x.tenant_id = t AND x.ticket_id = open_ticket_sql.parent_id) THEN
             PERFORM ticketdesk.raise_not_found('ticket', parent_id);
         END IF;
     END IF;
@@ -233,6 +249,38 @@ BEGIN
     END IF;
     RETURN result;
 END $$;
+COMMENT ON FUNCTION open_ticket_sql(text, bigint, text, text, bigint, bigint, bigint, bigint, ticket_channel,
+                                    integer, timestamptz, timestamptz, timestamptz, bigint, bigint, text, text,
+                                    bigint, bigint, bigint) IS
+    'Internal: open_ticket''s checks as queries, for the requests open_ticket does not open itself.';
+
+-- Opens a ticket. Web forms, phone calls taken by a dispatcher, ERPs and the
+-- scheduler all call this. The usual request (a centre, a type, a category,
+-- a contact) is opened in C; any other goes to open_ticket_sql.
+CREATE FUNCTION open_ticket(
+    subject            text,
+    center_id          bigint,
+    description        text DEFAULT NULL,
+    type               text DEFAULT 'incident',
+    customer_id        bigint DEFAULT NULL,
+    contact_id         bigint DEFAULT NULL,
+    requester_agent_id bigint DEFAULT NULL,
+    category_id        bigint DEFAULT NULL,
+    channel            ticket_channel DEFAULT 'api',
+    requester_weight   integer DEFAULT 3,
+    deadline           timestamptz DEFAULT NULL,
+    planned_from       timestamptz DEFAULT NULL,
+    planned_to         timestamptz DEFAULT NULL,
+    site_id            bigint DEFAULT NULL,
+    product_id         bigint DEFAULT NULL,
+    object_text        text DEFAULT NULL,
+    invoice_ref        text DEFAULT NULL,
+    assignee_id        bigint DEFAULT NULL,
+    registered_by      bigint DEFAULT NULL,
+    parent_id          bigint DEFAULT NULL
+) RETURNS ticket
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'ticketdesk_open_ticket';
 COMMENT ON FUNCTION open_ticket(text, bigint, text, text, bigint, bigint, bigint, bigint, ticket_channel,
                                 integer, timestamptz, timestamptz, timestamptz, bigint, bigint, text, text,
                                 bigint, bigint, bigint) IS

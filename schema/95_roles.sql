@@ -313,6 +313,10 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ticketdesk TO ticketdesk_requester;
 REVOKE EXECUTE ON FUNCTION create_tenant(text, text), seed_tenant(integer, boolean), intake_submit(name, text, text, text),
     assign(bigint, bigint, text), redirect(bigint, bigint, text), correct, resolve(bigint, text, text),
     close(bigint, text), override_gate, open_ticket FROM ticketdesk_requester;
+-- open_ticket hands the requests it does not open itself to open_ticket_sql
+-- without an EXECUTE check of its own: nobody calls it directly.
+REVOKE EXECUTE ON FUNCTION open_ticket_sql FROM ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent,
+    ticketdesk_requester;
 GRANT SELECT ON ALL TABLES IN SCHEMA ticketdesk TO ticketdesk_requester;
 REVOKE SELECT ON ticket, agent, internal_category, ticket_event, outbox, time_entry, gate_bypass, rate, ticket_fee,
     billing_run, billing_line, billed_item, billing_due, intake_source, intake_submission, notify_preference,

@@ -268,3 +268,62 @@ INSERT INTO ticket (type_id, center_id, customer_id, subject, site_id) VALUES (:
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS nothing_written FROM ticket WHERE subject IN ('x', 'Not her centre', 'A test');
 DROP ROLE td_open_dora, td_open_abe, td_open_rita;
+
+-- open_ticket opens the usual request itself (src/open_ticket.c): a centre,
+-- a type, a category, a contact. Any other request, and any it cannot vouch
+-- for, it hands to open_ticket_sql (the checks as queries), which gives every
+-- refusal. The calls of open_ticket_sql in this transaction tell the two apart.
+SET track_functions = 'pl';
+BEGIN;
+CREATE FUNCTION pg_temp.handed_over() RETURNS bigint LANGUAGE sql AS
+    $$ SELECT coalesce(pg_stat_get_xact_function_calls('ticketdesk.open_ticket_sql'::regproc), 0) $$;
+SET ticketdesk.agent = 1;
+-- The usual request: opened in C; the customer is the contact's, the
+-- registering agent the session's.
+SELECT reference AS usual, customer_id, registered_by, pg_temp.handed_over() AS handed_over
+  FROM open_ticket(subject => 'Radiator cold', center_id => 2, contact_id => 1, category_id => 2,
+                   channel => 'web', requester_weight => 4, description => 'Second floor') \gset
+\echo :customer_id :registered_by :handed_over
+-- The same request with its customer named is handed over, and gives the
+-- same row but for its id, reference and times.
+SELECT reference AS handed, pg_temp.handed_over() AS handed_over
+  FROM open_ticket(subject => 'Radiator cold', center_id => 2, contact_id => 1, category_id => 2,
+                   channel => 'web', requester_weight => 4, description => 'Second floor',
+                   customer_id => 1) \gset
+\echo :handed_over
+SELECT count(DISTINCT (type_id, center_id, category_id, customer_id, contact_id, requester_agent_id,
+                       registered_by, channel, subject, description, requester_weight, priority,
+                       status, assignee_id, phase)) AS distinct_rows,
+       count(*) AS tickets,
+       (SELECT count(*) FROM outbox o JOIN ticket k USING (tenant_id, ticket_id)
+         WHERE k.reference IN (:'usual', :'handed') AND o.event = 'registered') AS thanked
+  FROM ticket WHERE reference IN (:'usual', :'handed');
+-- Without a category: opened in C (the count of hand-overs stays at 1).
+SELECT customer_id, category_id IS NULL AS no_category, pg_temp.handed_over() AS handed_over
+  FROM open_ticket(subject => 'Lobby door', center_id => 1, contact_id => 2);
+-- Refused on either path by the lifecycle trigger: nobody who asks.
+SAVEPOINT s;
+SELECT open_ticket(subject => 'x', center_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+-- Handed over, and refused there: a contact the caller does not see (or
+-- that does not exist), a weight out of range, no centre, an unknown type.
+SELECT open_ticket(subject => 'x', center_id => 1, contact_id => 999);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT open_ticket(subject => 'x', center_id => 1, requester_weight => 9);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT open_ticket(subject => 'x', center_id => NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT open_ticket(subject => 'x', center_id => 1, type => 'nonsense');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+-- A category of another centre: the cache cannot vouch, the queries refuse.
+SELECT open_ticket(subject => 'x', center_id => 3, category_id => 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+COMMIT;
+RESET ticketdesk.agent;
+RESET track_functions;

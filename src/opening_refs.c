@@ -42,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "opening.h"
 #include "principal.h"
 #include "ticketdesk.h"
 
@@ -196,40 +197,41 @@ refs_load(const RefsKey *key, text *code)
 }
 
 /*
- * opening_references(tenant, center_id, type, category_id): the ticket
- * type's id when every reference passes open_ticket's checks for the
- * caller, NULL when it cannot say so (open_ticket then asks its query).
+ * opening_type: the ticket type's id when the tenant, the centre, the type
+ * code and the category (when has_category) pass open_ticket's checks for
+ * the caller; 0 when it cannot say so (open_ticket then asks its query).
  */
-Datum
-ticketdesk_opening_references(PG_FUNCTION_ARGS)
+int64
+opening_type(int32 tenant_id, int64 center_id, text *code, bool has_category, int64 category_id)
 {
 	RefsKey		key;
 	RefsEntry  *entry = NULL;
-	text	   *code;
 	int32		session_tenant;
 	bool		found;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	code = PG_GETARG_TEXT_PP(2);
 	if (VARSIZE_ANY_EXHDR(code) >= REFS_CODE_LEN)
-		PG_RETURN_NULL();
+		return 0;
 
 	/* The policies would hide the rows of another tenant than the role's. */
 	if (!principal_check_tenant(principal_of(GetUserId()), &session_tenant) ||
-		session_tenant != PG_GETARG_INT32(0))
-		PG_RETURN_NULL();
+		session_tenant != tenant_id)
+		return 0;
 	if (!caller_reads_tables())
-		PG_RETURN_NULL();
+		return 0;
 
 	memset(&key, 0, sizeof(key));
-	key.tenant_id = PG_GETARG_INT32(0);
-	key.center_id = PG_GETARG_INT64(1);
-	key.has_category = !PG_ARGISNULL(3);
-	key.category_id = key.has_category ? PG_GETARG_INT64(3) : 0;
+	key.tenant_id = tenant_id;
+	key.center_id = center_id;
+	key.has_category = has_category;
+	key.category_id = has_category ? category_id : 0;
 	memcpy(key.code, VARDATA_ANY(code), VARSIZE_ANY_EXHDR(code));
 
-	/* Changes committed by others since the last command empty the cache first. */
+	/*
+	 * Openings hold the reference guard (reference_guard.c), so no type,
+	 * centre or category vouched for now is deleted before they end; the
+	 * changes committed by others before it was taken empty the cache first.
+	 */
+	reference_guard_share();
 	AcceptInvalidationMessages();
 	if (refs_cache != NULL)
 		entry = hash_search(refs_cache, &key, HASH_FIND, NULL);
@@ -253,7 +255,23 @@ ticketdesk_opening_references(PG_FUNCTION_ARGS)
 			break;
 		}
 	}
-	if (entry->type_id == 0)
+	return entry->type_id;
+}
+
+/*
+ * opening_references(tenant, center_id, type, category_id): opening_type
+ * for SQL, NULL when it cannot vouch.
+ */
+Datum
+ticketdesk_opening_references(PG_FUNCTION_ARGS)
+{
+	int64		type_id;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(entry->type_id);
+	type_id = opening_type(PG_GETARG_INT32(0), PG_GETARG_INT64(1), PG_GETARG_TEXT_PP(2),
+						   !PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3));
+	if (type_id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(type_id);
 }

@@ -55,6 +55,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -63,21 +64,24 @@
 #include "utils/rls.h"
 #include "utils/ruleutils.h"
 
+#include "opening.h"
 #include "principal.h"
 #include "ticketdesk.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_open_ticket_write);
 
 /* The columns open_ticket's INSERT gives, in the order of the arguments. */
-static const char *const opening_columns[] = {
-	"tenant_id", "type_id", "center_id", "category_id", "customer_id", "contact_id",
-	"requester_agent_id", "registered_by", "channel", "subject", "description",
-	"requester_weight", "deadline", "planned", "site_id", "product_id", "object_text",
-	"invoice_ref", "assignee_id", "parent_id"
+static const char *const opening_columns[OPENING_COLUMNS] = {
+	[OPENING_TENANT] = "tenant_id", [OPENING_TYPE] = "type_id", [OPENING_CENTER] = "center_id",
+	[OPENING_CATEGORY] = "category_id", [OPENING_CUSTOMER] = "customer_id",
+	[OPENING_CONTACT] = "contact_id", [OPENING_REQUESTER_AGENT] = "requester_agent_id",
+	[OPENING_REGISTERED_BY] = "registered_by", [OPENING_CHANNEL] = "channel",
+	[OPENING_SUBJECT] = "subject", [OPENING_DESCRIPTION] = "description",
+	[OPENING_REQUESTER_WEIGHT] = "requester_weight", [OPENING_DEADLINE] = "deadline",
+	[OPENING_PLANNED] = "planned", [OPENING_SITE] = "site_id", [OPENING_PRODUCT] = "product_id",
+	[OPENING_OBJECT_TEXT] = "object_text", [OPENING_INVOICE_REF] = "invoice_ref",
+	[OPENING_ASSIGNEE] = "assignee_id", [OPENING_PARENT] = "parent_id"
 };
-#define ARG_TENANT		0
-#define ARG_CENTER		2
-#define ARG_ASSIGNEE	18
 
 /*
  * Every table a ticket refers to: the foreign keys to them are not checked
@@ -379,10 +383,11 @@ may_write_directly(Relation rel, const Datum *values, const bool *nulls)
 	rls = check_enable_rls(RelationGetRelid(rel), InvalidOid, false);
 	if (rls != RLS_ENABLED)
 		return true;
-	if (nulls[ARG_TENANT] ||
-		failing_policy(DatumGetInt32(values[ARG_TENANT]),
-					   nulls[ARG_CENTER], nulls[ARG_CENTER] ? 0 : DatumGetInt64(values[ARG_CENTER]),
-					   nulls[ARG_ASSIGNEE], nulls[ARG_ASSIGNEE] ? 0 : DatumGetInt64(values[ARG_ASSIGNEE])) >= 0)
+	if (nulls[OPENING_TENANT] ||
+		failing_policy(DatumGetInt32(values[OPENING_TENANT]),
+					   nulls[OPENING_CENTER], nulls[OPENING_CENTER] ? 0 : DatumGetInt64(values[OPENING_CENTER]),
+					   nulls[OPENING_ASSIGNEE],
+					   nulls[OPENING_ASSIGNEE] ? 0 : DatumGetInt64(values[OPENING_ASSIGNEE])) >= 0)
 	{
 		elog(DEBUG1, "ticketdesk: open_ticket inserts: a policy");
 		return false;
@@ -452,11 +457,39 @@ value_text(TupleDesc desc, AttrNumber attnum, Datum value)
 }
 
 /*
+ * Whether the reference of fk in the row as written is one the caller
+ * vouched for under the reference guard (reference_guard.c): a guarded
+ * table, and the very values given (a BEFORE trigger may have changed them).
+ */
+static bool
+guarded_reference(TupleDesc desc, const char *refname, ForeignKeyCacheInfo *fk, const Datum *key,
+				  const Datum *guarded_values)
+{
+	bool		guarded = false;
+
+	if (guarded_values == NULL)
+		return false;
+	for (int i = 0; guarded_references[i] != NULL && !guarded; i++)
+		guarded = strcmp(guarded_references[i], refname) == 0;
+	for (int i = 0; i < fk->nkeys && guarded; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, fk->conkey[i] - 1);
+		int			given = ticket_table.given[fk->conkey[i] - 1];
+
+		guarded = given != 0 &&
+			datumIsEqual(key[i], guarded_values[given - 1], att->attbyval, att->attlen);
+	}
+	return guarded;
+}
+
+/*
  * Lock every row the written ticket refers to FOR KEY SHARE, as the
  * foreign keys' checks would; refuse a reference that is gone as they do.
+ * References to the guarded tables with the values guarded_values gives
+ * (when not NULL) are held by the reference guard instead.
  */
 static void
-lock_references(Relation rel, HeapTuple tuple)
+lock_references(Relation rel, HeapTuple tuple, const Datum *guarded_values)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	ListCell   *lc;
@@ -475,6 +508,8 @@ lock_references(Relation rel, HeapTuple tuple)
 			key[i] = heap_getattr(tuple, fk->conkey[i], desc, &isnull);
 		if (isnull)
 			continue;			/* MATCH SIMPLE: a NULL column is no reference */
+		if (guarded_reference(desc, refname, fk, key, guarded_values))
+			continue;
 		if (!direct_key_share(t, key))
 		{
 			StringInfoData cols;
@@ -510,32 +545,26 @@ lock_references(Relation rel, HeapTuple tuple)
 }
 
 /*
- * open_ticket_write(the columns of open_ticket's INSERT, in its order)
- * writes the ticket and returns it as INSERT ... RETURNING * would, or
- * returns NULL, having written nothing, when the row must go through the
- * INSERT (see above).
+ * opening_write writes the ticket of open_ticket's INSERT (values and nulls
+ * in opening_columns' order) and returns it as INSERT ... RETURNING * would,
+ * or returns NULL, having written nothing, when the row must go through the
+ * INSERT (see above). guarded: the caller holds the reference guard and
+ * vouched for the type, centre and category given.
  */
-Datum
-ticketdesk_open_ticket_write(PG_FUNCTION_ARGS)
+HeapTupleHeader
+opening_write(const Datum *values, const bool *nulls, bool guarded)
 {
-	Datum		values[lengthof(opening_columns)];
-	bool		nulls[lengthof(opening_columns)];
 	Relation	rel;
 	DirectWrite *write;
 	HeapTuple	tuple;
 	Datum		result;
 
-	for (int i = 0; i < lengthof(opening_columns); i++)
-	{
-		nulls[i] = PG_ARGISNULL(i);
-		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
-	}
 	rel = table_open(RangeVarGetRelid(makeRangeVar("ticketdesk", "ticket", -1), RowExclusiveLock, false),
 					 NoLock);
 	if (!may_write_directly(rel, values, nulls))
 	{
 		table_close(rel, NoLock);
-		PG_RETURN_NULL();
+		return NULL;
 	}
 
 	write = direct_begin(&ticket_table);
@@ -543,10 +572,32 @@ ticketdesk_open_ticket_write(PG_FUNCTION_ARGS)
 	if (tuple == NULL)
 		elog(ERROR, "ticketdesk: a BEFORE trigger of ticket skipped the row");
 	check_policies_written(rel, tuple);
-	lock_references(rel, tuple);
+	lock_references(rel, tuple, guarded ? values : NULL);
 	direct_end(write);
 
 	result = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
 	table_close(rel, NoLock);
-	PG_RETURN_DATUM(result);
+	return DatumGetHeapTupleHeader(result);
+}
+
+/*
+ * open_ticket_write(the columns of open_ticket's INSERT, in its order):
+ * opening_write for SQL.
+ */
+Datum
+ticketdesk_open_ticket_write(PG_FUNCTION_ARGS)
+{
+	Datum		values[lengthof(opening_columns)];
+	bool		nulls[lengthof(opening_columns)];
+	HeapTupleHeader result;
+
+	for (int i = 0; i < lengthof(opening_columns); i++)
+	{
+		nulls[i] = PG_ARGISNULL(i);
+		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	result = opening_write(values, nulls, false);
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_HEAPTUPLEHEADER(result);
 }

@@ -51,6 +51,8 @@ typedef struct DirectTable
 	struct ExprState **checks;
 	List	   *predicate_indexes;	/* its partial indexes, and their */
 	List	   *predicates;		/* predicates planned (ExprState) */
+	struct ExprState **generated;	/* per attribute: its generation, planned */
+	int			ngenerated;
 	struct TriggerDesc *triggers;	/* without the vouched references' checks */
 	MemoryContext cxt;
 	uint64		generation;		/* changes whenever it is described again */
