@@ -398,25 +398,41 @@ DROP TABLE gate_misuse;
 --     names a channel twice gives one message. The policy's channels are
 --     chosen in C as notify_channels chooses them (the event's policy before
 --     the one of every event, the priority's before the one of every
---     priority, an administrator's before the seeded one).
+--     priority, an administrator's before the seeded one). The ticket, the
+--     requester and the preference are read by key in C, seeing what the
+--     statements see: a preference changed earlier in the same transaction
+--     counts (Vera's, before the acknowledgements). The address rules are
+--     decided in C for printable ASCII (two @, a forbidden character) and
+--     by the SQL expressions for anything else (a non-ASCII address, a tab,
+--     a blank one). A customer's SMS goes to its work phone when it has
+--     no other. (Section 16 shows a requester the caller cannot read still
+--     told.)
 --
 INSERT INTO notify_policy (event, channels, allowed) VALUES ('registered', '{email,email}', '{email,email}');
 INSERT INTO contact (customer_id, name, email, phone, language, preferred_channel)
 VALUES (1, 'Nora Nomail', NULL, NULL, 'en', 'email'),
        (1, 'Otto Twomails', 'otto@acme.test, boss@acme.test', '+37060000003', 'en', 'email'),
        (1, 'Sia Sms', 'sia@acme.test', '+37060000004', 'ro', 'sms'),
-       (1, 'Pia Both', 'pia@acme.test', '+37060000005', 'en', 'phone')
+       (1, 'Pia Both', 'pia@acme.test', '+37060000005', 'en', 'phone'),
+       (1, 'Ula Unicode', 'ūla@acme.test', NULL, 'lt', 'email'),
+       (1, 'Ada Twoats', 'ada@home@acme.test', '+37060000008', 'en', 'email'),
+       (1, 'Tim Tab', E'tim@acme.test\t', '+37060000009', 'en', 'sms'),
+       (1, 'Bea Blank', '   ', '+37060000010', 'en', 'email'),
+       (1, 'Vera Varies', 'vera@acme.test', '+37060000011', 'en', 'email'),
+       (1, 'Max Semicolon', 'max;x@acme.test', NULL, 'en', 'email')
 RETURNING contact_id, name, preferred_channel;
 -- Pia prefers both channels, SMS first: where the policy allows both, she
 -- gets both, in the channels' order.
-INSERT INTO notify_preference (contact_id, channels) VALUES (6, '{sms,email}');
-\set requester_story 'SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT open_ticket(''R1 employee'', 1, requester_agent_id => 2) UNION ALL SELECT open_ticket(''R3 no address'', 1, contact_id => 3) UNION ALL SELECT open_ticket(''R4 two addresses'', 1, contact_id => 4) UNION ALL SELECT open_ticket(''R5 prefers sms'', 1, contact_id => 5) UNION ALL SELECT open_ticket(''R6 agent prefers sms'', 1, requester_agent_id => 3) UNION ALL SELECT open_ticket(''R7 customer'', 1, customer_id => 1) UNION ALL SELECT open_ticket(''R8 prefers both'', 1, contact_id => 6)) q; SET LOCAL ticketdesk.agent = 2; SELECT ticket_id FROM open_ticket(''R2 her own'', 1, requester_agent_id => 2); UPDATE ticket SET priority = ''high'', priority_fixed = true WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after; SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT assign(ticket_id, 2) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q; SET LOCAL ticketdesk.agent = 2; SELECT count(*) FROM (SELECT acknowledge(ticket_id) FROM ticket WHERE subject ~ ''^R[0-9] '' AND ticket_id > :requester_after ORDER BY ticket_id) q;'
+INSERT INTO notify_preference (contact_id, channels) VALUES (6, '{sms,email}'), (11, '{email}');
+-- A customer with a work phone only: SMS goes there (coalesce(phone, work_phone)).
+INSERT INTO customer (name, email, work_phone) VALUES ('Wanda Works', 'wanda@works.test', '+37060000015');
+\set requester_story 'SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT open_ticket(''R1 employee'', 1, requester_agent_id => 2) UNION ALL SELECT open_ticket(''R3 no address'', 1, contact_id => 3) UNION ALL SELECT open_ticket(''R4 two addresses'', 1, contact_id => 4) UNION ALL SELECT open_ticket(''R5 prefers sms'', 1, contact_id => 5) UNION ALL SELECT open_ticket(''R6 agent prefers sms'', 1, requester_agent_id => 3) UNION ALL SELECT open_ticket(''R7 customer'', 1, customer_id => 1) UNION ALL SELECT open_ticket(''R8 prefers both'', 1, contact_id => 6) UNION ALL SELECT open_ticket(''R9 non-ASCII address'', 1, contact_id => 7) UNION ALL SELECT open_ticket(''R10 two at signs'', 1, contact_id => 8) UNION ALL SELECT open_ticket(''R11 tab in address'', 1, contact_id => 9) UNION ALL SELECT open_ticket(''R12 blank address'', 1, contact_id => 10) UNION ALL SELECT open_ticket(''R13 preference changed'', 1, contact_id => 11) UNION ALL SELECT open_ticket(''R14 semicolon'', 1, contact_id => 12) UNION ALL SELECT open_ticket(''R15 customer work phone'', 1, customer_id => (SELECT customer_id FROM customer WHERE name = ''Wanda Works''))) q; SET LOCAL ticketdesk.agent = 2; SELECT ticket_id FROM open_ticket(''R2 her own'', 1, requester_agent_id => 2); UPDATE ticket SET priority = ''high'', priority_fixed = true WHERE subject ~ ''^R[0-9]+ '' AND ticket_id > :requester_after; SET LOCAL ticketdesk.agent = 1; SELECT count(*) FROM (SELECT assign(ticket_id, 2) FROM ticket WHERE subject ~ ''^R[0-9]+ '' AND ticket_id > :requester_after ORDER BY ticket_id) q; UPDATE notify_preference SET channels = ''{sms}'' WHERE contact_id = 11; SET LOCAL ticketdesk.agent = 2; SELECT count(*) FROM (SELECT acknowledge(ticket_id) FROM ticket WHERE subject ~ ''^R[0-9]+ '' AND ticket_id > :requester_after ORDER BY ticket_id) q;'
 CREATE TEMP VIEW requester_messages AS
 SELECT k.subject, row_number() OVER (PARTITION BY k.ticket_id ORDER BY o.outbox_id) AS n, o.event, o.channel,
        o.recipient, o.recipient_name AS name, o.agent_id, o.contact_id, o.language AS lang,
        o.sender_name AS sender, o.note, o.thread = k.reference AS threaded, o.ticket_id
   FROM outbox o JOIN ticket k ON k.tenant_id = o.tenant_id AND k.ticket_id = o.ticket_id
- WHERE k.subject ~ '^R[0-9] ' AND o.event IN ('registered', 'acknowledged');
+ WHERE k.subject ~ '^R[0-9]+ ' AND o.event IN ('registered', 'acknowledged');
 CREATE TEMP TABLE requester_by_gate AS SELECT * FROM requester_messages WITH NO DATA;
 SELECT coalesce(max(ticket_id), 0) AS requester_after FROM ticket \gset
 BEGIN;
@@ -447,3 +463,21 @@ SELECT (SELECT count(*) FROM requester_messages WHERE ticket_id > :requester_aft
        (SELECT count(*) FROM requester_by_gate) AS by_gate;
 ROLLBACK;
 DELETE FROM notify_policy WHERE event = 'registered' AND NOT seeded;
+
+--
+-- 21. The requester's messages are written as the bootstrap superuser with
+--     names resolved in pg_catalog and ticketdesk only (src/trusted.c, the
+--     path pushed as an override): a trigger added on outbox sees that
+--     path, not the caller's, which names a schema of its own first.
+--
+BEGIN;
+CREATE SCHEMA td_notify_evil;
+CREATE FUNCTION td_notify_path() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'outbox trigger for %: names resolved in %', NEW.event, current_schemas(true);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER td_notify_path BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION td_notify_path();
+SET LOCAL search_path = td_notify_evil, ticketdesk, public;
+SELECT ticket_id > 0 AS opened FROM open_ticket('Path check', 1, contact_id => 1);
+ROLLBACK;

@@ -10,10 +10,11 @@
  * dispatchers, watchers), DISTINCT ON, and notify_addresses with its three
  * kinds of recipient: a plan of about 45 nodes, set up again for every
  * event, for one recipient and usually one row (doc/benchmarks.md, "Session
- * 5: opening a ticket"). Here the same rules take three keyed statements,
- * each a plan of a few nodes kept for the backend: the ticket, the
- * requester with the channels the policy and the preference give, and one
- * INSERT into outbox per message.
+ * 5: opening a ticket"). Here the same rules take no statement at all:
+ * the ticket, the requester, its preference and the tenant's policies are
+ * read by key (keyed_read.c), under the snapshot a statement would take,
+ * and each message is written into outbox directly (direct_write.c)
+ * (doc/benchmarks.md, "Session 7: the requester's message").
  *
  * The rules are those of notify_ticket_event and notify_addresses
  * (schema/88_api_notify.sql), for the requester: the contact person, else
@@ -23,28 +24,21 @@
  * order; a message already queued for the event is skipped; the worker is
  * woken at commit when anything was queued. sql/notify shows each case.
  *
- * Like notify_ticket_event (SECURITY DEFINER) the statements do not run
- * with the caller's rights: they run as the bootstrap superuser with
- * search_path pinned (trusted.c), and name the event's tenant in every
- * look-up.
+ * Like notify_ticket_event (SECURITY DEFINER) the reads and writes do not
+ * run with the caller's rights: they run as the bootstrap superuser with
+ * names resolved in pg_catalog and ticketdesk only (trusted.c), and name
+ * the event's tenant in every key.
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/relscan.h"
-#include "access/table.h"
-#include "access/stratnum.h"
-#include "catalog/namespace.h"
+#include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
@@ -64,31 +58,63 @@ typedef enum RequesterKind
 	REQUESTER_KINDS
 } RequesterKind;
 
-/* The ticket's requester and what the messages carry from it. */
-static const char *const ticket_query =
-"SELECT k.contact_id, k.requester_agent_id, k.customer_id, k.priority, k.reference"
-"  FROM ticketdesk.ticket k WHERE k.tenant_id = $1 AND k.ticket_id = $2";
+/*
+ * The ticket's requester and what the messages carry from it, by the
+ * ticket's primary key.
+ */
+enum
+{
+	TK_CONTACT, TK_AGENT, TK_CUSTOMER, TK_PRIORITY, TK_REFERENCE
+};
+static const char *const ticket_read[] = {
+	"contact_id", "requester_agent_id", "customer_id", "priority", "reference"
+};
+static const char *const ticket_key[] = {"tenant_id", "ticket_id"};
+static KeyedTable ticket_table = {"ticket", lengthof(ticket_read), ticket_read,
+	lengthof(ticket_key), ticket_key};
 
 /*
- * A requester's name, addresses and language, and the channels it prefers
- * (NULL: none): notify_addresses' branch of its kind. $1 tenant, $2 the
- * requester's id. The channels of the event for it are notify_channels'
- * (policy_channels below).
+ * A requester's name, addresses and language, by its primary key:
+ * notify_addresses' branch of its kind (an agent; a contact and its
+ * preferred channel; a customer and its two phones).
  */
-static const char *const requester_row[REQUESTER_KINDS] = {
-	"SELECT a.name, a.email, a.phone, a.language, p.channels"
-	"  FROM ticketdesk.agent a"
-	"  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = a.tenant_id AND p.agent_id = a.agent_id"
-	" WHERE a.tenant_id = $1 AND a.agent_id = $2",
-	"SELECT n.name, n.email, n.phone, n.language,"
-	"       coalesce(p.channels, CASE n.preferred_channel WHEN 'sms' THEN '{sms}'::text[]"
-	"                                                     WHEN 'email' THEN '{email}'::text[] END)"
-	"  FROM ticketdesk.contact n"
-	"  LEFT JOIN ticketdesk.notify_preference p ON p.tenant_id = n.tenant_id AND p.contact_id = n.contact_id"
-	" WHERE n.tenant_id = $1 AND n.contact_id = $2",
-	"SELECT u.name, u.email, coalesce(u.phone, u.work_phone), 'en', NULL::text[]"
-	"  FROM ticketdesk.customer u WHERE u.tenant_id = $1 AND u.customer_id = $2"
+enum
+{
+	RQ_NAME, RQ_EMAIL, RQ_PHONE, RQ_LANGUAGE, RQ_PREFERRED_CHANNEL,
+	RQ_WORK_PHONE = RQ_LANGUAGE /* a customer's: it has no language */
 };
+static const char *const agent_read[] = {"name", "email", "phone", "language"};
+static const char *const agent_key[] = {"tenant_id", "agent_id"};
+static const char *const contact_read[] = {"name", "email", "phone", "language", "preferred_channel"};
+static const char *const contact_key[] = {"tenant_id", "contact_id"};
+static const char *const customer_read[] = {"name", "email", "phone", "work_phone"};
+static const char *const customer_key[] = {"tenant_id", "customer_id"};
+static KeyedTable requester_table[REQUESTER_KINDS] = {
+	{"agent", lengthof(agent_read), agent_read, lengthof(agent_key), agent_key},
+	{"contact", lengthof(contact_read), contact_read, lengthof(contact_key), contact_key},
+	{"customer", lengthof(customer_read), customer_read, lengthof(customer_key), customer_key}
+};
+
+/*
+ * The channels an agent or a contact prefers: notify_addresses' LEFT JOIN
+ * (p.tenant_id, p.agent_id) or (p.tenant_id, p.contact_id), through the
+ * table's unique key (tenant_id, agent_id, contact_id), the other id NULL
+ * (its CHECK: exactly one of them is set).
+ */
+static const char *const preference_read[] = {"channels"};
+static const char *const preference_key[] = {"tenant_id", "agent_id", "contact_id"};
+static KeyedTable preference_table = {"notify_preference", lengthof(preference_read), preference_read,
+	lengthof(preference_key), preference_key};
+
+/* The tenant's channel policies (policy_channels). */
+enum
+{
+	PO_EVENT, PO_PRIORITY, PO_CHANNELS, PO_ALLOWED, PO_SEEDED
+};
+static const char *const policy_read[] = {"event", "priority", "channels", "allowed", "seeded"};
+static const char *const policy_key[] = {"tenant_id"};
+static KeyedTable policy_table = {"notify_policy", lengthof(policy_read), policy_read,
+	lengthof(policy_key), policy_key};
 
 /*
  * One message, written without a statement (direct_write.c): the columns
@@ -107,9 +133,6 @@ static const char *const outbox_columns[] = {
 static const char *const outbox_vouched[] = {"ticket", "tenant", "contact", "agent", NULL};
 static DirectTable outbox_table = {"outbox", lengthof(outbox_columns), outbox_columns, outbox_vouched};
 
-static SPIPlanPtr ticket_plan;
-static SPIPlanPtr requester_plan[REQUESTER_KINDS];
-
 /* Whether text matches a regular expression, as the SQL operator ~ would. */
 static bool
 text_matches(Datum value, const char *pattern)
@@ -118,23 +141,72 @@ text_matches(Datum value, const char *pattern)
 												CStringGetTextDatum(pattern)));
 }
 
-/* The plans, prepared once per backend (within the trusted scope). */
-static void
-prepare_plans(void)
+/*
+ * The address rules of notify_addresses: an address is usable when it is
+ * not blank (~ '\S'), and for e-mail when it is one address
+ * (~ '^[^\s<>@",;]+@[^\s<>@",;]+$'). Decided here only where the answer
+ * does not depend on what the regular expression's locale counts as space:
+ * text of printable ASCII (33-126, never space in any locale) for the
+ * e-mail rule, and for the blank rule any such character in the text. For
+ * anything else (spaces, control characters, any byte beyond ASCII) the
+ * expressions themselves decide, as in SQL.
+ */
+static bool
+address_usable(Datum value, bool email)
 {
-	if (ticket_plan == NULL)
+	text	   *address = DatumGetTextPP(value);
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(address);
+	int			len = VARSIZE_ANY_EXHDR(address);
+	bool		printable = true;
+	int			at = -1;
+	int			ats = 0;
+	bool		forbidden = false;
+
+	for (int i = 0; i < len; i++)
 	{
-		Oid			types[2] = {INT4OID, INT8OID};
-
-		ticket_plan = saved_plan(ticket_query, 2, types);
-	}
-	for (int kind = 0; kind < REQUESTER_KINDS; kind++)
-		if (requester_plan[kind] == NULL)
+		if (p[i] < 33 || p[i] > 126)
 		{
-			Oid			types[2] = {INT4OID, INT8OID};
-
-			requester_plan[kind] = saved_plan(requester_row[kind], 2, types);
+			printable = false;
+			continue;
 		}
+		if (p[i] == '@')
+		{
+			at = i;
+			ats++;
+		}
+		else if (strchr("<>\",;", p[i]) != NULL)
+			forbidden = true;
+	}
+	if (!printable)
+	{
+		if (!text_matches(value, "\\S"))
+			return false;
+		return !email || text_matches(value, "^[^\\s<>@\",;]+@[^\\s<>@\",;]+$");
+	}
+	if (len == 0)
+		return false;
+	return !email || (ats == 1 && at > 0 && at < len - 1 && !forbidden);
+}
+
+/*
+ * The first row of a keyed table with these key values, its columns
+ * copied into the current memory context; false when there is none.
+ */
+static bool
+keyed_get(KeyedTable *t, Snapshot snapshot, int nkeys, const Datum *key, const bool *key_null,
+		  Datum *values, bool *nulls)
+{
+	KeyedScan  *scan = keyed_begin(t, snapshot, nkeys, key, key_null);
+	bool		found = keyed_next(scan, values, nulls);
+
+	if (found)
+		for (int c = 0; c < t->ncolumns; c++)
+			if (!nulls[c])
+				values[c] = t->attlen[c] == -1 ?
+					PointerGetDatum(PG_DETOAST_DATUM_COPY(values[c])) :
+					datumCopy(values[c], t->attbyval[c], t->attlen[c]);
+	keyed_end(scan);
+	return found;
 }
 
 /* The text elements of an array, NULLs as NULL pointers. */
@@ -184,54 +256,40 @@ text_order(const void *a, const void *b)
  */
 static ArrayType *
 policy_channels(int32 tenant_id, const char *event, Datum priority, bool priority_null,
-				ArrayType *preference)
+				ArrayType *preference, Snapshot snapshot)
 {
-	Relation	rel = table_open(get_relname_relid("notify_policy", get_namespace_oid("ticketdesk", false)),
-								 AccessShareLock);
-	Relation	index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-	AttrNumber	event_att = get_attnum(RelationGetRelid(rel), "event");
-	AttrNumber	priority_att = get_attnum(RelationGetRelid(rel), "priority");
-	AttrNumber	channels_att = get_attnum(RelationGetRelid(rel), "channels");
-	AttrNumber	allowed_att = get_attnum(RelationGetRelid(rel), "allowed");
-	AttrNumber	seeded_att = get_attnum(RelationGetRelid(rel), "seeded");
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
-	ScanKeyData key;
+	Datum		key = Int32GetDatum(tenant_id);
+	KeyedScan  *scan = keyed_begin(&policy_table, snapshot, 1, &key, NULL);
+	Datum		row[lengthof(policy_read)];
+	bool		null[lengthof(policy_read)];
+	int			event_len = strlen(event);
 	int			best = -1;
 	ArrayType  *channels = NULL;
 	ArrayType  *allowed = NULL;
 	ArrayType  *result;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(tenant_id));
-	index_rescan(scan, &key, 1, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (keyed_next(scan, row, null))
 	{
-		bool		isnull;
-		char	   *row_event = TextDatumGetCString(slot_getattr(slot, event_att, &isnull));
-		bool		every_event = strcmp(row_event, "*") == 0;
-		Datum		row_priority = slot_getattr(slot, priority_att, &isnull);
-		bool		every_priority = isnull;
+		text	   *row_event = DatumGetTextPP(row[PO_EVENT]);
+		bool		every_event = VARSIZE_ANY_EXHDR(row_event) == 1 && *VARDATA_ANY(row_event) == '*';
+		bool		every_priority = null[PO_PRIORITY];
 		int			rank;
 
-		if (!every_event && strcmp(row_event, event) != 0)
+		if (!every_event && (VARSIZE_ANY_EXHDR(row_event) != event_len ||
+							 memcmp(VARDATA_ANY(row_event), event, event_len) != 0))
 			continue;
 		if (!every_priority &&
-			(priority_null || DatumGetObjectId(row_priority) != DatumGetObjectId(priority)))
+			(priority_null || DatumGetObjectId(row[PO_PRIORITY]) != DatumGetObjectId(priority)))
 			continue;
 		rank = (every_event ? 0 : 4) + (every_priority ? 0 : 2) +
-			(DatumGetBool(slot_getattr(slot, seeded_att, &isnull)) ? 0 : 1);
+			(DatumGetBool(row[PO_SEEDED]) ? 0 : 1);
 		if (rank <= best)
 			continue;
 		best = rank;
-		channels = DatumGetArrayTypePCopy(slot_getattr(slot, channels_att, &isnull));
-		allowed = DatumGetArrayTypePCopy(slot_getattr(slot, allowed_att, &isnull));
+		channels = DatumGetArrayTypePCopy(row[PO_CHANNELS]);
+		allowed = DatumGetArrayTypePCopy(row[PO_ALLOWED]);
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	keyed_end(scan);
 
 	if (best < 0)
 	{
@@ -271,96 +329,127 @@ policy_channels(int32 tenant_id, const char *event, Datum priority, bool priorit
 
 /*
  * Queue the messages of the requester and return how many were queued.
- * Runs in the trusted scope, connected to SPI.
+ * Runs in the trusted scope.
  */
 static uint64
 queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char *event,
 					Datum note, bool note_null, int64 actor, bool actor_null)
 {
-	Datum		args[2];
+	Datum		key[3];
+	bool		key_null[3] = {false, false, false};
+	Datum		ticket[lengthof(ticket_read)];
+	bool		ticket_null[lengthof(ticket_read)];
+	Datum		requester[KEYED_MAX_COLUMNS];
+	bool		requester_null[KEYED_MAX_COLUMNS];
+	Datum		preference = (Datum) 0;
+	bool		preference_null = true;
 	Datum		values[lengthof(outbox_columns)];
 	bool		isnull_of[lengthof(outbox_columns)];
 	bool		sent_by[2] = {false, false};
 	DirectWrite *write = NULL;
-	bool		isnull;
 	RequesterKind kind;
 	Datum		requester_id;
-	Datum		priority;
-	bool		priority_null;
-	Datum		reference;
-	bool		reference_null;
-	HeapTuple	row;
-	TupleDesc	desc;
-	Datum		preference;
+	Snapshot	snapshot;
 	ArrayType  *channels;
 	Datum	   *channel;
 	bool	   *channel_null;
 	int			nchannels;
-	Datum		name;
-	Datum		language;
-	bool		language_null;
-	Datum		email;
-	bool		email_null;
 	Datum		phone;
 	bool		phone_null;
 	uint64		queued = 0;
 
 	/*
-	 * The ticket as it is after the change. Not read-only: like the
-	 * statements of a volatile function, the look-ups see the rows of the
-	 * command that fired the trigger (the ticket's own INSERT, when the
-	 * history row is written without a statement of its own).
+	 * What the statements of notify_ticket_event would see (a volatile
+	 * function's statement, or one through SPI not read-only): a new
+	 * command, so that the rows of the command that fired the trigger are
+	 * seen (the ticket's own INSERT, when the history row is written without
+	 * a statement of its own), and a snapshot taken now.
 	 */
-	args[0] = Int32GetDatum(tenant_id);
-	args[1] = Int64GetDatum(ticket_id);
-	if (SPI_execute_plan(ticket_plan, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "ticketdesk: could not read ticket %lld", (long long) ticket_id);
-	if (SPI_processed == 0)
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+
+	/* The ticket as it is after the change. */
+	key[0] = Int32GetDatum(tenant_id);
+	key[1] = Int64GetDatum(ticket_id);
+	if (!keyed_get(&ticket_table, snapshot, 2, key, NULL, ticket, ticket_null))
+	{
+		PopActiveSnapshot();
 		return 0;
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
+	}
 
 	/* The contact person, else the employee, else the customer. */
-	requester_id = SPI_getbinval(row, desc, 1, &isnull);
 	kind = REQUESTER_CONTACT;
-	if (isnull)
+	requester_id = ticket[TK_CONTACT];
+	if (ticket_null[TK_CONTACT])
 	{
-		requester_id = SPI_getbinval(row, desc, 2, &isnull);
 		kind = REQUESTER_AGENT;
+		requester_id = ticket[TK_AGENT];
 		/* The agent who made the change is not told about it. */
-		if (!isnull && !actor_null && DatumGetInt64(requester_id) == actor)
+		if (!ticket_null[TK_AGENT] && !actor_null && DatumGetInt64(requester_id) == actor)
+		{
+			PopActiveSnapshot();
 			return 0;
+		}
 	}
-	if (isnull)
+	if (kind == REQUESTER_AGENT && ticket_null[TK_AGENT])
 	{
-		requester_id = SPI_getbinval(row, desc, 3, &isnull);
 		kind = REQUESTER_CUSTOMER;
+		requester_id = ticket[TK_CUSTOMER];
+		if (ticket_null[TK_CUSTOMER])
+		{
+			PopActiveSnapshot();
+			return 0;
+		}
 	}
-	if (isnull)
-		return 0;
-	priority = SPI_getbinval(row, desc, 4, &priority_null);
-	reference = SPI_getbinval(row, desc, 5, &reference_null);
-	if (!reference_null)
-		reference = PointerGetDatum(PG_DETOAST_DATUM_COPY(reference));
 
-	/* The requester, then the channels of the event for it. */
-	args[0] = Int32GetDatum(tenant_id);
-	args[1] = requester_id;
-	if (SPI_execute_plan(requester_plan[kind], args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "ticketdesk: could not read the requester of ticket %lld", (long long) ticket_id);
-	if (SPI_processed == 0)
+	/* The requester, its preference, then the channels of the event for it. */
+	key[1] = requester_id;
+	if (!keyed_get(&requester_table[kind], snapshot, 2, key, NULL, requester, requester_null) ||
+		requester_null[RQ_NAME])
+	{
+		PopActiveSnapshot();
 		return 0;
-	row = SPI_copytuple(SPI_tuptable->vals[0]);
-	desc = SPI_tuptable->tupdesc;
-	name = SPI_getbinval(row, desc, 1, &isnull);
-	if (isnull)
-		return 0;
-	email = SPI_getbinval(row, desc, 2, &email_null);
-	phone = SPI_getbinval(row, desc, 3, &phone_null);
-	language = SPI_getbinval(row, desc, 4, &language_null);
-	preference = SPI_getbinval(row, desc, 5, &isnull);
-	channels = policy_channels(tenant_id, event, priority, priority_null,
-							   isnull ? NULL : DatumGetArrayTypeP(preference));
+	}
+	phone = requester[RQ_PHONE];
+	phone_null = requester_null[RQ_PHONE];
+	if (kind == REQUESTER_CUSTOMER)
+	{
+		/* coalesce(u.phone, u.work_phone), 'en', no preference */
+		if (phone_null)
+		{
+			phone = requester[RQ_WORK_PHONE];
+			phone_null = requester_null[RQ_WORK_PHONE];
+		}
+		requester[RQ_LANGUAGE] = CStringGetTextDatum("en");
+		requester_null[RQ_LANGUAGE] = false;
+	}
+	else
+	{
+		/* (tenant, agent_id, NULL) or (tenant, NULL, contact_id) */
+		key[1] = key[2] = requester_id;
+		key_null[1] = kind != REQUESTER_AGENT;
+		key_null[2] = kind != REQUESTER_CONTACT;
+		preference_null = !keyed_get(&preference_table, snapshot, 3, key, key_null,
+									 &preference, &preference_null) || preference_null;
+		/* A contact without a preference: her preferred channel, if any. */
+		if (kind == REQUESTER_CONTACT && preference_null && !requester_null[RQ_PREFERRED_CHANNEL])
+		{
+			char	   *preferred = TextDatumGetCString(requester[RQ_PREFERRED_CHANNEL]);
+
+			if (strcmp(preferred, "sms") == 0 || strcmp(preferred, "email") == 0)
+			{
+				Datum		one = CStringGetTextDatum(preferred);
+
+				preference = PointerGetDatum(construct_array(&one, 1, TEXTOID, -1, false, TYPALIGN_INT));
+				preference_null = false;
+			}
+		}
+	}
+	channels = policy_channels(tenant_id, event, ticket[TK_PRIORITY], ticket_null[TK_PRIORITY],
+							   preference_null ? NULL : DatumGetArrayTypeP(preference), snapshot);
+	PopActiveSnapshot();
 	deconstruct_array(channels, TEXTOID, -1, false, TYPALIGN_INT,
 					  &channel, &channel_null, &nchannels);
 
@@ -368,25 +457,25 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	for (int i = 0; i < nchannels; i++)
 	{
 		char	   *ch;
+		bool		email;
 		Datum		address = (Datum) 0;
 		bool		address_null = true;
 
 		if (channel_null[i])
 			continue;
 		ch = TextDatumGetCString(channel[i]);
-		if (strcmp(ch, "email") == 0)
+		email = strcmp(ch, "email") == 0;
+		if (email)
 		{
-			address = email;
-			address_null = email_null;
+			address = requester[RQ_EMAIL];
+			address_null = requester_null[RQ_EMAIL];
 		}
 		else if (strcmp(ch, "sms") == 0)
 		{
 			address = phone;
 			address_null = phone_null;
 		}
-		if (address_null || !text_matches(address, "\\S"))
-			continue;
-		if (strcmp(ch, "email") == 0 && !text_matches(address, "^[^\\s<>@\",;]+@[^\\s<>@\",;]+$"))
+		if (address_null || !address_usable(address, email))
 			continue;
 
 		/*
@@ -394,9 +483,9 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 		 * INSERT's ON CONFLICT DO NOTHING did: the event is new, so no
 		 * other message of it exists yet.
 		 */
-		if (sent_by[strcmp(ch, "email") == 0 ? 0 : 1])
+		if (sent_by[email ? 0 : 1])
 			continue;
-		sent_by[strcmp(ch, "email") == 0 ? 0 : 1] = true;
+		sent_by[email ? 0 : 1] = true;
 
 		memset(isnull_of, 0, sizeof(isnull_of));
 		values[0] = Int32GetDatum(tenant_id);
@@ -405,15 +494,15 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 		values[3] = CStringGetTextDatum(event);
 		values[4] = channel[i];
 		values[5] = address;
-		values[6] = name;
+		values[6] = requester[RQ_NAME];
 		values[7] = requester_id;
 		values[8] = requester_id;
 		isnull_of[7] = kind != REQUESTER_AGENT;
 		isnull_of[8] = kind != REQUESTER_CONTACT;
-		values[9] = language;
-		isnull_of[9] = language_null;
-		values[10] = reference;
-		isnull_of[10] = reference_null;
+		values[9] = requester[RQ_LANGUAGE];
+		isnull_of[9] = requester_null[RQ_LANGUAGE];
+		values[10] = ticket[TK_REFERENCE];
+		isnull_of[10] = ticket_null[TK_REFERENCE];
 		values[11] = note;
 		isnull_of[11] = note_null;
 		if (write == NULL)
@@ -421,7 +510,7 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 		direct_append(write, values, isnull_of);
 		queued++;
 	}
-	/* The row triggers after the rows: the foreign-key checks. */
+	/* The row triggers after the rows. */
 	if (write != NULL)
 		direct_end(write);
 	return queued;
@@ -446,12 +535,9 @@ notify_requester_queue(HeapTuple eventrow, TupleDesc tupdesc, const char *event)
 	TrustedScope scope;
 	volatile uint64 queued = 0;
 
-	SPI_connect();
-	trusted_enter(&scope);
+	trusted_enter_override(&scope);
 	PG_TRY();
 	{
-		trusted_by_key();
-		prepare_plans();
 		queued = queue_for_requester(tenant_id, ticket_id, event_id, event, note, note_null,
 									 actor_null ? 0 : DatumGetInt64(actor), actor_null);
 		trusted_done(&scope);
@@ -461,7 +547,6 @@ notify_requester_queue(HeapTuple eventrow, TupleDesc tupdesc, const char *event)
 		trusted_leave(&scope);
 	}
 	PG_END_TRY();
-	SPI_finish();
 	if (queued > 0)
 		(void) DirectFunctionCall1(ticketdesk_notify_wake, (Datum) 0);
 }

@@ -113,6 +113,38 @@ typedef struct HistoryEvent
 extern void history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int n,
 						   const char *note);
 
+/*
+ * A table of ticketdesk's read by key without a statement (keyed_read.c).
+ * The caller fills the first five fields, in a static variable;
+ * keyed_read.c fills the rest on first use and after catalog changes.
+ */
+#define KEYED_MAX_COLUMNS 8
+#define KEYED_MAX_KEYS 4
+typedef struct KeyedTable
+{
+	const char *relname;		/* a table in schema ticketdesk */
+	int			ncolumns;
+	const char *const *columns; /* the columns read, in order */
+	int			nkeys;
+	const char *const *keys;	/* the leading columns of an index */
+	uint64		learnt;			/* when the facts below were learnt; 0: never */
+	Oid			relid;
+	Oid			index;
+	AttrNumber	attnum[KEYED_MAX_COLUMNS];
+	int16		attlen[KEYED_MAX_COLUMNS];
+	bool		attbyval[KEYED_MAX_COLUMNS];
+	AttrNumber	key_attnum[KEYED_MAX_KEYS];
+	Oid			key_proc[KEYED_MAX_KEYS];	/* equality of each key column */
+	Oid			key_collation[KEYED_MAX_KEYS];
+} KeyedTable;
+
+typedef struct KeyedScan KeyedScan;
+
+extern KeyedScan *keyed_begin(KeyedTable *table, Snapshot snapshot, int nkeys, const Datum *key,
+							  const bool *isnull);
+extern bool keyed_next(KeyedScan *scan, Datum *values, bool *nulls);
+extern void keyed_end(KeyedScan *scan);
+
 /* ticketdesk's own bookkeeping as the bootstrap superuser (trusted.c). */
 typedef struct TrustedScope
 {
@@ -123,6 +155,7 @@ typedef struct TrustedScope
 } TrustedScope;
 
 extern void trusted_enter(TrustedScope *scope);
+extern void trusted_enter_override(TrustedScope *scope);
 extern void trusted_by_key(void);
 extern void trusted_done(TrustedScope *scope);
 extern void trusted_leave(TrustedScope *scope);

@@ -38,14 +38,13 @@
 
 #include "ticketdesk.h"
 
-/* Become the bootstrap superuser, with search_path = pg_catalog, ticketdesk. */
-void
-trusted_enter(TrustedScope *scope)
+static void
+enter(TrustedScope *scope, bool override)
 {
 	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   scope->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	scope->path_pushed = IsInParallelMode();
+	scope->path_pushed = override || IsInParallelMode();
 	if (scope->path_pushed)
 	{
 		OverrideSearchPath path = {0};
@@ -58,6 +57,27 @@ trusted_enter(TrustedScope *scope)
 	scope->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, ticketdesk", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* Become the bootstrap superuser, with search_path = pg_catalog, ticketdesk. */
+void
+trusted_enter(TrustedScope *scope)
+{
+	enter(scope, false);
+}
+
+/*
+ * trusted_enter_override is trusted_enter with the path always pushed as an
+ * override search path, as in parallel mode, which costs less than setting
+ * search_path and restoring it (no GUC nest level): for work that runs no
+ * statement of its own (notify_requester.c reads and writes rows by key)
+ * yet may run what resolves names as the superuser (a trigger of the table
+ * written, a function in a default or a domain's check).
+ */
+void
+trusted_enter_override(TrustedScope *scope)
+{
+	enter(scope, true);
 }
 
 /* The work succeeded: give the caller's search_path back. */
