@@ -87,11 +87,13 @@ add_event(EventList *events, const char *kind, const TicketRow *oldrow, const Ti
  * (direct_write.c: no SQL statement; the table's triggers fire as for an
  * INSERT), with the note (NULL or empty: none) and the acting agent when
  * the ticket is of the session's tenant. Only a trigger on the ticket may
- * call it: the rows' reference to the ticket is not checked again.
+ * call it: the rows' reference to the ticket is not checked again, nor is
+ * the acting agent's when it is agent_locked (0: none), an agent the
+ * ticket's own foreign key holds in this transaction.
  */
 void
 history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int n,
-			   const char *note)
+			   const char *note, int64 agent_locked)
 {
 	static const char *const columns[] = {
 		"tenant_id", "ticket_id", "kind", "old_value", "new_value", "note", "actor_agent_id"
@@ -118,7 +120,7 @@ history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int
 	if (tenant_id == ticketdesk_tenant)
 		values[6] = Int64GetDatum(current_agent_id(tenant_id, &no_actor));
 	nulls[6] = no_actor;
-	if (!no_actor)
+	if (!no_actor && DatumGetInt64(values[6]) != agent_locked)
 	{
 		Datum		key[2] = {values[0], values[6]};
 
@@ -159,6 +161,7 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 	TicketRow	newrow;
 	EventList	events;
 	bool		isnull;
+	int64		agent_locked = 0;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -174,11 +177,27 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
+		Datum		registered_by;
+
 		ticket_row_read(&newrow, tc, rel, trigdata->tg_trigtuple);
 		add_event(&events, "created", NULL, &newrow, TC_STATUS);
 		(void) ticket_row_get(&newrow, TC_ASSIGNEE_ID, &isnull);
 		if (!isnull)
 			add_event(&events, "assignee", NULL, &newrow, TC_ASSIGNEE_ID);
+
+		/*
+		 * The agent who registers the ticket is usually the one acting. The
+		 * new row's foreign key to that agent holds the agent's row in this
+		 * transaction (its check fires before this trigger, by name;
+		 * open_ticket_write locks it before any AFTER trigger; a deferred
+		 * check fails the whole transaction, this history row included), so
+		 * the history row's reference to the same agent needs no lock of its
+		 * own. Not under session_replication_role = replica, where foreign
+		 * keys are not checked.
+		 */
+		registered_by = ticket_row_get(&newrow, TC_REGISTERED_BY, &isnull);
+		if (!isnull && SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
+			agent_locked = DatumGetInt64(registered_by);
 	}
 	else
 	{
@@ -192,7 +211,7 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 	if (events.n > 0)
 		history_append(DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull)),
 					   DatumGetInt64(ticket_row_get(&newrow, TC_TICKET_ID, &isnull)),
-					   events.event, events.n, ticketdesk_note);
+					   events.event, events.n, ticketdesk_note, agent_locked);
 
 	return PointerGetDatum(NULL);
 }

@@ -154,7 +154,7 @@ record_routing(int32 tenant_id, int64 ticket_id, const char *rule, const char *n
 {
 	HistoryEvent event = {"routing", (Datum) 0, CStringGetTextDatum(rule), true, false};
 
-	history_append(tenant_id, ticket_id, &event, 1, note);
+	history_append(tenant_id, ticket_id, &event, 1, note, 0);
 }
 
 /*

@@ -50,6 +50,7 @@ static const char *const column_names[TC_COUNT] = {
 	[TC_PRIORITY_FIXED] = "priority_fixed",
 	[TC_STAGE] = "stage",
 	[TC_CHANNEL] = "channel",
+	[TC_REGISTERED_BY] = "registered_by",
 };
 
 static TicketColumns cached;

@@ -111,7 +111,7 @@ typedef struct HistoryEvent
 } HistoryEvent;
 
 extern void history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int n,
-						   const char *note);
+						   const char *note, int64 agent_locked);
 
 /*
  * A table of ticketdesk's read by key without a statement (keyed_read.c).
@@ -241,6 +241,7 @@ typedef enum TicketColumn
 	TC_PRIORITY_FIXED,
 	TC_STAGE,
 	TC_CHANNEL,
+	TC_REGISTERED_BY,
 	TC_COUNT
 } TicketColumn;
 
