@@ -91,6 +91,36 @@ typedef struct DeliveryItem
 } DeliveryItem;
 
 
+/*
+ * A claimed row not tried before, as render.c renders it: the row's
+ * columns and the values of its placeholders (outbox_claim_values).
+ */
+#define RENDER_NVALUES 13
+typedef struct RenderInput
+{
+	int32		tenant_id;
+	const char *event;
+	const char *channel;
+	const char *language;		/* the recipient's */
+	const char *recipient;
+	const char *thread;
+	char	   *sender_name;	/* the row's own, or NULL */
+	bool		has_agent;		/* the recipient is an agent */
+	void	   *vars;			/* the row's own values (a Jsonb), or NULL */
+	bool		found;			/* the ticket was found: values exist */
+	/* reference, subject, description, priority, status, center, assignee,
+	 * requester, recipient, link, deadline, resolution, note */
+	const char *values[RENDER_NVALUES];
+	char	   *sender;			/* set by render_message */
+} RenderInput;
+
+/* Recording the results in the worker (record.c). */
+extern int record_write(DeliveryItem *items, int n);
+
+/* Rendering in the worker (render.c). */
+extern void render_batch_begin(MemoryContext cxt);
+extern void render_message(RenderInput *in, DeliveryItem *item);
+
 /* Delivery (deliver.c): returns false when a shutdown interrupted it. */
 extern void deliver_init(void);
 extern bool deliver_batch(DeliveryItem *items, int n);
@@ -114,7 +144,18 @@ typedef enum TemplateMode
 	TEMPLATE_HTML_FROM_TEXT
 } TemplateMode;
 
+struct JsonbValue;
+
+/* A placeholder's value by name (len bytes, not terminated); NULL: none. */
+typedef char *(*TemplateLookup) (void *arg, const char *name, int len);
+
 extern void template_render(StringInfo out, const char *tmpl, int len, void *vars,
 							TemplateMode mode);
+extern void template_render_with(StringInfo out, const char *tmpl, int len, TemplateLookup lookup,
+								 void *arg, TemplateMode mode);
+extern void template_render_document(StringInfo out, const char *tmpl, int len, TemplateLookup lookup,
+									 void *arg, const char *lang);
+extern void template_check_size(int len);
+extern char *template_json_text(struct JsonbValue *v);
 
 #endif							/* NOTIFY_H */

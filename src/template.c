@@ -68,39 +68,54 @@ append_html(StringInfo out, const char *s, int len, bool literal)
 }
 
 /* The text of a value of vars, or NULL when it is absent or a JSON null. */
-static char *
-template_value(Jsonb *vars, const char *name, int len)
+/* The text of a JSON value as a placeholder shows it: NULL for JSON null. */
+char *
+template_json_text(JsonbValue *v)
 {
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	}
+}
+
+/* A placeholder's value from a JSON object of values (a TemplateLookup). */
+static char *
+template_value(void *arg, const char *name, int len)
+{
+	Jsonb	   *vars = (Jsonb *) arg;
 	JsonbValue	v;
 
 	if (vars == NULL || !JB_ROOT_IS_OBJECT(vars))
 		return NULL;
 	if (getKeyJsonValueFromContainer(&vars->root, name, len, &v) == NULL)
 		return NULL;
-	switch (v.type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			return pnstrdup(v.val.string.val, v.val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v.val.numeric)));
-		case jbvBool:
-			return pstrdup(v.val.boolean ? "true" : "false");
-		default:
-			return JsonbToCString(NULL, v.val.binary.data, v.val.binary.len);
-	}
+	return template_json_text(&v);
+}
+
+void
+template_render(StringInfo out, const char *tmpl, int len, void *vars, TemplateMode mode)
+{
+	template_render_with(out, tmpl, len, template_value, vars, mode);
 }
 
 /*
- * template_render appends tmpl, with every {{name}} replaced by its value in
- * vars (a Jsonb *), to out. TEMPLATE_TEXT copies everything as it is;
- * TEMPLATE_HTML escapes the values of a template written in HTML;
- * TEMPLATE_HTML_FROM_TEXT escapes both and turns line breaks into markup.
+ * template_render_with fills in a template with the values lookup gives
+ * (NULL: the placeholder renders as nothing). The worker renders through
+ * it from the claim's columns, without a JSON object of them.
  */
 void
-template_render(StringInfo out, const char *tmpl, int len, void *vars, TemplateMode mode)
+template_render_with(StringInfo out, const char *tmpl, int len, TemplateLookup lookup, void *arg,
+					 TemplateMode mode)
 {
 	bool		html = (mode != TEMPLATE_TEXT);
 
@@ -131,7 +146,7 @@ template_render(StringInfo out, const char *tmpl, int len, void *vars, TemplateM
 			append_html(out, tmpl + lit, i - lit, true);
 		else
 			appendBinaryStringInfo(out, tmpl + lit, i - lit);
-		value = template_value((Jsonb *) vars, tmpl + i + 2, j - i - 2);
+		value = lookup(arg, tmpl + i + 2, j - i - 2);
 		if (value != NULL && !html)
 			appendStringInfoString(out, value);
 		else if (value != NULL && mode == TEMPLATE_HTML_FROM_TEXT &&
@@ -153,16 +168,22 @@ template_render(StringInfo out, const char *tmpl, int len, void *vars, TemplateM
 		appendBinaryStringInfo(out, tmpl + lit, len - lit);
 }
 
-static void
-check_size(text *tmpl)
+void
+template_check_size(int len)
 {
-	if (VARSIZE_ANY_EXHDR(tmpl) > TEMPLATE_MAX_BYTES)
+	if (len > TEMPLATE_MAX_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_TD_TEMPLATE_TOO_LARGE),
 				 errmsg("notification template is too large"),
 				 errdetail("It has %d bytes; the limit is %d bytes.",
-						   (int) VARSIZE_ANY_EXHDR(tmpl), TEMPLATE_MAX_BYTES),
+						   len, TEMPLATE_MAX_BYTES),
 				 errhint("Keep a template to the text of one message.")));
+}
+
+static void
+check_size(text *tmpl)
+{
+	template_check_size(VARSIZE_ANY_EXHDR(tmpl));
 }
 
 /* ticketdesk_render_text returns the template filled in as plain text. */
@@ -216,6 +237,29 @@ language_is_rtl(const char *lang)
 }
 
 /*
+ * template_render_document fills in a plain-text template as an HTML
+ * document in language lang, right to left where the language is.
+ */
+void
+template_render_document(StringInfo out, const char *tmpl, int len, TemplateLookup lookup, void *arg,
+						 const char *lang)
+{
+	const char *dir;
+
+	for (const char *p = lang; *p; p++)
+		if (!islower((unsigned char) *p))
+			lang = "en";
+	dir = language_is_rtl(lang) ? "rtl" : "ltr";
+	appendStringInfo(out,
+					 "<!DOCTYPE html>\n<html lang=\"%s\" dir=\"%s\">\n"
+					 "<head><meta charset=\"utf-8\"></head>\n"
+					 "<body dir=\"%s\" style=\"direction: %s; text-align: %s\">\n<p>",
+					 lang, dir, dir, dir, strcmp(dir, "rtl") == 0 ? "right" : "left");
+	template_render_with(out, tmpl, len, lookup, arg, TEMPLATE_HTML_FROM_TEXT);
+	appendStringInfoString(out, "</p>\n</body>\n</html>\n");
+}
+
+/*
  * ticketdesk_render_html returns the template filled in as an HTML document
  * in the given language, right to left where the language is.
  */
@@ -225,7 +269,6 @@ ticketdesk_render_html(PG_FUNCTION_ARGS)
 	text	   *tmpl;
 	Jsonb	   *vars = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	char	   *lang = PG_ARGISNULL(2) ? "en" : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	const char *dir;
 	StringInfoData out;
 
 	/* No template (none fits the message): no text. */
@@ -234,17 +277,7 @@ ticketdesk_render_html(PG_FUNCTION_ARGS)
 	tmpl = PG_GETARG_TEXT_PP(0);
 
 	check_size(tmpl);
-	for (char *p = lang; *p; p++)
-		if (!islower((unsigned char) *p))
-			lang = "en";
-	dir = language_is_rtl(lang) ? "rtl" : "ltr";
 	initStringInfo(&out);
-	appendStringInfo(&out,
-					 "<!DOCTYPE html>\n<html lang=\"%s\" dir=\"%s\">\n"
-					 "<head><meta charset=\"utf-8\"></head>\n"
-					 "<body dir=\"%s\" style=\"direction: %s; text-align: %s\">\n<p>",
-					 lang, dir, dir, dir, strcmp(dir, "rtl") == 0 ? "right" : "left");
-	template_render(&out, VARDATA_ANY(tmpl), VARSIZE_ANY_EXHDR(tmpl), vars, TEMPLATE_HTML_FROM_TEXT);
-	appendStringInfoString(&out, "</p>\n</body>\n</html>\n");
+	template_render_document(&out, VARDATA_ANY(tmpl), VARSIZE_ANY_EXHDR(tmpl), template_value, vars, lang);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }

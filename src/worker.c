@@ -36,6 +36,7 @@
 
 #include "jobs.h"
 #include "notify.h"
+#include "utils/jsonb.h"
 #include "notify_shared.h"
 #include "secret.h"
 #include "ticketdesk.h"
@@ -54,7 +55,6 @@ static int	batch_secrets_n = 0;
 /* The worker's statements, prepared once per process (saved_plan). */
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr next_due_plan = NULL;
-static SPIPlanPtr record_plan = NULL;
 
 /* Take this worker's slot; false when another process already has it. */
 static bool
@@ -212,30 +212,44 @@ configured_channels(void)
 	return PointerGetDatum(construct_array(ch, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-static char *
-copy_value(HeapTuple tup, TupleDesc desc, int col)
-{
-	char	   *v = SPI_getvalue(tup, desc, col);
-	char	   *copy = MemoryContextStrdup(batch_cxt, v ? v : "");
+/* The columns of outbox_claim_values. */
+#define CLAIM_TENANT 1
+#define CLAIM_ID 2
+#define CLAIM_EVENT 3
+#define CLAIM_CHANNEL 4
+#define CLAIM_RECIPIENT 5
+#define CLAIM_RECIPIENT_NAME 6
+#define CLAIM_AGENT 7
+#define CLAIM_LANGUAGE 8
+#define CLAIM_SENDER 9
+#define CLAIM_THREAD 10
+#define CLAIM_NOTE 11
+#define CLAIM_VARS 12
+#define CLAIM_SUBJECT 13
+#define CLAIM_BODY_TEXT 14
+#define CLAIM_BODY_HTML 15
+#define CLAIM_PAYLOAD 16
+#define CLAIM_KEY 17
+#define CLAIM_FOUND 18
 
-	return copy;
+/* The columns of the placeholders' values, in RenderInput.values order. */
+static const int claim_value_columns[RENDER_NVALUES] = {
+	19, 20, 21, 22, 23, 24, 25, 26,		/* reference ... requester */
+	CLAIM_RECIPIENT_NAME, 27, 28, 29,	/* recipient, link, deadline, resolution */
+	CLAIM_NOTE
+};
+
+/* A text column's value in the memory current (the batch's), or NULL. */
+static char *
+column_text(const Datum *values, const bool *nulls, int col)
+{
+	return nulls[col - 1] ? NULL : TextDatumGetCString(values[col - 1]);
 }
 
-/* A column's text in the batch's memory, or NULL. */
-static char *
-copy_nullable(HeapTuple tup, TupleDesc desc, int col)
-{
-	char	   *v = SPI_getvalue(tup, desc, col);
-
-	return v ? MemoryContextStrdup(batch_cxt, v) : NULL;
-}
-
-/* A jsonb column's value, detoasted, in the batch's memory; 0 when NULL. */
+/* A jsonb value, detoasted, in the batch's memory; 0 when NULL. */
 static Datum
-copy_jsonb(HeapTuple tup, TupleDesc desc, int col)
+copy_jsonb(Datum d, bool isnull)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 	MemoryContext old;
 	Datum		copy;
 
@@ -344,6 +358,11 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	Datum		args[3];
 	int			channels;
 	TxnResult	r;
+	SPITupleTable *claimed;
+	uint64		nclaimed;
+	MemoryContext old;
+	Datum	   *values;
+	bool	   *nulls;
 
 	*n = 0;
 	*next_due_ms = notify_poll_interval_ms;
@@ -373,41 +392,72 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	}
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
 	if (claim_plan == NULL)
-		claim_plan = saved_plan("SELECT o.tenant_id, o.outbox_id, o.channel, o.recipient, o.message_key,"
-								"       CASE WHEN o.body_text IS NULL OR o.channel = 'email' THEN NULL"
-								"            ELSE o.payload::text END,"
-								"       o.event, o.language, o.sender_name, o.subject, o.body_text, o.body_html,"
-								"       o.payload, o.recipient_name, o.thread"
-								"  FROM ticketdesk.outbox_claim($1, $2 * interval '1 ms', $3) o",
+		claim_plan = saved_plan("SELECT * FROM ticketdesk.outbox_claim_values($1, $2 * interval '1 ms', $3)",
 								3, types);
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ticketdesk notify worker: the claim failed");
+	/* Rendering reads templates through SPI: keep the claim's rows apart. */
+	claimed = SPI_tuptable;
+	nclaimed = SPI_processed;
 
 	MemoryContextReset(batch_cxt);
-	*items = MemoryContextAllocZero(batch_cxt, sizeof(DeliveryItem) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	render_batch_begin(batch_cxt);
+	*items = MemoryContextAllocZero(batch_cxt, sizeof(DeliveryItem) * Max(nclaimed, 1));
+	old = MemoryContextSwitchTo(batch_cxt);
+	values = palloc(sizeof(Datum) * claimed->tupdesc->natts);
+	nulls = palloc(sizeof(bool) * claimed->tupdesc->natts);
+	for (uint64 i = 0; i < nclaimed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		DeliveryItem *item = &(*items)[i];
-		bool		isnull;
+		char	   *channel;
+		char	   *recipient_name;
+		char	   *thread;
 
-		item->tenant_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		item->outbox_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		item->channel = copy_value(tup, desc, 3)[0];
-		item->recipient = copy_value(tup, desc, 4);
-		item->key = copy_value(tup, desc, 5);
-		item->data = copy_nullable(tup, desc, 6);
-		item->event = copy_value(tup, desc, 7);
-		item->language = copy_value(tup, desc, 8);
-		item->sender = copy_nullable(tup, desc, 9);
-		item->subject = copy_nullable(tup, desc, 10);
-		item->body_text = copy_nullable(tup, desc, 11);
-		item->body_html = copy_nullable(tup, desc, 12);
-		/* A mail has no JSON body; an HTTP channel's is what it sends. */
-		item->payload = copy_jsonb(tup, desc, 13);
+		/* All columns at once: a wide row with NULLs is slow to read column by column. */
+		heap_deform_tuple(claimed->vals[i], claimed->tupdesc, values, nulls);
+		channel = column_text(values, nulls, CLAIM_CHANNEL);
+		recipient_name = column_text(values, nulls, CLAIM_RECIPIENT_NAME);
+		thread = column_text(values, nulls, CLAIM_THREAD);
+		item->tenant_id = DatumGetInt32(values[CLAIM_TENANT - 1]);
+		item->outbox_id = DatumGetInt64(values[CLAIM_ID - 1]);
+		item->channel = channel[0];
+		item->recipient = column_text(values, nulls, CLAIM_RECIPIENT);
+		item->key = DatumGetCString(DirectFunctionCall1(uuid_out, values[CLAIM_KEY - 1]));
+		item->event = column_text(values, nulls, CLAIM_EVENT);
+		item->body_text = column_text(values, nulls, CLAIM_BODY_TEXT);
+		if (item->body_text != NULL)
+		{
+			/* Tried before: the text stored with the first attempt. */
+			item->language = column_text(values, nulls, CLAIM_LANGUAGE);
+			item->sender = column_text(values, nulls, CLAIM_SENDER);
+			item->subject = column_text(values, nulls, CLAIM_SUBJECT);
+			item->body_html = column_text(values, nulls, CLAIM_BODY_HTML);
+			/* A mail has no JSON body; an HTTP channel's is what it sends. */
+			item->payload = copy_jsonb(values[CLAIM_PAYLOAD - 1], nulls[CLAIM_PAYLOAD - 1]);
+			if (item->channel != 'e' && item->payload != (Datum) 0)
+				item->data = JsonbToCString(NULL, &((Jsonb *) DatumGetPointer(item->payload))->root,
+											VARSIZE(DatumGetPointer(item->payload)));
+		}
+		else
+		{
+			RenderInput in = {0};
+
+			in.tenant_id = item->tenant_id;
+			in.event = item->event;
+			in.channel = channel;
+			in.language = column_text(values, nulls, CLAIM_LANGUAGE);
+			in.recipient = item->recipient;
+			in.thread = thread;
+			in.sender_name = column_text(values, nulls, CLAIM_SENDER);
+			in.has_agent = !nulls[CLAIM_AGENT - 1];
+			in.vars = DatumGetPointer(copy_jsonb(values[CLAIM_VARS - 1], nulls[CLAIM_VARS - 1]));
+			in.found = !nulls[CLAIM_FOUND - 1];
+			for (int v = 0; v < RENDER_NVALUES; v++)
+				in.values[v] = column_text(values, nulls, claim_value_columns[v]);
+			render_message(&in, item);
+		}
 		if (item->channel == 'e')
-			item->data = compose_mail(item, copy_nullable(tup, desc, 14), copy_nullable(tup, desc, 15));
+			item->data = compose_mail(item, recipient_name, thread);
 		if (item->data == NULL)
 		{
 			/*
@@ -417,14 +467,15 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 			item->done = true;
 			item->permanent = true;
 			item->subject = item->body_text = item->body_html = NULL;
-			item->error = MemoryContextStrdup(batch_cxt,
-											  psprintf("no template for event \"%s\" in \"%s\" or in English",
-													   item->event, item->language));
+			item->payload = (Datum) 0;
+			item->error = psprintf("no template for event \"%s\" in \"%s\" or in English",
+								   item->event, item->language);
 			continue;
 		}
 		item->len = strlen(item->data);
 	}
-	*n = (int) SPI_processed;
+	MemoryContextSwitchTo(old);
+	*n = (int) nclaimed;
 	load_secrets(*items, *n);
 
 	/* When the next row not claimed now falls due. */
@@ -445,96 +496,19 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	return TXN_DONE;
 }
 
-/* A text[] of one string field of every item, NULL elements where it is NULL. */
-static Datum
-text_column(DeliveryItem *items, int n, size_t offset)
-{
-	Datum	   *values = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		char	   *v = *(char **) ((char *) &items[i] + offset);
-
-		nulls[i] = (v == NULL);
-		values[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
-	}
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/*
- * A jsonb[] of the items' JSON bodies, NULL elements for mail: the values
- * the claim returned, so recording them parses no JSON.
- */
-static Datum
-payload_column(DeliveryItem *items, int n)
-{
-	Datum	   *values = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		nulls[i] = (items[i].payload == (Datum) 0);
-		values[i] = items[i].payload;
-	}
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-}
-
 /*
  * Record the results of a batch and the text sent, in the transaction open
- * (outbox_record: one set-based UPDATE), and count them.
+ * (record.c: each row updated by its primary key), and count them.
  */
 static void
 record_results(DeliveryItem *items, int n)
 {
-	Oid			types[13] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-		INT4OID, INT4OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, JSONBARRAYOID};
-	Datum		args[13];
-	Datum	   *tenants = palloc(sizeof(Datum) * n);
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *errors = palloc(sizeof(Datum) * n);
-	bool	   *error_nulls = palloc(sizeof(bool) * n);
-	Datum	   *permanent = palloc(sizeof(Datum) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
 	int			ok = 0;
 
 	for (int i = 0; i < n; i++)
-	{
-		tenants[i] = Int32GetDatum(items[i].tenant_id);
-		ids[i] = Int64GetDatum(items[i].outbox_id);
-		error_nulls[i] = items[i].ok;
-		errors[i] = items[i].ok ? (Datum) 0 : CStringGetTextDatum(items[i].error);
-		permanent[i] = BoolGetDatum(items[i].permanent);
 		ok += items[i].ok ? 1 : 0;
-	}
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: recording results");
-	args[0] = PointerGetDatum(construct_array(tenants, n, INT4OID, 4, true, TYPALIGN_INT));
-	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
-												 TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_array(permanent, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-	args[4] = Int32GetDatum(notify_max_attempts);
-	args[5] = Int32GetDatum(notify_backoff_base_ms);
-	args[6] = Int32GetDatum(notify_backoff_cap_ms);
-	args[7] = text_column(items, n, offsetof(DeliveryItem, language));
-	args[8] = text_column(items, n, offsetof(DeliveryItem, sender));
-	args[9] = text_column(items, n, offsetof(DeliveryItem, subject));
-	args[10] = text_column(items, n, offsetof(DeliveryItem, body_text));
-	args[11] = text_column(items, n, offsetof(DeliveryItem, body_html));
-	args[12] = payload_column(items, n);
-	if (record_plan == NULL)
-		record_plan = saved_plan("SELECT ticketdesk.outbox_record($1, $2, $3, $4, $5,"
-								 " $6 * interval '1 ms', $7 * interval '1 ms',"
-								 " $8, $9, $10, $11, $12, $13)",
-								 13, types);
-	if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "ticketdesk notify worker: recording the results failed");
+	(void) record_write(items, n);
 
 	SpinLockAcquire(&notify_shared->mutex);
 	my_slot->batches++;

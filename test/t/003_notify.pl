@@ -448,6 +448,80 @@ wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'capped'}, 'sent',
 	'and it is delivered once the gateway is back');
 
 # ---------------------------------------------------------------------------
+# 7b. The worker renders in C (src/render.c, from outbox_claim_values) what
+#     outbox_message renders in SQL. Mixed rows (languages with and without
+#     templates, mail and SMS, an SMS without a template of its own, a
+#     tenant's own template written in HTML, values given when queued, an
+#     explicit sender, a mail without a thread, values that are not an
+#     object, an event without any template) are read from the view in the
+#     transaction that queues them and compared with what the worker stored
+#     with its result. Then a template changed between two batches: the
+#     next batch uses the new text.
+# ---------------------------------------------------------------------------
+sql(q{
+SET search_path = ticketdesk;
+INSERT INTO notify_template (event, channel, language, subject, body_text, body_html)
+VALUES ('reminder', 'email', 'en', 'Due {{due}}: {{subject}}', 'Due {{due}} <{{sender}}> {{priority}}',
+        '<p>Due {{due}} &amp; {{center}}: <b>{{subject}}</b> <a href="{{link}}">{{reference}}</a></p>');
+INSERT INTO contact (customer_id, name, email, phone, language)
+VALUES (1, 'Pola Polka', 'pola@acme.test', '+37060000002', 'pl'),
+       (1, 'Dieter Deutsch', 'dieter@acme.test', '+37060000003', 'de');
+});
+sql(q{
+BEGIN;
+SET search_path = ticketdesk;
+CREATE TABLE public.render_mark AS SELECT coalesce(max(outbox_id), 0) AS last FROM outbox;
+SELECT count(*) FROM (
+    SELECT enqueue(2, 'assigned', agent_id => 2, channels => '{email,sms}')
+    UNION ALL SELECT enqueue(2, 'assigned', contact_id => 2, channels => '{email,sms}')
+    UNION ALL SELECT enqueue(1, 'assigned', contact_id => 3, channels => '{email,sms}')
+    UNION ALL SELECT enqueue(1, 'registered', contact_id => 1, channels => '{email,sms}')
+    UNION ALL SELECT enqueue(2, 'assigned', agent_id => 1, vars => '{"center": "Night shift", "priority": 3}')
+    UNION ALL SELECT enqueue(1, 'assigned', contact_id => 1, vars => '{"assignee": null}')
+    UNION ALL SELECT enqueue(2, 'reminder', contact_id => 3, vars => '{"due": "Friday", "subject": {"a": [1, true]}}')
+    UNION ALL SELECT enqueue(1, 'resolved', contact_id => 2, vars => '[1, 2]')) q;
+INSERT INTO outbox (ticket_id, event, channel, recipient, recipient_name, language, thread, sender_name)
+VALUES (1, 'closed', 'email', 'rona@acme.test', 'Rona', 'ro', NULL, 'Sam Sender'),
+       (2, 'resolved', 'sms', '+37060000099', NULL, 'he', 'TD-000002', NULL),
+       (2, 'no_such_event', 'email', 'dana@desk.test', NULL, 'en', 'TD-000002', NULL);
+CREATE TABLE public.render_expect AS
+SELECT m.* FROM outbox_message m, public.render_mark k WHERE m.outbox_id > k.last;
+SELECT notify_wake();
+COMMIT;
+});
+wait_sql(q{SELECT count(*) FROM ticketdesk.outbox o, render_mark k
+            WHERE o.outbox_id > k.last AND o.status IN ('queued', 'sending')}, '0',
+	'the mixed rows are sent or dead');
+my $render_rows = sql(q{SELECT count(*) FROM render_expect WHERE body_text IS NOT NULL});
+cmp_ok($render_rows, '>=', 14, "$render_rows rendered rows to compare");
+is(sql(q{SELECT count(*) FROM render_expect e JOIN ticketdesk.outbox o USING (tenant_id, outbox_id)
+          WHERE e.body_text IS NOT NULL AND o.status = 'sent'}),
+	$render_rows, 'every row the view renders is sent');
+is(sql(q{SELECT string_agg(o.outbox_id::text || ' ' || o.channel, ', ')
+           FROM render_expect e JOIN ticketdesk.outbox o USING (tenant_id, outbox_id)
+          WHERE (e.language, e.sender_name, e.subject, e.body_text, e.body_html, e.payload::text)
+                IS DISTINCT FROM (o.language, o.sender_name, o.subject, o.body_text, o.body_html, o.payload::text)
+            AND e.body_text IS NOT NULL}),
+	'', 'the worker stored the very texts, language, sender and JSON body outbox_message renders');
+is(sql(q{SELECT string_agg(DISTINCT o.status || ' ' || o.event, ', ')
+           FROM render_expect e JOIN ticketdesk.outbox o USING (tenant_id, outbox_id)
+          WHERE e.body_text IS NULL AND o.body_text IS NULL}),
+	'dead no_such_event', 'a row the view cannot render dies without a text');
+is(sql(q{SELECT count(*) FROM render_expect e
+          WHERE e.channel = 'sms' AND e.body_text LIKE e.thread || ': %' AND e.body_text LIKE '%https://desk.test/ticket/%'}),
+	'2', 'the SMS without a template of their own: thread, the mail\'s subject, the link');
+is(sql(q{SELECT count(*) FROM render_expect e WHERE e.subject = '[TD-000002] Due Friday: {"a": [1, true]}'
+            AND e.body_html LIKE '%<b>{&quot;a&quot;: [1, true]}</b>%'}),
+	'1', 'the tenant\'s own HTML template, with values given when queued (a JSON value escaped)');
+sql(q{UPDATE ticketdesk.notify_template SET subject = 'Changed {{due}}' WHERE event = 'reminder' AND NOT seeded});
+sql(q{BEGIN; SET search_path = ticketdesk;
+      SELECT count(*) FROM enqueue(2, 'reminder', contact_id => 3, vars => '{"due": "Monday"}');
+      SELECT notify_wake(); COMMIT;});
+wait_sql(q{SELECT subject FROM ticketdesk.outbox WHERE event = 'reminder' AND status = 'sent'
+            ORDER BY outbox_id DESC LIMIT 1}, '[TD-000002] Changed Monday',
+	'a template changed between two batches: the next batch sends the new text');
+
+# ---------------------------------------------------------------------------
 # 8. Crash: kill -9 the worker in the middle of 10,000 mails.
 # ---------------------------------------------------------------------------
 my $crash_mails = "$tmp/crash.jsonl";
