@@ -90,10 +90,15 @@ CREATE TABLE outbox (
 -- once, at 45 all are. (The result changes indexed columns, next_attempt_at
 -- and sent_at, and adds the text: it moves the row in any case.)
 CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
-CREATE INDEX outbox_ticket_idx ON outbox (tenant_id, ticket_id);
--- One message per event, channel and recipient, however often it is queued.
-CREATE UNIQUE INDEX outbox_event_once ON outbox (tenant_id, event_id, event, channel, recipient)
-    WHERE event_id IS NOT NULL;
+-- One message per event, channel and recipient, however often it is queued
+-- (an event is of one ticket, so naming the ticket first changes nothing of
+-- that; a message of no event is never a duplicate, its event_id being
+-- NULL). Led by the ticket, the same index finds a ticket's messages (its
+-- foreign key's look-ups among them): outbox has no index of the ticket
+-- alone, one index entry less for every message queued and recorded. A
+-- constraint, not a bare index, so that ON CONFLICT can name it: a column
+-- list there would meet notify_queue's parameter ticket_id.
+ALTER TABLE outbox ADD CONSTRAINT outbox_event_once UNIQUE (tenant_id, ticket_id, event_id, event, channel, recipient);
 -- Retention prunes sent rows by age.
 CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 COMMENT ON TABLE outbox IS

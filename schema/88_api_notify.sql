@@ -169,7 +169,7 @@ BEGIN
                                                         notify_queue.contact_id, notify_queue.customer_id,
                                                         channels) m
          WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id
-        ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING
+        ON CONFLICT ON CONSTRAINT outbox_event_once DO NOTHING
         RETURNING o.*
     LOOP
         RETURN NEXT queued;
@@ -319,7 +319,7 @@ BEGIN
                                                      x.agent_id, x.contact_id, x.customer_id) m
      WHERE k.tenant_id = NEW.tenant_id AND k.ticket_id = NEW.ticket_id
      ORDER BY x.event, x.agent_id, x.contact_id, x.customer_id, m.rank
-    ON CONFLICT (tenant_id, event_id, event, channel, recipient) WHERE event_id IS NOT NULL DO NOTHING;
+    ON CONFLICT ON CONSTRAINT outbox_event_once DO NOTHING;
     IF FOUND THEN
         PERFORM ticketdesk.notify_wake();
     END IF;

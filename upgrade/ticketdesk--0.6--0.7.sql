@@ -278,6 +278,134 @@ ALTER DOMAIN notify_recipient ADD CONSTRAINT notify_recipient_check CHECK (not_b
 ALTER DOMAIN language_code DROP CONSTRAINT language_code_check;
 ALTER DOMAIN language_code ADD CONSTRAINT language_code_check CHECK (language_code_valid(VALUE));
 
+-- The outbox's index of the ticket goes into outbox_event_once, which now
+-- leads with the ticket: one index entry less per message; the two
+-- ON CONFLICT clauses name the new key.
+DROP INDEX outbox_ticket_idx;
+DROP INDEX outbox_event_once;
+ALTER TABLE outbox ADD CONSTRAINT outbox_event_once UNIQUE (tenant_id, ticket_id, event_id, event, channel, recipient);
+CREATE OR REPLACE FUNCTION notify_queue(tenant integer, ticket_id bigint, event_kind text,
+                             agent_id bigint, contact_id bigint, customer_id bigint,
+                             channels text[] DEFAULT NULL, note text DEFAULT NULL,
+                             vars jsonb DEFAULT '{}', source_event bigint DEFAULT NULL,
+                             sender text DEFAULT NULL)
+    RETURNS SETOF outbox
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    queued ticketdesk.outbox;
+BEGIN
+    FOR queued IN
+        INSERT INTO ticketdesk.outbox AS o
+            (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+             contact_id, language, sender_name, thread, note, vars)
+        SELECT tenant, k.ticket_id, source_event, event_kind, m.channel, m.address, m.name,
+               notify_queue.agent_id, notify_queue.contact_id, m.language, sender, k.reference, note,
+               nullif(vars, '{}'::jsonb)
+          FROM ticketdesk.ticket k
+         CROSS JOIN LATERAL ticketdesk.notify_addresses(tenant, event_kind, k.priority, notify_queue.agent_id,
+                                                        notify_queue.contact_id, notify_queue.customer_id,
+                                                        channels) m
+         WHERE k.tenant_id = tenant AND k.ticket_id = notify_queue.ticket_id
+        ON CONFLICT ON CONSTRAINT outbox_event_once DO NOTHING
+        RETURNING o.*
+    LOOP
+        RETURN NEXT queued;
+    END LOOP;
+    PERFORM ticketdesk.notify_wake();
+END $$;
+CREATE OR REPLACE FUNCTION notify_ticket_event() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+DECLARE
+    ev     text;
+    actor  text;
+    audiences text[];
+BEGIN
+    ev := CASE
+        WHEN NEW.kind = 'created' THEN 'registered'
+        WHEN NEW.kind = 'assignee' AND NEW.new_value IS NOT NULL THEN 'assigned'
+        WHEN NEW.kind = 'status' AND NEW.new_value = 'new' AND NEW.old_value IN ('assigned', 'acknowledged') THEN 'rejected'
+        WHEN NEW.kind = 'status' AND NEW.new_value IN ('acknowledged', 'resolved', 'confirmed', 'closed', 'cancelled')
+            THEN NEW.new_value
+    END;
+    IF ev IS NULL THEN
+        RETURN NULL;
+    END IF;
+    audiences := CASE ev
+        WHEN 'registered' THEN '{requester}'
+        WHEN 'assigned' THEN '{assignee,requester}'
+        WHEN 'acknowledged' THEN '{requester}'
+        WHEN 'rejected' THEN '{dispatchers}'
+        WHEN 'resolved' THEN '{requester,watchers}'
+        WHEN 'confirmed' THEN '{assignee}'
+        WHEN 'closed' THEN '{requester,watchers}'
+        WHEN 'cancelled' THEN '{requester,assignee,watchers}'
+    END;
+    -- Opened already assigned: the thank-you names the handler, once is enough.
+    IF ev = 'assigned' AND EXISTS (SELECT 1 FROM ticketdesk.ticket_event e
+                                    WHERE e.tenant_id = NEW.tenant_id AND e.ticket_id = NEW.ticket_id
+                                      AND e.kind = 'created' AND e.event_id < NEW.event_id
+                                      AND e.at = NEW.at) THEN
+        audiences := '{assignee}';
+    END IF;
+    -- A rejection goes out in the name of the agent who rejected it.
+    IF ev = 'rejected' THEN
+        SELECT a.name INTO actor FROM ticketdesk.agent a
+         WHERE a.tenant_id = NEW.tenant_id AND a.agent_id = NEW.actor_agent_id;
+    END IF;
+
+    -- Every recipient's messages in one INSERT, in the order of the
+    -- recipients (event, agent, contact, customer) and of their channels:
+    -- what notify_queue would queue called once per recipient, without a
+    -- function call and a statement per recipient. A second row for the
+    -- same address and channel is skipped, as it was by the next call.
+    INSERT INTO ticketdesk.outbox AS o
+        (tenant_id, ticket_id, event_id, event, channel, recipient, recipient_name, agent_id,
+         contact_id, language, sender_name, thread, note, vars)
+    SELECT NEW.tenant_id, k.ticket_id, NEW.event_id, x.event, m.channel, m.address, m.name,
+           x.agent_id, x.contact_id, m.language, actor, k.reference, NEW.note, NULL
+      FROM ticketdesk.ticket k
+      CROSS JOIN LATERAL (
+            SELECT DISTINCT ON (y.event, y.agent_id, y.contact_id, y.customer_id) y.*
+              FROM (
+                -- the requester: the contact person, else the employee, else the customer
+                SELECT CASE WHEN ev = 'assigned' THEN 'handler_assigned' ELSE ev END AS event,
+                       CASE WHEN k.contact_id IS NULL THEN k.requester_agent_id END AS agent_id,
+                       k.contact_id,
+                       CASE WHEN k.contact_id IS NULL AND k.requester_agent_id IS NULL THEN k.customer_id END AS customer_id,
+                       1 AS rank
+                 WHERE 'requester' = ANY (audiences)
+                UNION ALL
+                SELECT ev, k.assignee_id, NULL, NULL, 2
+                 WHERE 'assignee' = ANY (audiences) AND k.assignee_id IS NOT NULL
+                UNION ALL
+                SELECT ev, m.agent_id, NULL, NULL, 3
+                  FROM ticketdesk.center_member m
+                 WHERE 'dispatchers' = ANY (audiences)
+                   AND m.tenant_id = NEW.tenant_id AND m.center_id = k.center_id AND m.role = 'dispatcher'
+                UNION ALL
+                SELECT ev, w.agent_id, w.contact_id, NULL, 4
+                  FROM ticketdesk.watcher w
+                 WHERE 'watchers' = ANY (audiences) AND w.tenant_id = NEW.tenant_id AND w.ticket_id = NEW.ticket_id
+              ) y
+             WHERE num_nonnulls(y.agent_id, y.contact_id, y.customer_id) = 1
+               AND (y.agent_id IS NULL OR y.agent_id IS DISTINCT FROM NEW.actor_agent_id)
+             ORDER BY y.event, y.agent_id, y.contact_id, y.customer_id, y.rank) x
+      CROSS JOIN LATERAL ticketdesk.notify_addresses(NEW.tenant_id, x.event, k.priority,
+                                                     x.agent_id, x.contact_id, x.customer_id) m
+     WHERE k.tenant_id = NEW.tenant_id AND k.ticket_id = NEW.ticket_id
+     ORDER BY x.event, x.agent_id, x.contact_id, x.customer_id, m.rank
+    ON CONFLICT ON CONSTRAINT outbox_event_once DO NOTHING;
+    IF FOUND THEN
+        PERFORM ticketdesk.notify_wake();
+    END IF;
+    RETURN NULL;
+END $$;
+
+ALTER FUNCTION notify_ticket_event() SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
+ALTER FUNCTION notify_queue(integer, bigint, text, bigint, bigint, bigint, text[], text, jsonb, bigint, text)
+    SECURITY DEFINER SET search_path = pg_catalog, ticketdesk, pg_temp;
+
 -- (the lead's sections end here; helpers' sections follow)
 
 -- notify7 (session 7): the worker's claim returns the placeholders' values and
