@@ -49,6 +49,9 @@ CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON t
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON category
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+-- And which types have no checklist template (src/checklist_copy.c).
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON checklist_template
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 
 -- Customer affinity looks up, per candidate, their latest ticket of the
 -- customer; the same index finds a customer's tickets (the foreign key's

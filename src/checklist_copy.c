@@ -12,6 +12,8 @@
  * the caller's policies hide, or one committed meanwhile); only when it
  * finds one does the copy run, as the same INSERT ... SELECT as before, as
  * the caller, under the caller's policies, which then decide what is copied.
+ * A probe that finds none is remembered until checklist_template changes
+ * (below).
  */
 #include "postgres.h"
 
@@ -26,7 +28,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -45,22 +50,85 @@ static const char *const copy_sql =
 static SPIPlanPtr copy_plan = NULL;
 
 /*
+ * The tenants' types known to have no template. Most openings name such a
+ * type, and the probe below cost about 14,000 instructions an opening
+ * (doc/benchmarks.md, "Session 8: opening a ticket (branch opening8)").
+ * The answer is kept per backend until checklist_template changes: its
+ * triggers checklist_template_changed (holders_changed, holders.c) send a
+ * relcache invalidation of the table with every change, which this
+ * backend processes at its next command, the others when the change
+ * commits (and again locally if it is rolled back). No relcache callback
+ * of its own (PostgreSQL allows ten a backend, ticketdesk uses nine):
+ * direct_write.c's callback marks the table's description stale, and the
+ * kept answers belong to one generation of that description.
+ */
+typedef struct NoTemplateKey
+{
+	int32		tenant_id;
+	int64		type_id;
+} NoTemplateKey;
+
+/* Enough for every tenant's types; beyond it the answers start again. */
+#define NO_TEMPLATE_MAX 100000
+
+static DirectTable template_table = {"checklist_template", 0, NULL, NULL};
+static HTAB *no_template = NULL;
+static uint64 no_template_generation = 0;
+
+/* Forget every answer: they belong to generation from now on. */
+static void
+no_template_reset(uint64 generation)
+{
+	HASHCTL		ctl;
+
+	if (no_template != NULL)
+		hash_destroy(no_template);
+	ctl.keysize = sizeof(NoTemplateKey);
+	ctl.entrysize = sizeof(NoTemplateKey);
+	ctl.hcxt = TopMemoryContext;
+	no_template = hash_create("ticketdesk types without a checklist template", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	no_template_generation = generation;
+}
+
+/*
  * Whether a checklist template of the type may exist: any row of
- * checklist_template with the tenant and type, in the latest snapshot.
+ * checklist_template with the tenant and type, in the latest snapshot;
+ * false at once when that was the answer before and the table has not
+ * changed since.
  */
 static bool
 template_may_exist(Datum tenant_id, Datum type_id)
 {
-	Oid			nsp = get_namespace_oid("ticketdesk", false);
-	Relation	rel = table_open(get_relname_relid("checklist_template", nsp), AccessShareLock);
-	Oid			indexid = get_relname_relid("checklist_template_type_idx", nsp);
+	NoTemplateKey key;
+	Oid			nsp;
+	Relation	rel;
+	Oid			indexid;
 	Relation	index;
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData keys[2];
+	uint64		generation;
 	bool		found;
 
+	memset(&key, 0, sizeof(key));
+	key.tenant_id = DatumGetInt32(tenant_id);
+	key.type_id = DatumGetInt64(type_id);
+
+	/* Changes committed by others since the last command count first. */
+	AcceptInvalidationMessages();
+	if (no_template != NULL && direct_described(&template_table, no_template_generation) &&
+		hash_search(no_template, &key, HASH_FIND, NULL) != NULL)
+		return false;
+
+	/* Locked first, so that the invalidations of changes up to now are processed. */
+	nsp = get_namespace_oid("ticketdesk", false);
+	rel = table_open(get_relname_relid("checklist_template", nsp), AccessShareLock);
+	generation = direct_describe(&template_table, rel);
+	if (no_template == NULL || generation != no_template_generation)
+		no_template_reset(generation);
+	indexid = get_relname_relid("checklist_template_type_idx", nsp);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "ticketdesk: index checklist_template_type_idx does not exist");
 	index = index_open(indexid, AccessShareLock);
@@ -76,6 +144,19 @@ template_may_exist(Datum tenant_id, Datum type_id)
 	UnregisterSnapshot(snapshot);
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
+
+	/*
+	 * Kept only while the generation it was read in is current: an
+	 * invalidation processed during the probe (a change committed after
+	 * the lock) leaves it unkept. One processed later empties it before
+	 * the next answer.
+	 */
+	if (!found && direct_described(&template_table, generation))
+	{
+		if (hash_get_num_entries(no_template) >= NO_TEMPLATE_MAX)
+			no_template_reset(generation);
+		(void) hash_search(no_template, &key, HASH_ENTER, NULL);
+	}
 	return found;
 }
 

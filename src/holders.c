@@ -181,7 +181,9 @@ routing_holders(int32 tenant_id, int64 profile_id, int64 center_id,
 /*
  * ticketdesk_holders_changed is the statement trigger on the tables that
  * decide who holds what where: it invalidates the cached holders in every
- * backend.
+ * backend. The other caches of configuration listen to the same
+ * invalidations (route_config.c, opening_refs.c, and checklist_copy.c for
+ * checklist_template).
  */
 Datum
 ticketdesk_holders_changed(PG_FUNCTION_ARGS)

@@ -99,6 +99,7 @@ extern bool direct_key_share(DirectTable *table, const Datum *key);
 extern HeapTuple direct_key_share_row(DirectTable *table, const Datum *key, uint64 *generation);
 extern HeapTuple direct_append_returning(DirectWrite *write, const Datum *values, const bool *nulls);
 extern uint64 direct_describe(DirectTable *table, Relation rel);
+extern bool direct_described(const DirectTable *table, uint64 generation);
 
 /* One row of a ticket's history (history.c). */
 typedef struct HistoryEvent
