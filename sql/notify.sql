@@ -481,3 +481,35 @@ CREATE TRIGGER td_notify_path BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCT
 SET LOCAL search_path = td_notify_evil, ticketdesk, public;
 SELECT ticket_id > 0 AS opened FROM open_ticket('Path check', 1, contact_id => 1);
 ROLLBACK;
+
+--
+-- 22. The requester's message reads the ticket as it is when the message is
+--     queued, not as the history trigger saw it written. The ticket's
+--     history trigger hands the row version it fires for over
+--     (src/keyed_read.c, keyed_row_written), and the message uses that
+--     version only while it is the one a read by key would find. Here a
+--     trigger that fires before the history changes the new ticket's
+--     contact from Rita to Piotr, and at the acknowledgement back to Rita:
+--     each message goes to the ticket's contact as changed, never to the
+--     one of the version handed over.
+--
+BEGIN;
+CREATE FUNCTION td_contact_swap() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ticketdesk.ticket SET contact_id = CASE NEW.contact_id WHEN 1 THEN 2 ELSE 1 END
+     WHERE tenant_id = NEW.tenant_id AND ticket_id = NEW.ticket_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER ticket_contact_swap AFTER INSERT ON ticket
+    FOR EACH ROW WHEN (NEW.subject = 'H1 swapped') EXECUTE FUNCTION td_contact_swap();
+CREATE TRIGGER ticket_contact_swap_ack AFTER UPDATE OF status ON ticket
+    FOR EACH ROW WHEN (NEW.subject = 'H1 swapped' AND NEW.status = 'acknowledged')
+    EXECUTE FUNCTION td_contact_swap();
+SET LOCAL ticketdesk.agent = 1;
+SELECT ticket_id AS swapped FROM open_ticket('H1 swapped', 1, contact_id => 1, assignee_id => 2) \gset
+SET LOCAL ticketdesk.agent = 2;
+SELECT count(*) AS acknowledged FROM (SELECT acknowledge(:swapped)) q;
+SELECT kind, old_value, new_value FROM ticket_event WHERE ticket_id = :swapped ORDER BY event_id;
+SELECT event, channel, recipient, recipient_name, contact_id FROM outbox
+ WHERE ticket_id = :swapped AND event IN ('registered', 'acknowledged') ORDER BY outbox_id;
+ROLLBACK;

@@ -171,6 +171,7 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("ticket_history must be an AFTER INSERT OR UPDATE row trigger")));
 
+	keyed_row_written(trigdata);	/* the requester's message reads it (keyed_read.c) */
 	rel = trigdata->tg_relation;
 	tc = ticket_columns(rel);
 	events.n = 0;

@@ -19,6 +19,12 @@
  * already take nine of the ten slots PostgreSQL has), and found again at
  * the next use, after the table is locked.
  *
+ * A row a trigger of the table has just seen written (keyed_row_written:
+ * the ticket's history trigger hands over the ticket row it fires for) is
+ * read by its tuple identifier instead of through the index
+ * (keyed_begin_written), when the reader's snapshot sees exactly that
+ * version and its key is the one asked for; otherwise through the index.
+ *
  *		static const char *const cols[] = {"name", "email"};
  *		static const char *const keys[] = {"tenant_id", "agent_id"};
  *		static KeyedTable agents = {"agent", lengthof(cols), cols, lengthof(keys), keys};
@@ -35,10 +41,14 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "commands/trigger.h"
 #include "executor/tuptable.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -50,10 +60,26 @@ struct KeyedScan
 {
 	KeyedTable *table;
 	Relation	rel;
-	Relation	index;
+	Relation	index;			/* NULL: the row handed over, in slot */
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	bool		done;			/* the row handed over was read */
 };
+
+/*
+ * The row version a row trigger last fired for (keyed_row_written): its
+ * table, the table's file, where the version is and who wrote it.
+ */
+static struct
+{
+	Oid			relid;
+	RelFileNode node;
+	ItemPointerData tid;
+	TransactionId xmin;
+}			written;
+
+static void begin_index_scan(KeyedScan *s, Snapshot snapshot, int nkeys, const Datum *key,
+							 const bool *isnull);
 
 /* How often the catalogs changed: what a table learnt is valid until then. */
 static uint64 catalog_changes = 1;
@@ -118,10 +144,15 @@ learn_table(KeyedTable *t, Relation rel)
 			t->attbyval[c] = TupleDescAttr(desc, attnum - 1)->attbyval;
 		}
 		else
+		{
 			t->key_attnum[c - t->ncolumns] = attnum;
+			t->key_attlen[c - t->ncolumns] = TupleDescAttr(desc, attnum - 1)->attlen;
+			t->key_attbyval[c - t->ncolumns] = TupleDescAttr(desc, attnum - 1)->attbyval;
+		}
 	}
 
 	t->index = InvalidOid;
+	t->key_unique = false;
 	foreach(lc, indexes)
 	{
 		Oid			indexid = lfirst_oid(lc);
@@ -135,6 +166,8 @@ learn_table(KeyedTable *t, Relation rel)
 		if (fits && (!OidIsValid(t->index) || indexid == primary))
 		{
 			t->index = indexid;
+			t->key_unique = index->rd_index->indisunique && index->rd_index->indimmediate &&
+				index->rd_index->indnkeyatts == t->nkeys;
 			for (int k = 0; k < t->nkeys; k++)
 			{
 				Oid			type = index->rd_opcintype[k];
@@ -202,11 +235,22 @@ KeyedScan *
 keyed_begin(KeyedTable *t, Snapshot snapshot, int nkeys, const Datum *key, const bool *isnull)
 {
 	KeyedScan  *s = palloc(sizeof(KeyedScan));
+
+	s->table = t;
+	s->rel = keyed_open(t);
+	begin_index_scan(s, snapshot, nkeys, key, isnull);
+	return s;
+}
+
+/* Start the scan of s, its table open, through the index. */
+static void
+begin_index_scan(KeyedScan *s, Snapshot snapshot, int nkeys, const Datum *key, const bool *isnull)
+{
+	KeyedTable *t = s->table;
 	ScanKeyData scankeys[KEYED_MAX_KEYS];
 
 	Assert(nkeys >= 1 && nkeys <= t->nkeys);
-	s->table = t;
-	s->rel = keyed_open(t);
+	s->done = false;
 	s->index = index_open(t->index, AccessShareLock);
 	for (int k = 0; k < nkeys; k++)
 	{
@@ -220,6 +264,94 @@ keyed_begin(KeyedTable *t, Snapshot snapshot, int nkeys, const Datum *key, const
 	s->slot = table_slot_create(s->rel, NULL);
 	s->scan = index_beginscan(s->rel, s->index, snapshot, nkeys, 0);
 	index_rescan(s->scan, scankeys, nkeys, NULL, 0);
+}
+
+/*
+ * keyed_row_written hands over the row version a row trigger of INSERT or
+ * UPDATE fires for (the new one), so that a reader of that row further down
+ * the same trigger may find it without the index (keyed_begin_written). A
+ * hint only, checked when used: one version is remembered, the last.
+ */
+void
+keyed_row_written(TriggerData *trigdata)
+{
+	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ||
+		tuple == NULL || tuple->t_data == NULL)
+		return;
+	written.relid = RelationGetRelid(trigdata->tg_relation);
+	written.node = trigdata->tg_relation->rd_node;
+	written.tid = tuple->t_self;
+	written.xmin = HeapTupleHeaderGetXmin(tuple->t_data);
+}
+
+/*
+ * Whether the row version handed over is the row of the table with this
+ * key (all its columns) that snapshot sees, read into s->slot if so.
+ *
+ * Sound because: the version was written by this transaction, in a
+ * subtransaction that did not abort (its xmin is current), so it stays
+ * where it is, in the table's current file (the same relfilenode: not
+ * truncated or rewritten since) until the transaction ends, and the block
+ * exists; a snapshot sees at most one version of a row, and the key's
+ * index is unique and not deferred, so at most one row with the key: if
+ * snapshot sees this version and its key is the key asked for, the index
+ * would have led to the same version. A version updated or deleted since
+ * (by a later trigger, a later command of the transaction), or not yet
+ * seen by snapshot, fails the visibility test, and the index decides.
+ */
+static bool
+written_row_fits(KeyedScan *s, Snapshot snapshot, const Datum *key)
+{
+	KeyedTable *t = s->table;
+	Relation	rel = s->rel;
+
+	if (!t->key_unique || written.relid != RelationGetRelid(rel) ||
+		!RelFileNodeEquals(written.node, rel->rd_node) ||
+		!TransactionIdIsNormal(written.xmin) || !TransactionIdIsCurrentTransactionId(written.xmin))
+		return false;
+	s->slot = table_slot_create(rel, NULL);
+	if (table_tuple_fetch_row_version(rel, &written.tid, snapshot, s->slot))
+	{
+		bool		same = true;
+
+		for (int k = 0; k < t->nkeys && same; k++)
+		{
+			bool		isnull;
+			Datum		value = slot_getattr(s->slot, t->key_attnum[k], &isnull);
+
+			same = !isnull && datumIsEqual(value, key[k], t->key_attbyval[k], t->key_attlen[k]);
+		}
+		if (same)
+			return true;
+	}
+	ExecDropSingleTupleTableSlot(s->slot);
+	s->slot = NULL;
+	return false;
+}
+
+/*
+ * keyed_begin_written is keyed_begin with every key column given (none
+ * NULL), for a row that a trigger this reading runs under may have handed
+ * over (keyed_row_written): read without the index when it is the one.
+ */
+KeyedScan *
+keyed_begin_written(KeyedTable *t, Snapshot snapshot, const Datum *key)
+{
+	KeyedScan  *s = palloc(sizeof(KeyedScan));
+
+	s->table = t;
+	s->rel = keyed_open(t);
+	if (written_row_fits(s, snapshot, key))
+	{
+		s->index = NULL;
+		s->scan = NULL;
+		s->done = false;
+		return s;
+	}
+	begin_index_scan(s, snapshot, t->nkeys, key, NULL);
 	return s;
 }
 
@@ -234,7 +366,13 @@ keyed_next(KeyedScan *s, Datum *values, bool *nulls)
 {
 	KeyedTable *t = s->table;
 
-	if (!index_getnext_slot(s->scan, ForwardScanDirection, s->slot))
+	if (s->index == NULL)
+	{
+		if (s->done)
+			return false;
+		s->done = true;
+	}
+	else if (!index_getnext_slot(s->scan, ForwardScanDirection, s->slot))
 		return false;
 	for (int c = 0; c < t->ncolumns; c++)
 		values[c] = slot_getattr(s->slot, t->attnum[c], &nulls[c]);
@@ -245,9 +383,12 @@ keyed_next(KeyedScan *s, Datum *values, bool *nulls)
 void
 keyed_end(KeyedScan *s)
 {
-	index_endscan(s->scan);
+	if (s->index != NULL)
+	{
+		index_endscan(s->scan);
+		index_close(s->index, NoLock);
+	}
 	ExecDropSingleTupleTableSlot(s->slot);
-	index_close(s->index, NoLock);
 	table_close(s->rel, NoLock);
 	pfree(s);
 }

@@ -190,13 +190,16 @@ address_usable(Datum value, bool email)
 
 /*
  * The first row of a keyed table with these key values, its columns
- * copied into the current memory context; false when there is none.
+ * copied into the current memory context; false when there is none. With
+ * written, every key column given: a row that the trigger this runs under
+ * may have handed over (keyed_begin_written).
  */
 static bool
 keyed_get(KeyedTable *t, Snapshot snapshot, int nkeys, const Datum *key, const bool *key_null,
-		  Datum *values, bool *nulls)
+		  bool written, Datum *values, bool *nulls)
 {
-	KeyedScan  *scan = keyed_begin(t, snapshot, nkeys, key, key_null);
+	KeyedScan  *scan = written ? keyed_begin_written(t, snapshot, key) :
+		keyed_begin(t, snapshot, nkeys, key, key_null);
 	bool		found = keyed_next(scan, values, nulls);
 
 	if (found)
@@ -370,10 +373,15 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	UpdateActiveSnapshotCommandId();
 	snapshot = GetActiveSnapshot();
 
-	/* The ticket as it is after the change. */
+	/*
+	 * The ticket as it is after the change: usually the very row version
+	 * the ticket's history trigger, which wrote the history row whose
+	 * trigger this is, handed over (history.c, keyed_row_written), unless
+	 * the row changed again since.
+	 */
 	key[0] = Int32GetDatum(tenant_id);
 	key[1] = Int64GetDatum(ticket_id);
-	if (!keyed_get(&ticket_table, snapshot, 2, key, NULL, ticket, ticket_null))
+	if (!keyed_get(&ticket_table, snapshot, 2, key, NULL, true, ticket, ticket_null))
 	{
 		PopActiveSnapshot();
 		return 0;
@@ -406,7 +414,7 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 
 	/* The requester, its preference, then the channels of the event for it. */
 	key[1] = requester_id;
-	if (!keyed_get(&requester_table[kind], snapshot, 2, key, NULL, requester, requester_null) ||
+	if (!keyed_get(&requester_table[kind], snapshot, 2, key, NULL, false, requester, requester_null) ||
 		requester_null[RQ_NAME])
 	{
 		PopActiveSnapshot();
@@ -431,7 +439,7 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 		key[1] = key[2] = requester_id;
 		key_null[1] = kind != REQUESTER_AGENT;
 		key_null[2] = kind != REQUESTER_CONTACT;
-		preference_null = !keyed_get(&preference_table, snapshot, 3, key, key_null,
+		preference_null = !keyed_get(&preference_table, snapshot, 3, key, key_null, false,
 									 &preference, &preference_null) || preference_null;
 		/* A contact without a preference: her preferred channel, if any. */
 		if (kind == REQUESTER_CONTACT && preference_null && !requester_null[RQ_PREFERRED_CHANNEL])

@@ -135,8 +135,12 @@ typedef struct KeyedTable
 	int16		attlen[KEYED_MAX_COLUMNS];
 	bool		attbyval[KEYED_MAX_COLUMNS];
 	AttrNumber	key_attnum[KEYED_MAX_KEYS];
+	int16		key_attlen[KEYED_MAX_KEYS];
+	bool		key_attbyval[KEYED_MAX_KEYS];
 	Oid			key_proc[KEYED_MAX_KEYS];	/* equality of each key column */
 	Oid			key_collation[KEYED_MAX_KEYS];
+	bool		key_unique;		/* the index is unique (not deferred) on
+								 * exactly the key */
 } KeyedTable;
 
 typedef struct KeyedScan KeyedScan;
@@ -145,6 +149,8 @@ extern KeyedScan *keyed_begin(KeyedTable *table, Snapshot snapshot, int nkeys, c
 							  const bool *isnull);
 extern bool keyed_next(KeyedScan *scan, Datum *values, bool *nulls);
 extern void keyed_end(KeyedScan *scan);
+extern KeyedScan *keyed_begin_written(KeyedTable *table, Snapshot snapshot, const Datum *key);
+extern void keyed_row_written(struct TriggerData *trigdata);
 
 /* ticketdesk's own bookkeeping as the bootstrap superuser (trusted.c). */
 typedef struct TrustedScope
