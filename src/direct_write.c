@@ -441,6 +441,40 @@ open_indexes(DirectWrite *w)
 }
 
 /*
+ * InitResultRelInfo with the table's triggers for these writes (NULL: all
+ * of the table's). InitResultRelInfo copies the relation's TriggerDesc for
+ * every write (CopyTriggerDesc: about 4,000 instructions for ticket's),
+ * a copy that the table's own would replace at once: the relation is
+ * shown to it without triggers, and the arrays it would size by them are
+ * made here, as it makes them, for the table's.
+ */
+static void
+init_result_rel(ResultRelInfo *rri, Relation rel, TriggerDesc *triggers)
+{
+	TriggerDesc *all = rel->trigdesc;
+
+	if (triggers == NULL)
+	{
+		InitResultRelInfo(rri, rel, 1, NULL, 0);
+		return;
+	}
+	rel->trigdesc = NULL;
+	PG_TRY();
+	{
+		InitResultRelInfo(rri, rel, 1, NULL, 0);
+	}
+	PG_FINALLY();
+	{
+		rel->trigdesc = all;
+	}
+	PG_END_TRY();
+	rri->ri_TrigDesc = triggers;
+	rri->ri_TrigFunctions = (FmgrInfo *) palloc0(triggers->numtriggers * sizeof(FmgrInfo));
+	rri->ri_TrigWhenExprs = (ExprState **) palloc0(triggers->numtriggers * sizeof(ExprState *));
+	rri->ri_TrigInstrument = NULL;
+}
+
+/*
  * Open the table for writing. Its AFTER triggers fire in direct_end, as
  * they fire at the end of a statement.
  */
@@ -476,9 +510,7 @@ direct_begin(DirectTable *t)
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 
 	w->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
-	if (t->triggers != NULL)
-		w->rri->ri_TrigDesc = t->triggers;
+	init_result_rel(w->rri, w->rel, t->triggers);
 	open_indexes(w);
 	if (t->ncheck > 0)
 		w->rri->ri_ConstraintExprs = t->checks;
