@@ -54,8 +54,8 @@ static SPIPlanPtr copy_plan = NULL;
  * type, and the probe below cost about 14,000 instructions an opening
  * (doc/benchmarks.md, "Session 8: opening a ticket (branch opening8)").
  * The answer is kept per backend until checklist_template changes: its
- * triggers checklist_template_changed (holders_changed, holders.c) send a
- * relcache invalidation of the table with every change, which this
+ * statement trigger holders_changed (holders.c) sends a relcache
+ * invalidation of the table with every change, which this
  * backend processes at its next command, the others when the change
  * commits (and again locally if it is rolled back). No relcache callback
  * of its own (PostgreSQL allows ten a backend, ticketdesk uses nine):
