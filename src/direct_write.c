@@ -392,11 +392,55 @@ describe_table(DirectTable *t, Relation rel)
 	}
 }
 
+/*
+ * How often a name of a relation or of a schema changed, as this backend
+ * learns of it (syscache callbacks on pg_class's and pg_namespace's name
+ * caches; a reset of the caches counts too).
+ */
+static uint64 name_changes = 1;
+static bool name_callbacks_registered = false;
+
+static void
+names_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	name_changes++;
+}
+
+/*
+ * The OID of the table's name in schema ticketdesk: what
+ * get_relname_relid(relname, get_namespace_oid("ticketdesk")) returns,
+ * looked up again only after the name caches it reads were invalidated
+ * (about 1,000 instructions, six times an opening). The same answer: those
+ * look-ups read the same caches, which change only when the same
+ * invalidations are processed; one processed during the look-up makes the
+ * next call look up again.
+ */
+static Oid
+table_named(DirectTable *t)
+{
+	uint64		before;
+	Oid			relid;
+
+	if (!name_callbacks_registered)
+	{
+		CacheRegisterSyscacheCallback(RELNAMENSP, names_changed, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACENAME, names_changed, (Datum) 0);
+		name_callbacks_registered = true;
+	}
+	if (t->named_at == name_changes)
+		return t->named_relid;
+	before = name_changes;
+	relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
+	t->named_relid = relid;
+	t->named_at = OidIsValid(relid) ? before : 0;
+	return relid;
+}
+
 /* Open the table (locked first, so that its description is current). */
 static Relation
 open_table(DirectTable *t, LOCKMODE lockmode)
 {
-	Oid			relid = get_relname_relid(t->relname, get_namespace_oid("ticketdesk", false));
+	Oid			relid = table_named(t);
 	Relation	rel;
 
 	if (!OidIsValid(relid))

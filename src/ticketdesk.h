@@ -58,6 +58,8 @@ typedef struct DirectTable
 	struct TriggerDesc *triggers;	/* without the vouched references' checks */
 	MemoryContext cxt;
 	uint64		generation;		/* changes whenever it is described again */
+	uint64		named_at;		/* when named_relid was looked up; 0: never */
+	Oid			named_relid;	/* the OID its name had then */
 } DirectTable;
 
 /*
