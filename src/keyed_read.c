@@ -298,7 +298,12 @@ keyed_row_written(TriggerData *trigdata)
  * exists; a snapshot sees at most one version of a row, and the key's
  * index is unique and not deferred, so at most one row with the key: if
  * snapshot sees this version and its key is the key asked for, the index
- * would have led to the same version. A version updated or deleted since
+ * would have led to the same version. Only under a snapshot taken after
+ * the write (read committed: the reader takes a new one): a transaction
+ * snapshot (repeatable read, serializable) may still see a row of the
+ * same key that another transaction deleted, and committed, before this
+ * one wrote its own, and the index would give whichever comes first. A
+ * version updated or deleted since
  * (by a later trigger, a later command of the transaction), or not yet
  * seen by snapshot, fails the visibility test, and the index decides.
  */
@@ -308,7 +313,7 @@ written_row_fits(KeyedScan *s, Snapshot snapshot, const Datum *key)
 	KeyedTable *t = s->table;
 	Relation	rel = s->rel;
 
-	if (!t->key_unique || written.relid != RelationGetRelid(rel) ||
+	if (!t->key_unique || IsolationUsesXactSnapshot() || written.relid != RelationGetRelid(rel) ||
 		!RelFileNodeEquals(written.node, rel->rd_node) ||
 		!TransactionIdIsNormal(written.xmin) || !TransactionIdIsCurrentTransactionId(written.xmin))
 		return false;
@@ -336,6 +341,8 @@ written_row_fits(KeyedScan *s, Snapshot snapshot, const Datum *key)
  * keyed_begin_written is keyed_begin with every key column given (none
  * NULL), for a row that a trigger this reading runs under may have handed
  * over (keyed_row_written): read without the index when it is the one.
+ * snapshot must be one taken after that write (GetTransactionSnapshot
+ * after CommandCounterIncrement, as notify_requester.c takes it).
  */
 KeyedScan *
 keyed_begin_written(KeyedTable *t, Snapshot snapshot, const Datum *key)
