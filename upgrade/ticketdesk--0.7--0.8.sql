@@ -3,4 +3,17 @@
 -- the two, object by object).
 \echo Use "ALTER EXTENSION ticketdesk UPDATE TO '0.8'" to load this file. \quit
 
+-- An agent's guard (src/reference_guard.c): openings and changes made by a
+-- login's own agent hold it in share mode instead of locking her row;
+-- deleting her, or changing her key, takes it in exclusive mode first.
+CREATE FUNCTION agent_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_agent_guard';
+COMMENT ON FUNCTION agent_guard() IS
+    'Internal: BEFORE DELETE OR UPDATE OF the key of agent, for each row: waits for the openings and changes the agent is making.';
+REVOKE EXECUTE ON FUNCTION agent_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION agent_guard()
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
+CREATE TRIGGER agent_guard BEFORE DELETE OR UPDATE OF tenant_id, agent_id ON agent
+    FOR EACH ROW EXECUTE FUNCTION agent_guard();
+
 -- (the lead's sections end here; helpers' sections follow)
