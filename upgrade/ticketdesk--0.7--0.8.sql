@@ -16,4 +16,16 @@ GRANT EXECUTE ON FUNCTION agent_guard()
 CREATE TRIGGER agent_guard BEFORE DELETE OR UPDATE OF tenant_id, agent_id ON agent
     FOR EACH ROW EXECUTE FUNCTION agent_guard();
 
+-- The outbox's message keys are ordered by time (src/message_key.c): new
+-- keys go to the right edge of their unique index instead of a random leaf.
+-- Keys already given stay as they are.
+CREATE FUNCTION message_key_new() RETURNS uuid
+    LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_message_key_new';
+COMMENT ON FUNCTION message_key_new() IS
+    'A new outbox message key: a version 7 UUID, 48 bits of Unix time in milliseconds and 74 random bits.';
+REVOKE EXECUTE ON FUNCTION message_key_new() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION message_key_new()
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
+ALTER TABLE outbox ALTER COLUMN message_key SET DEFAULT message_key_new();
+
 -- (the lead's sections end here; helpers' sections follow)
