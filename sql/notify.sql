@@ -483,7 +483,7 @@ SELECT ticket_id > 0 AS opened FROM open_ticket('Path check', 1, contact_id => 1
 ROLLBACK;
 
 --
--- 22. Message keys are ordered by time (src/message_key.c): RFC 9562
+-- 23. Message keys are ordered by time (src/message_key.c): RFC 9562
 --     version 7, the first 48 bits the Unix time in milliseconds, the other
 --     74 random. A key made later sorts after one made earlier, so new keys
 --     go to the right edge of outbox's unique index; every queued row gets
