@@ -7,6 +7,13 @@
 -- the error kept; cancelled: stopped by an admin.
 CREATE TYPE outbox_status AS ENUM ('queued', 'sending', 'sent', 'dead', 'cancelled');
 
+-- A new message's key: ordered by time, so that keys are added at the
+-- right edge of their unique index, and random in the rest (src/message_key.c).
+CREATE FUNCTION message_key_new() RETURNS uuid
+    LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_message_key_new';
+COMMENT ON FUNCTION message_key_new() IS
+    'A new outbox message key: a version 7 UUID, 48 bits of Unix time in milliseconds and 74 random bits.';
+
 -- The value rules of the outbox's columns are domains, not table CHECKs:
 -- PostgreSQL 15 plans a table's CHECK constraints again for every statement
 -- that writes it (the notification INSERT of each ticket change, each claim
@@ -63,7 +70,7 @@ CREATE TABLE outbox (
     body_html       text,
     payload         jsonb,              -- the JSON body of an HTTP channel
     -- Stable per row: the Message-ID of a mail, the idempotency key of a POST.
-    message_key     uuid NOT NULL DEFAULT gen_random_uuid(),
+    message_key     uuid NOT NULL DEFAULT message_key_new(),
     status          outbox_status NOT NULL DEFAULT 'queued',
     attempts        integer NOT NULL DEFAULT 0,
     -- When it is due; NULL once sent, dead or cancelled. A claimed row keeps

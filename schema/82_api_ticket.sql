@@ -27,6 +27,16 @@ CREATE TRIGGER reference_guard BEFORE DELETE OR UPDATE OF tenant_id, center_id O
 CREATE TRIGGER reference_guard BEFORE DELETE OR UPDATE OF tenant_id, category_id ON category
     FOR EACH STATEMENT EXECUTE FUNCTION reference_guard();
 
+-- An agent's guard (src/reference_guard.c): openings and changes made by a
+-- login's own agent hold it in share mode instead of locking her row;
+-- deleting her, or changing her key, takes it in exclusive mode first.
+CREATE FUNCTION agent_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_agent_guard';
+COMMENT ON FUNCTION agent_guard() IS
+    'Internal: BEFORE DELETE OR UPDATE OF the key of agent, for each row: waits for the openings and changes the agent is making.';
+CREATE TRIGGER agent_guard BEFORE DELETE OR UPDATE OF tenant_id, agent_id ON agent
+    FOR EACH ROW EXECUTE FUNCTION agent_guard();
+
 -- Writes the row open_ticket opens, with the columns of its INSERT in their
 -- order, and returns it as INSERT ... RETURNING * would; returns NULL, having
 -- written nothing, when the caller's privileges or policies, or the table's

@@ -515,7 +515,26 @@ SELECT event, channel, recipient, recipient_name, contact_id FROM outbox
 ROLLBACK;
 
 --
--- 23. The tables written without a statement are found by name in schema
+-- 23. Message keys are ordered by time (src/message_key.c): RFC 9562
+--     version 7, the first 48 bits the Unix time in milliseconds, the other
+--     74 random. A key made later sorts after one made earlier, so new keys
+--     go to the right edge of outbox's unique index; every queued row gets
+--     one, and no two are the same.
+--
+SELECT count(DISTINCT k) AS distinct_keys,
+       bool_and(substr(k::text, 15, 1) = '7') AS version_7,
+       bool_and(substr(k::text, 20, 1) IN ('8', '9', 'a', 'b')) AS rfc_variant,
+       bool_and(abs(('x' || substr(replace(k::text, '-', ''), 1, 12))::bit(48)::bigint
+                    - (extract(epoch FROM clock_timestamp()) * 1000)::bigint) < 60000) AS time_is_now
+  FROM (SELECT message_key_new() AS k FROM generate_series(1, 1000)) s;
+SELECT message_key_new() AS earlier_key \gset
+SELECT pg_sleep(0.01);
+SELECT message_key_new() > :'earlier_key'::uuid AS later_sorts_after;
+SELECT count(*) > 0 AS queued, bool_and(substr(message_key::text, 15, 1) = '7') AS queued_keys_version_7
+  FROM outbox WHERE created_at >= now() - interval '1 hour' AND outbox_id > (SELECT max(outbox_id) - 5 FROM outbox);
+
+--
+-- 24. The tables written without a statement are found by name in schema
 --     ticketdesk (src/direct_write.c), the OID kept until a relation or a
 --     schema is renamed, created or dropped: with outbox renamed away, the
 --     next message finds no outbox (an internal error, and nothing is

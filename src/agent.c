@@ -61,6 +61,36 @@ current_agent_id(int32 tenant_id, bool *isnull)
 	return ticketdesk_agent;
 }
 
+/*
+ * acting_agent is current_agent_id, and sets *held when the agent's row is
+ * held by her guard (reference_guard.c) until the transaction ends, so that
+ * a reference to her needs no row lock: the login's own agent, when the
+ * principal still names her once the guard is taken (a deletion committed
+ * before has sent its invalidation, which principal_of processes first).
+ * When it no longer does (she was deleted meanwhile, or the login mapped
+ * to another agent), she is returned unheld, for the caller to lock her
+ * row as the foreign key's check would, and to refuse her if she is gone,
+ * as before the guard. An agent named by ticketdesk.agent was checked with
+ * the statement's snapshot, which may be older than a guard: not held.
+ */
+int64
+acting_agent(int32 tenant_id, bool *isnull, bool *held)
+{
+	int64		agent = current_agent_id(tenant_id, isnull);
+
+	*held = false;
+	if (ticketdesk_agent == 0 && !*isnull)
+	{
+		bool		again_null;
+		int64		again;
+
+		agent_guard_share(agent);
+		again = current_agent_id(tenant_id, &again_null);
+		*held = !again_null && again == agent;
+	}
+	return agent;
+}
+
 /* ticketdesk_current_agent is current_agent() for the current tenant. */
 Datum
 ticketdesk_current_agent(PG_FUNCTION_ARGS)

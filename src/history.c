@@ -89,7 +89,9 @@ add_event(EventList *events, const char *kind, const TicketRow *oldrow, const Ti
  * the ticket is of the session's tenant. Only a trigger on the ticket may
  * call it: the rows' reference to the ticket is not checked again, nor is
  * the acting agent's when it is agent_locked (0: none), an agent the
- * ticket's own foreign key holds in this transaction.
+ * ticket's own foreign key holds in this transaction, nor when her guard
+ * holds her (acting_agent); any other is locked as the foreign key's check
+ * would lock her.
  */
 void
 history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int n,
@@ -109,6 +111,7 @@ history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int
 	Datum		values[7];
 	bool		nulls[7] = {false};
 	bool		no_actor = true;
+	bool		actor_held = false;
 	DirectWrite *write;
 
 	values[0] = Int32GetDatum(tenant_id);
@@ -118,9 +121,9 @@ history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int
 	else
 		nulls[5] = true;
 	if (tenant_id == ticketdesk_tenant)
-		values[6] = Int64GetDatum(current_agent_id(tenant_id, &no_actor));
+		values[6] = Int64GetDatum(acting_agent(tenant_id, &no_actor, &actor_held));
 	nulls[6] = no_actor;
-	if (!no_actor && DatumGetInt64(values[6]) != agent_locked)
+	if (!no_actor && !actor_held && DatumGetInt64(values[6]) != agent_locked)
 	{
 		Datum		key[2] = {values[0], values[6]};
 

@@ -191,6 +191,8 @@ open_directly(FunctionCallInfo fcinfo)
 	int64		type_id;
 	int64		registered_by;
 	bool		contact_locked = false;
+	int			held = HELD_CONFIGURATION;
+	bool		agent_held;
 
 	type_id = opening_type(tenant_id, PG_GETARG_INT64(ARG_CENTER), PG_GETARG_TEXT_PP(ARG_TYPE),
 						   !PG_ARGISNULL(ARG_CATEGORY),
@@ -222,10 +224,14 @@ open_directly(FunctionCallInfo fcinfo)
 						  &values[OPENING_CUSTOMER], &nulls[OPENING_CUSTOMER], &contact_locked))
 		return NULL;
 
-	registered_by = current_agent_id(tenant_id, &nulls[OPENING_REGISTERED_BY]);
+	registered_by = acting_agent(tenant_id, &nulls[OPENING_REGISTERED_BY], &agent_held);
 	values[OPENING_REGISTERED_BY] = Int64GetDatum(registered_by);
+	if (agent_held)
+		held |= HELD_REGISTERING_AGENT;
+	if (contact_locked)
+		held |= HELD_CONTACT;
 
-	return opening_write(values, nulls, true, contact_locked);
+	return opening_write(values, nulls, held);
 }
 
 /* open_ticket_sql with this call's arguments. */

@@ -38,12 +38,25 @@ typedef enum OpeningColumn
 extern int64 opening_type(int32 tenant_id, int64 center_id, text *code,
 						  bool has_category, int64 category_id);
 
+/*
+ * The referenced rows the caller of opening_write holds already, so that
+ * the write does not lock them again.
+ */
+typedef enum OpeningHeld
+{
+	/* the type, centre and category given: vouched for under the reference guard */
+	HELD_CONFIGURATION = 1 << 0,
+	/* the registering agent given: the login's, held by her guard */
+	HELD_REGISTERING_AGENT = 1 << 1,
+	/* the contact given: found and locked by the caller */
+	HELD_CONTACT = 1 << 2
+} OpeningHeld;
+
 /* The row written without a statement, or NULL when the INSERT must write it. */
-extern HeapTupleHeader opening_write(const Datum *values, const bool *nulls, bool guarded,
-									 bool contact_locked);
+extern HeapTupleHeader opening_write(const Datum *values, const bool *nulls, int held);
 
 /* The reference guard (reference_guard.c) and the tables it stands for. */
 extern void reference_guard_share(void);
-extern const char *const guarded_references[];
+extern const char *const guarded_configuration[];
 
 #endif

@@ -31,7 +31,8 @@
  *	  SHARE by the referenced table's primary key (direct_key_share), as the
  *	  foreign key's check would lock it, instead of the check's query; a
  *	  reference that is gone (deleted meanwhile: open_ticket looked them up)
- *	  is refused as the check would refuse it (23503).
+ *	  is refused as the check would refuse it (23503). The references the
+ *	  caller holds already (OpeningHeld) are not locked again.
  *
  * Plain INSERTs into ticket (an ERP's) are statements and keep every check
  * of the table: only open_ticket calls this. doc/security.md says so.
@@ -149,15 +150,14 @@ static uint64 known_generation = 0;
 /*
  * The foreign keys of ticket, as of known_generation: which referenced
  * table's rows are locked here (NULL: none of ours, its check runs), and
- * whether the reference guard may stand for them. Named once per
- * description of the table, not looked up for every opening.
+ * which of the caller's OpeningHeld flags may stand for its lock (0: none).
+ * Named once per description of the table, not looked up for every opening.
  */
 typedef struct KnownReference
 {
 	Oid			conoid;
 	DirectTable *table;
-	bool		guarded;
-	bool		contact;
+	int			held_by;
 	char	   *refname;
 } KnownReference;
 static KnownReference *known_references = NULL;
@@ -263,6 +263,29 @@ triggers_known(Relation rel)
 	return true;
 }
 
+/*
+ * The OpeningHeld flag that stands for the reference of fk to refname: the
+ * configuration tables' under the reference guard, the contact's, and the
+ * registering agent's (only that column's: the ticket names agents in
+ * other columns too).
+ */
+static int
+reference_holder(Relation rel, ForeignKeyCacheInfo *fk, const char *refname)
+{
+	AttrNumber	registered_by = get_attnum(RelationGetRelid(rel), "registered_by");
+
+	for (int g = 0; guarded_configuration[g] != NULL; g++)
+		if (strcmp(guarded_configuration[g], refname) == 0)
+			return HELD_CONFIGURATION;
+	if (strcmp(refname, "contact") == 0)
+		return HELD_CONTACT;
+	if (strcmp(refname, "agent") == 0)
+		for (int i = 0; i < fk->nkeys; i++)
+			if (fk->conkey[i] == registered_by)
+				return HELD_REGISTERING_AGENT;
+	return 0;
+}
+
 /* Learn the table's foreign keys (KnownReference). */
 static void
 know_references(Relation rel)
@@ -289,9 +312,7 @@ know_references(Relation rel)
 			continue;
 		k->refname = MemoryContextStrdup(TopMemoryContext, refname);
 		k->table = reference_table(refname);
-		for (int g = 0; guarded_references[g] != NULL; g++)
-			k->guarded |= strcmp(guarded_references[g], refname) == 0;
-		k->contact = strcmp(refname, "contact") == 0;
+		k->held_by = reference_holder(rel, fk, refname);
 	}
 	nknown_references = n;
 }
@@ -510,24 +531,24 @@ value_text(TupleDesc desc, AttrNumber attnum, Datum value)
 
 /*
  * Whether the reference of fk in the row as written is one the caller holds
- * already, with the very values given (a BEFORE trigger may have changed
- * them): a guarded table's under the reference guard (reference_guard.c),
- * or the contact the caller found and locked itself.
+ * already (held, OpeningHeld), with the very values given (a BEFORE trigger
+ * may have changed them).
  */
 static bool
 held_reference(TupleDesc desc, const KnownReference *k, ForeignKeyCacheInfo *fk, const Datum *key,
-			   const Datum *given, bool guarded, bool contact_locked)
+			   const Datum *given, const bool *given_null, int held)
 {
-	bool		held = (k->guarded && guarded) || (k->contact && contact_locked);
+	bool		holds = (k->held_by & held) != 0;
 
-	for (int i = 0; i < fk->nkeys && held; i++)
+	for (int i = 0; i < fk->nkeys && holds; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, fk->conkey[i] - 1);
 		int			c = ticket_table.given[fk->conkey[i] - 1];
 
-		held = c != 0 && datumIsEqual(key[i], given[c - 1], att->attbyval, att->attlen);
+		holds = c != 0 && !given_null[c - 1] &&
+			datumIsEqual(key[i], given[c - 1], att->attbyval, att->attlen);
 	}
-	return held;
+	return holds;
 }
 
 /*
@@ -537,7 +558,7 @@ held_reference(TupleDesc desc, const KnownReference *k, ForeignKeyCacheInfo *fk,
  * given) are left as they are.
  */
 static void
-lock_references(Relation rel, HeapTuple tuple, const Datum *given, bool guarded, bool contact_locked)
+lock_references(Relation rel, HeapTuple tuple, const Datum *given, const bool *given_null, int held)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	ListCell   *lc;
@@ -564,7 +585,7 @@ lock_references(Relation rel, HeapTuple tuple, const Datum *given, bool guarded,
 			key[i] = heap_getattr(tuple, fk->conkey[i], desc, &isnull);
 		if (isnull)
 			continue;			/* MATCH SIMPLE: a NULL column is no reference */
-		if (held_reference(desc, k, fk, key, given, guarded, contact_locked))
+		if (held_reference(desc, k, fk, key, given, given_null, held))
 			continue;
 		if (!direct_key_share(t, key))
 		{
@@ -604,12 +625,10 @@ lock_references(Relation rel, HeapTuple tuple, const Datum *given, bool guarded,
  * opening_write writes the ticket of open_ticket's INSERT (values and nulls
  * in opening_columns' order) and returns it as INSERT ... RETURNING * would,
  * or returns NULL, having written nothing, when the row must go through the
- * INSERT (see above). guarded: the caller holds the reference guard and
- * vouched for the type, centre and category given; contact_locked: it has
- * locked the contact given.
+ * INSERT (see above). held (OpeningHeld): the references the caller holds.
  */
 HeapTupleHeader
-opening_write(const Datum *values, const bool *nulls, bool guarded, bool contact_locked)
+opening_write(const Datum *values, const bool *nulls, int held)
 {
 	Relation	rel;
 	DirectWrite *write;
@@ -629,7 +648,7 @@ opening_write(const Datum *values, const bool *nulls, bool guarded, bool contact
 	if (tuple == NULL)
 		elog(ERROR, "ticketdesk: a BEFORE trigger of ticket skipped the row");
 	check_policies_written(rel, tuple);
-	lock_references(rel, tuple, values, guarded, contact_locked);
+	lock_references(rel, tuple, values, nulls, held);
 	direct_end(write);
 
 	result = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
@@ -653,7 +672,7 @@ ticketdesk_open_ticket_write(PG_FUNCTION_ARGS)
 		nulls[i] = PG_ARGISNULL(i);
 		values[i] = nulls[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	result = opening_write(values, nulls, false, false);
+	result = opening_write(values, nulls, 0);
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_HEAPTUPLEHEADER(result);

@@ -31,24 +31,46 @@
  * The guard is an advisory lock of the database with a class of
  * ticketdesk's own in its fourth field, which no SQL advisory lock function
  * uses (they use 1 and 2), held until the transaction ends.
+ *
+ * Agents have a guard each. Every ticket names the agent who registered
+ * it and every history row the agent who acted, and an intake account, an
+ * ERP's login or a dispatcher at work is the same agent in every change:
+ * her row was locked by every opening and every move (a MultiXact in about
+ * one opening of two under four clients, and a WAL record each). Agents are
+ * deactivated, hardly ever deleted (one who ever acted is named by history
+ * and cannot be). So the login's own agent is held by her guard
+ * (acting_agent, agent.c): taken in share mode once the principal has named
+ * her, and the principal asked again, which processes invalidations first
+ * and reads with the latest snapshot; the row trigger agent_guard takes it
+ * in exclusive mode before her row is deleted or its key changed, and the
+ * deletion sends its invalidation (holders_changed) before its commit
+ * releases the guard. Her deletion waits for the openings and changes she
+ * is making; once it commits, the principal no longer names her. Nobody
+ * else waits. The lock tag holds the agent's id and a second class.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "opening.h"
+#include "ticketdesk.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_reference_guard);
+PG_FUNCTION_INFO_V1(ticketdesk_agent_guard);
 
-/* The fourth field of the guard's lock tag: "td" */
+/* The fourth field of the guards' lock tags: "td", "te" */
 #define REFERENCE_GUARD_CLASS 0x7464
+#define AGENT_GUARD_CLASS 0x7465
 
-/* The tables whose rows the guard stands for: openings do not lock them. */
-const char *const guarded_references[] = {"ticket_type", "center", "category", NULL};
+/* The configuration tables whose rows the guard stands for in openings. */
+const char *const guarded_configuration[] = {"ticket_type", "center", "category", NULL};
 
 static void
 take_guard(LOCKMODE mode)
@@ -80,4 +102,45 @@ ticketdesk_reference_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "ticketdesk: reference_guard must fire BEFORE, FOR EACH STATEMENT");
 	take_guard(ExclusiveLock);
 	return PointerGetDatum(NULL);
+}
+
+/* An agent's guard, in the given mode, until the transaction ends. */
+static void
+take_agent_guard(int64 agent_id, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) agent_id >> 32), (uint32) agent_id,
+						 AGENT_GUARD_CLASS);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/* An opening's or a change's side: share mode. */
+void
+agent_guard_share(int64 agent_id)
+{
+	take_agent_guard(agent_id, ShareLock);
+}
+
+/*
+ * agent_guard(): BEFORE DELETE OR UPDATE OF the key ON agent, FOR EACH
+ * ROW: the agent's guard in exclusive mode, before her row changes.
+ */
+Datum
+ticketdesk_agent_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	bool		isnull;
+	Datum		agent_id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) || TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		elog(ERROR, "ticketdesk: agent_guard must fire BEFORE DELETE OR UPDATE, FOR EACH ROW");
+	agent_id = heap_getattr(trigdata->tg_trigtuple,
+							get_attnum(RelationGetRelid(trigdata->tg_relation), "agent_id"),
+							RelationGetDescr(trigdata->tg_relation), &isnull);
+	if (!isnull)
+		take_agent_guard(DatumGetInt64(agent_id), ExclusiveLock);
+	return PointerGetDatum(TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ?
+						   trigdata->tg_trigtuple : trigdata->tg_newtuple);
 }

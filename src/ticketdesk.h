@@ -289,6 +289,13 @@ extern bool ticket_row_changed(const TicketRow *oldrow, const TicketRow *newrow,
 /* The acting agent (agent.c). */
 extern int64 current_agent_id(int32 tenant_id, bool *isnull);
 
+/*
+ * The acting agent and whether her row is held by her guard (agent.c,
+ * reference_guard.c) rather than to be locked.
+ */
+extern int64 acting_agent(int32 tenant_id, bool *isnull, bool *held);
+extern void agent_guard_share(int64 agent_id);
+
 /* The transition cache (transition.c). */
 extern bool transition_allowed(int32 tenant_id, int64 type_id,
 							   TicketStatus from, TicketStatus to,

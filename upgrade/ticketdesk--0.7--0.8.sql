@@ -3,6 +3,31 @@
 -- the two, object by object).
 \echo Use "ALTER EXTENSION ticketdesk UPDATE TO '0.8'" to load this file. \quit
 
+-- An agent's guard (src/reference_guard.c): openings and changes made by a
+-- login's own agent hold it in share mode instead of locking her row;
+-- deleting her, or changing her key, takes it in exclusive mode first.
+CREATE FUNCTION agent_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ticketdesk_agent_guard';
+COMMENT ON FUNCTION agent_guard() IS
+    'Internal: BEFORE DELETE OR UPDATE OF the key of agent, for each row: waits for the openings and changes the agent is making.';
+REVOKE EXECUTE ON FUNCTION agent_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION agent_guard()
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
+CREATE TRIGGER agent_guard BEFORE DELETE OR UPDATE OF tenant_id, agent_id ON agent
+    FOR EACH ROW EXECUTE FUNCTION agent_guard();
+
+-- The outbox's message keys are ordered by time (src/message_key.c): new
+-- keys go to the right edge of their unique index instead of a random leaf.
+-- Keys already given stay as they are.
+CREATE FUNCTION message_key_new() RETURNS uuid
+    LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ticketdesk_message_key_new';
+COMMENT ON FUNCTION message_key_new() IS
+    'A new outbox message key: a version 7 UUID, 48 bits of Unix time in milliseconds and 74 random bits.';
+REVOKE EXECUTE ON FUNCTION message_key_new() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION message_key_new()
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;
+ALTER TABLE outbox ALTER COLUMN message_key SET DEFAULT message_key_new();
+
 -- (the lead's sections end here; helpers' sections follow)
 
 -- (branch opening8) An opening remembers which types have no checklist
