@@ -611,15 +611,46 @@ find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmo
 bool
 direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
 {
+	if (!find_by_key(w->table, w->rel, key, LockTupleNoKeyExclusive, direct_found_slot(w)))
+		return false;
+	direct_update_found(w, change, arg);
+	return true;
+}
+
+/*
+ * direct_found_slot returns the slot of the table's rows that
+ * direct_update_found updates: a caller that finds and locks a row itself
+ * puts it there.
+ */
+TupleTableSlot *
+direct_found_slot(DirectWrite *w)
+{
+	if (w->found == NULL)
+		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
+	return w->found;
+}
+
+/* direct_relation returns the table the write opened (locked RowExclusiveLock). */
+Relation
+direct_relation(DirectWrite *w)
+{
+	return w->rel;
+}
+
+/*
+ * direct_update_found updates the row in direct_found_slot, which the
+ * caller found and locked (at least LockTupleNoKeyExclusive, its latest
+ * version) in this transaction: change computes the given columns' new
+ * values from their current ones, and the row is written as direct_update
+ * writes it (constraints, domains, indexes, row triggers).
+ */
+void
+direct_update_found(DirectWrite *w, DirectChange change, void *arg)
+{
 	DirectTable *t = w->table;
 	Datum	   *values = palloc(sizeof(Datum) * Max(t->ncolumns, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(t->ncolumns, 1));
 	EPQState	epq;
-
-	if (w->found == NULL)
-		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
-	if (!find_by_key(t, w->rel, key, LockTupleNoKeyExclusive, w->found))
-		return false;
 
 	/* The new row: the row found, with the given columns changed. */
 	slot_getallattrs(w->found);
@@ -644,7 +675,8 @@ direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
 	EvalPlanQualInit(&epq, w->estate, NULL, NIL, -1);
 	ExecSimpleRelationUpdate(w->rri, w->estate, &epq, w->found, w->slot);
 	EvalPlanQualEnd(&epq);
-	return true;
+	pfree(values);
+	pfree(nulls);
 }
 
 /* Fire the AFTER triggers of the rows written, and close the table. */
