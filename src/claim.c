@@ -500,6 +500,7 @@ claim_due(int batch_size, TimestampTz leased_until, const char *const *channels,
 		MemoryContextSwitchTo(old);
 
 		direct_update_found(w, claim_change, &change);
+		direct_written_tid(w, &row->tid);
 	}
 	index_endscan(scan);
 	index_close(index, NoLock);

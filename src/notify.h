@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 #include "lib/stringinfo.h"
 
 /* SQLSTATEs raised in C (TD540-TD559 are notifications', doc/errors.md). */
@@ -66,6 +67,8 @@ typedef struct DeliveryItem
 {
 	int32		tenant_id;
 	int64		outbox_id;
+	ItemPointerData tid;		/* where the claim wrote the row: the result
+								 * finds it from there (direct_update_at) */
 	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
 	char	   *recipient;
 	char	   *key;			/* message_key: Message-ID / idempotency key */
@@ -153,6 +156,7 @@ typedef struct ClaimedRow
 {
 	Datum		values[CLAIM_NCOLUMNS];
 	bool		nulls[CLAIM_NCOLUMNS];
+	ItemPointerData tid;		/* where the claim wrote the row */
 } ClaimedRow;
 
 extern int claim_due(int batch_size, TimestampTz leased_until, const char *const *channels,

@@ -97,6 +97,9 @@ extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange cha
 extern TupleTableSlot *direct_found_slot(DirectWrite *write);
 extern Relation direct_relation(DirectWrite *write);
 extern void direct_update_found(DirectWrite *write, DirectChange change, void *arg);
+extern bool direct_update_at(DirectWrite *write, const Datum *key, ItemPointer hint, DirectChange change,
+							 void *arg);
+extern void direct_written_tid(DirectWrite *write, ItemPointer tid);
 extern void direct_end(DirectWrite *write);
 extern bool direct_key_share(DirectTable *table, const Datum *key);
 extern HeapTuple direct_key_share_row(DirectTable *table, const Datum *key, uint64 *generation);

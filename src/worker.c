@@ -384,6 +384,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		thread = column_text(values, nulls, CLAIM_THREAD);
 		item->tenant_id = DatumGetInt32(values[CLAIM_TENANT - 1]);
 		item->outbox_id = DatumGetInt64(values[CLAIM_ID - 1]);
+		item->tid = claimed[i].tid;
 		item->channel = channel[0];
 		item->recipient = column_text(values, nulls, CLAIM_RECIPIENT);
 		item->key = DatumGetCString(DirectFunctionCall1(uuid_out, values[CLAIM_KEY - 1]));
