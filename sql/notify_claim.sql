@@ -17,9 +17,9 @@ SET timezone = 'Europe/Vilnius';
 SET ticketdesk.base_url = 'https://desk.example//';
 
 --
--- Setup: tickets of every priority, with and without a deadline, an
--- assignee, a resolution; requesters that are a contact, an agent, only a
--- customer.
+-- Setup: tickets of every priority, with and without a deadline (one
+-- infinite: to_char gives NULL), an assignee, a resolution; requesters
+-- that are a contact, an agent, only a customer.
 --
 INSERT INTO center (code, name) VALUES ('boilers', 'Boiler service');
 INSERT INTO agent (name, email, phone) VALUES ('Eli Engineer', 'eli@desk.test', '+37060000011'),
@@ -33,7 +33,8 @@ SELECT count(*) AS opened FROM (
            open_ticket('Pipe bursts', 1, contact_id => 1, requester_agent_id => 2, customer_id => 1)) t;
 UPDATE ticket SET priority = (ARRAY['low', 'normal', 'high', 'urgent'])[ticket_id]::ticket_priority, priority_fixed = true,
                   assignee_id = CASE WHEN ticket_id % 2 = 0 THEN 1 END,
-                  resolution = CASE WHEN ticket_id = 4 THEN 'Replaced the pipe.' END;
+                  resolution = CASE WHEN ticket_id = 4 THEN 'Replaced the pipe.' END,
+                  deadline = CASE WHEN ticket_id = 4 THEN 'infinity' ELSE deadline END;
 -- Only this test's rows are due: in every language the claim knows, and
 -- one it does not; mail, SMS and webhook; one with its text already
 -- stored (a retry), one with vars, one of no ticket.

@@ -362,7 +362,8 @@ read_ticket_values(ClaimReads *reads, ClaimedRow *row, Datum ticket_id, const ch
 		row->values[CLAIM_LINK - 1] = CStringGetTextDatum(link.data);
 		row->nulls[CLAIM_LINK - 1] = false;
 	}
-	if (!n[T_DEADLINE])
+	/* to_char of an infinite time is NULL */
+	if (!n[T_DEADLINE] && !TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(v[T_DEADLINE])))
 	{
 		row->values[CLAIM_DEADLINE - 1] =
 			DirectFunctionCall2Coll(timestamptz_to_char, DEFAULT_COLLATION_OID, v[T_DEADLINE],
