@@ -578,6 +578,22 @@ END $$;
 COMMENT ON FUNCTION outbox_claim_values(integer, interval, text[]) IS
     'Internal (the worker): claims up to batch_size due messages of the channels under a lease, with the values their templates are filled from.';
 
+-- outbox_claim_values written in C (src/claim.c), as the worker claims:
+-- the same due rows, locks (a row locked by another transaction is
+-- skipped), lease and values, without a statement. For tests, which
+-- compare the two; superusers only, since it applies no row-level security.
+CREATE FUNCTION outbox_claim_direct(batch_size integer, lease interval, channels text[])
+    RETURNS TABLE (tenant_id integer, outbox_id bigint, event text, channel text, recipient text,
+                   recipient_name text, agent_id bigint, language text, sender_name text, thread text,
+                   note text, vars jsonb, subject text, body_text text, body_html text, payload jsonb,
+                   message_key uuid, found boolean, reference text, ticket_subject text,
+                   description text, priority text, status text, center text, assignee text,
+                   requester text, link text, deadline text, resolution text)
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'ticketdesk_outbox_claim_direct';
+COMMENT ON FUNCTION outbox_claim_direct(integer, interval, text[]) IS
+    'Internal (tests): the worker''s claim in C; claims as outbox_claim_values does and returns the same columns.';
+
 -- The worker's results. A NULL error is a delivery; an error retries after
 -- an exponential backoff with jitter (half the delay fixed, half random),
 -- or kills the row when it was final or the attempts are used up. The text
@@ -734,6 +750,7 @@ REVOKE EXECUTE ON FUNCTION notify_queue(integer, bigint, text, bigint, bigint, b
 REVOKE EXECUTE ON FUNCTION notify_addresses(integer, text, ticket_priority, bigint, bigint, bigint, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_claim(integer, interval, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_claim_values(integer, interval, text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION outbox_claim_direct(integer, interval, text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_record(integer[], bigint[], text[], boolean[], integer, interval, interval,
                                          text[], text[], text[], text[], text[], jsonb[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION outbox_prune(interval) FROM PUBLIC;

@@ -618,6 +618,21 @@ direct_append(DirectWrite *w, const Datum *values, const bool *nulls)
 	ResetPerTupleExprContext(w->estate);
 }
 
+/* Whether the row in slot has the primary key key (its columns' values, in the key's order). */
+static bool
+slot_has_key(DirectTable *t, TupleTableSlot *slot, const Datum *key)
+{
+	for (int k = 0; k < t->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, t->key_attnums[k], &isnull);
+
+		if (isnull || !DatumGetBool(FunctionCall2Coll(&t->key_scan[k].sk_func, t->key_scan[k].sk_collation, value, key[k])))
+			return false;
+	}
+	return true;
+}
+
 /*
  * Find the row of rel whose primary key is key (its columns' values, in
  * the key's order) and lock it in lockmode, into found. False when there is
@@ -687,15 +702,100 @@ find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmo
 bool
 direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
 {
+	if (!find_by_key(w->table, w->rel, key, LockTupleNoKeyExclusive, direct_found_slot(w)))
+		return false;
+	direct_update_found(w, change, arg);
+	return true;
+}
+
+/*
+ * Find the row whose primary key is key starting from hint, where a version
+ * of it was (the caller wrote it earlier), and lock its latest version in
+ * lockmode, into found; false when hint holds no tuple of that key any
+ * more, or the row cannot be locked there (deleted, or changed in a way
+ * the caller should look it up by key for). What is at hint is read
+ * whatever its visibility, but only as a line pointer that still holds a
+ * tuple, and trusted only when its key is key: the slot's pin on the page
+ * keeps it from being pruned until it is locked. table_tuple_lock then
+ * waits for a concurrent writer and follows the row's update chain, as
+ * an UPDATE does.
+ */
+static bool
+find_at_hint(DirectTable *t, Relation rel, const Datum *key, ItemPointer hint, LockTupleMode lockmode,
+			 TupleTableSlot *found)
+{
+	TM_FailureData failure;
+	TM_Result	locked;
+
+	if (!table_tuple_fetch_row_version(rel, hint, SnapshotAny, found) || !slot_has_key(t, found, key))
+		return false;
+	PushActiveSnapshot(GetLatestSnapshot());
+	locked = table_tuple_lock(rel, hint, GetActiveSnapshot(), found, GetCurrentCommandId(false), lockmode,
+							  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &failure);
+	PopActiveSnapshot();
+	/* The latest version, locked; its key checked again (nothing should change it). */
+	return locked == TM_Ok && slot_has_key(t, found, key);
+}
+
+/*
+ * direct_update_at is direct_update for a row a version of which the
+ * caller wrote at hint (direct_written_tid) earlier: it is found from
+ * there, without a look-up in the primary key, when it can be, else by
+ * its key. False when there is no such row.
+ */
+bool
+direct_update_at(DirectWrite *w, const Datum *key, ItemPointer hint, DirectChange change, void *arg)
+{
+	TupleTableSlot *found = direct_found_slot(w);
+
+	if (!(ItemPointerIsValid(hint) && find_at_hint(w->table, w->rel, key, hint, LockTupleNoKeyExclusive, found)) &&
+		!find_by_key(w->table, w->rel, key, LockTupleNoKeyExclusive, found))
+		return false;
+	direct_update_found(w, change, arg);
+	return true;
+}
+
+/* direct_written_tid gives where the last row updated by direct_update_found was written. */
+void
+direct_written_tid(DirectWrite *w, ItemPointer tid)
+{
+	ItemPointerCopy(&w->slot->tts_tid, tid);
+}
+
+/*
+ * direct_found_slot returns the slot of the table's rows that
+ * direct_update_found updates: a caller that finds and locks a row itself
+ * puts it there.
+ */
+TupleTableSlot *
+direct_found_slot(DirectWrite *w)
+{
+	if (w->found == NULL)
+		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
+	return w->found;
+}
+
+/* direct_relation returns the table the write opened (locked RowExclusiveLock). */
+Relation
+direct_relation(DirectWrite *w)
+{
+	return w->rel;
+}
+
+/*
+ * direct_update_found updates the row in direct_found_slot, which the
+ * caller found and locked (at least LockTupleNoKeyExclusive, its latest
+ * version) in this transaction: change computes the given columns' new
+ * values from their current ones, and the row is written as direct_update
+ * writes it (constraints, domains, indexes, row triggers).
+ */
+void
+direct_update_found(DirectWrite *w, DirectChange change, void *arg)
+{
 	DirectTable *t = w->table;
 	Datum	   *values = palloc(sizeof(Datum) * Max(t->ncolumns, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(t->ncolumns, 1));
 	EPQState	epq;
-
-	if (w->found == NULL)
-		w->found = table_slot_create(w->rel, &w->estate->es_tupleTable);
-	if (!find_by_key(t, w->rel, key, LockTupleNoKeyExclusive, w->found))
-		return false;
 
 	/* The new row: the row found, with the given columns changed. */
 	slot_getallattrs(w->found);
@@ -720,7 +820,8 @@ direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
 	EvalPlanQualInit(&epq, w->estate, NULL, NIL, -1);
 	ExecSimpleRelationUpdate(w->rri, w->estate, &epq, w->found, w->slot);
 	EvalPlanQualEnd(&epq);
-	return true;
+	pfree(values);
+	pfree(nulls);
 }
 
 /* Fire the AFTER triggers of the rows written, and close the table. */

@@ -247,11 +247,27 @@ static void
 begin_index_scan(KeyedScan *s, Snapshot snapshot, int nkeys, const Datum *key, const bool *isnull)
 {
 	KeyedTable *t = s->table;
-	ScanKeyData scankeys[KEYED_MAX_KEYS];
 
 	Assert(nkeys >= 1 && nkeys <= t->nkeys);
 	s->done = false;
 	s->index = index_open(t->index, AccessShareLock);
+	s->slot = table_slot_create(s->rel, NULL);
+	s->scan = index_beginscan(s->rel, s->index, snapshot, nkeys, 0);
+	keyed_rescan(s, nkeys, key, isnull);
+}
+
+/*
+ * keyed_rescan starts the scan s afresh for the rows whose first nkeys key
+ * columns have the values key (as keyed_begin): a caller reading many rows
+ * of a table in one transaction opens its scan once.
+ */
+void
+keyed_rescan(KeyedScan *s, int nkeys, const Datum *key, const bool *isnull)
+{
+	KeyedTable *t = s->table;
+	ScanKeyData scankeys[KEYED_MAX_KEYS];
+
+	Assert(nkeys >= 1 && nkeys <= t->nkeys && nkeys == s->scan->numberOfKeys);
 	for (int k = 0; k < nkeys; k++)
 	{
 		if (isnull != NULL && isnull[k])
@@ -261,8 +277,6 @@ begin_index_scan(KeyedScan *s, Snapshot snapshot, int nkeys, const Datum *key, c
 			ScanKeyEntryInitialize(&scankeys[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,
 								   t->key_collation[k], t->key_proc[k], key[k]);
 	}
-	s->slot = table_slot_create(s->rel, NULL);
-	s->scan = index_beginscan(s->rel, s->index, snapshot, nkeys, 0);
 	index_rescan(s->scan, scankeys, nkeys, NULL, 0);
 }
 

@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 #include "lib/stringinfo.h"
 
 /* SQLSTATEs raised in C (TD540-TD559 are notifications', doc/errors.md). */
@@ -65,6 +67,8 @@ typedef struct DeliveryItem
 {
 	int32		tenant_id;
 	int64		outbox_id;
+	ItemPointerData tid;		/* where the claim wrote the row: the result
+								 * finds it from there (direct_update_at) */
 	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
 	char	   *recipient;
 	char	   *key;			/* message_key: Message-ID / idempotency key */
@@ -113,6 +117,50 @@ typedef struct RenderInput
 	const char *values[RENDER_NVALUES];
 	char	   *sender;			/* set by render_message */
 } RenderInput;
+
+/*
+ * A claimed row (claim.c): the columns of outbox_claim_values, in its
+ * order (CLAIM_* are 1-based column numbers).
+ */
+#define CLAIM_TENANT 1
+#define CLAIM_ID 2
+#define CLAIM_EVENT 3
+#define CLAIM_CHANNEL 4
+#define CLAIM_RECIPIENT 5
+#define CLAIM_RECIPIENT_NAME 6
+#define CLAIM_AGENT 7
+#define CLAIM_LANGUAGE 8
+#define CLAIM_SENDER 9
+#define CLAIM_THREAD 10
+#define CLAIM_NOTE 11
+#define CLAIM_VARS 12
+#define CLAIM_SUBJECT 13
+#define CLAIM_BODY_TEXT 14
+#define CLAIM_BODY_HTML 15
+#define CLAIM_PAYLOAD 16
+#define CLAIM_KEY 17
+#define CLAIM_FOUND 18
+#define CLAIM_REFERENCE 19
+#define CLAIM_TICKET_SUBJECT 20
+#define CLAIM_DESCRIPTION 21
+#define CLAIM_PRIORITY 22
+#define CLAIM_STATUS 23
+#define CLAIM_CENTER 24
+#define CLAIM_ASSIGNEE 25
+#define CLAIM_REQUESTER 26
+#define CLAIM_LINK 27
+#define CLAIM_DEADLINE 28
+#define CLAIM_RESOLUTION 29
+#define CLAIM_NCOLUMNS 29
+typedef struct ClaimedRow
+{
+	Datum		values[CLAIM_NCOLUMNS];
+	bool		nulls[CLAIM_NCOLUMNS];
+	ItemPointerData tid;		/* where the claim wrote the row */
+} ClaimedRow;
+
+extern int claim_due(int batch_size, TimestampTz leased_until, const char *const *channels,
+					 int nchannels, MemoryContext cxt, ClaimedRow **rows);
 
 /* Recording the results in the worker (record.c). */
 extern int record_write(DeliveryItem *items, int n);

@@ -1,9 +1,10 @@
 /*
  * record.c
  *		The worker's results, written to the outbox without a statement: each
- *		row found by its primary key and updated as outbox_record updates it
- *		(direct_write.c's direct_update: the row locked, its constraints,
- *		indexes and row triggers as for an UPDATE).
+ *		row found where the claim wrote it (its key checked, its update chain
+ *		followed), else by its primary key, and updated as outbox_record
+ *		updates it (direct_write.c's direct_update_at: the row locked, its
+ *		constraints, indexes and row triggers as for an UPDATE).
  *
  * outbox_record (PL/pgSQL, one UPDATE ... FROM unnest of 13 arrays) cost
  * about 120,000 instructions a message in the worker, of which the
@@ -156,7 +157,7 @@ record_write(DeliveryItem *items, int n)
 
 		key[0] = Int32GetDatum(items[i].tenant_id);
 		key[1] = Int64GetDatum(items[i].outbox_id);
-		if (direct_update(w, key, record_change, &items[i]))
+		if (direct_update_at(w, key, &items[i].tid, record_change, &items[i]))
 			found++;
 	}
 	direct_end(w);

@@ -96,6 +96,12 @@ typedef void (*DirectChange) (Datum *values, bool *nulls, void *arg);
 extern DirectWrite *direct_begin(DirectTable *table);
 extern void direct_append(DirectWrite *write, const Datum *values, const bool *nulls);
 extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange change, void *arg);
+extern TupleTableSlot *direct_found_slot(DirectWrite *write);
+extern Relation direct_relation(DirectWrite *write);
+extern void direct_update_found(DirectWrite *write, DirectChange change, void *arg);
+extern bool direct_update_at(DirectWrite *write, const Datum *key, ItemPointer hint, DirectChange change,
+							 void *arg);
+extern void direct_written_tid(DirectWrite *write, ItemPointer tid);
 extern void direct_end(DirectWrite *write);
 extern bool direct_key_share(DirectTable *table, const Datum *key);
 extern HeapTuple direct_key_share_row(DirectTable *table, const Datum *key, uint64 *generation);
@@ -121,7 +127,7 @@ extern void history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent 
  * The caller fills the first five fields, in a static variable;
  * keyed_read.c fills the rest on first use and after catalog changes.
  */
-#define KEYED_MAX_COLUMNS 8
+#define KEYED_MAX_COLUMNS 16
 #define KEYED_MAX_KEYS 4
 typedef struct KeyedTable
 {
@@ -149,6 +155,7 @@ typedef struct KeyedScan KeyedScan;
 
 extern KeyedScan *keyed_begin(KeyedTable *table, Snapshot snapshot, int nkeys, const Datum *key,
 							  const bool *isnull);
+extern void keyed_rescan(KeyedScan *scan, int nkeys, const Datum *key, const bool *isnull);
 extern bool keyed_next(KeyedScan *scan, Datum *values, bool *nulls);
 extern void keyed_end(KeyedScan *scan);
 extern KeyedScan *keyed_begin_written(KeyedTable *table, Snapshot snapshot, const Datum *key);

@@ -52,8 +52,7 @@ static void record_results(DeliveryItem *items, int n);
 static DeliverySecrets *batch_secrets = NULL;
 static int	batch_secrets_n = 0;
 
-/* The worker's statements, prepared once per process (saved_plan). */
-static SPIPlanPtr claim_plan = NULL;
+/* The worker's statement, prepared once per process (saved_plan). */
 static SPIPlanPtr next_due_plan = NULL;
 
 /* Take this worker's slot; false when another process already has it. */
@@ -196,41 +195,31 @@ lock_render_tables(void)
 	return true;
 }
 
-/* The channels whose destination is configured. */
-static Datum
-configured_channels(void)
+/* The channels whose destination is configured, into names (3 at most); how many. */
+static int
+configured_channels(const char **names)
 {
-	Datum		ch[3];
 	int			n = 0;
 
 	if (notify_smtp_url[0] != '\0')
-		ch[n++] = CStringGetTextDatum("email");
+		names[n++] = "email";
 	if (notify_sms_url[0] != '\0')
-		ch[n++] = CStringGetTextDatum("sms");
+		names[n++] = "sms";
 	if (notify_webhook_url[0] != '\0')
-		ch[n++] = CStringGetTextDatum("webhook");
-	return PointerGetDatum(construct_array(ch, n, TEXTOID, -1, false, TYPALIGN_INT));
+		names[n++] = "webhook";
+	return n;
 }
 
-/* The columns of outbox_claim_values. */
-#define CLAIM_TENANT 1
-#define CLAIM_ID 2
-#define CLAIM_EVENT 3
-#define CLAIM_CHANNEL 4
-#define CLAIM_RECIPIENT 5
-#define CLAIM_RECIPIENT_NAME 6
-#define CLAIM_AGENT 7
-#define CLAIM_LANGUAGE 8
-#define CLAIM_SENDER 9
-#define CLAIM_THREAD 10
-#define CLAIM_NOTE 11
-#define CLAIM_VARS 12
-#define CLAIM_SUBJECT 13
-#define CLAIM_BODY_TEXT 14
-#define CLAIM_BODY_HTML 15
-#define CLAIM_PAYLOAD 16
-#define CLAIM_KEY 17
-#define CLAIM_FOUND 18
+/* The channels as a text[] value. */
+static Datum
+channels_array(const char **names, int n)
+{
+	Datum		ch[3];
+
+	for (int i = 0; i < n; i++)
+		ch[i] = CStringGetTextDatum(names[i]);
+	return PointerGetDatum(construct_array(ch, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
 
 /* The columns of the placeholders' values, in RenderInput.values order. */
 static const int claim_value_columns[RENDER_NVALUES] = {
@@ -244,21 +233,6 @@ static char *
 column_text(const Datum *values, const bool *nulls, int col)
 {
 	return nulls[col - 1] ? NULL : TextDatumGetCString(values[col - 1]);
-}
-
-/* A jsonb value, detoasted, in the batch's memory; 0 when NULL. */
-static Datum
-copy_jsonb(Datum d, bool isnull)
-{
-	MemoryContext old;
-	Datum		copy;
-
-	if (isnull)
-		return (Datum) 0;
-	old = MemoryContextSwitchTo(batch_cxt);
-	copy = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
-	MemoryContextSwitchTo(old);
-	return copy;
 }
 
 /*
@@ -354,15 +328,14 @@ wipe_secrets(void)
 static TxnResult
 claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done, int ndone)
 {
-	Oid			types[3] = {INT4OID, INT4OID, TEXTARRAYOID};
-	Datum		args[3];
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		args[1];
+	const char *channel_names[3];
 	int			channels;
 	TxnResult	r;
-	SPITupleTable *claimed;
-	uint64		nclaimed;
+	ClaimedRow *claimed;
+	int			nclaimed;
 	MemoryContext old;
-	Datum	   *values;
-	bool	   *nulls;
 
 	*n = 0;
 	*next_due_ms = notify_poll_interval_ms;
@@ -372,10 +345,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		worker_end_txn();
 		return r;
 	}
-	args[0] = Int32GetDatum(notify_batch_size);
-	args[1] = Int32GetDatum(notify_lease_ms);
-	args[2] = configured_channels();
-	channels = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(args[2])), ARR_DIMS(DatumGetArrayTypeP(args[2])));
+	channels = configured_channels(channel_names);
 	if (channels > 0 && !lock_render_tables())
 	{
 		worker_end_txn();
@@ -391,35 +361,30 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		return TXN_DONE;
 	}
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: claiming due messages");
-	if (claim_plan == NULL)
-		claim_plan = saved_plan("SELECT * FROM ticketdesk.outbox_claim_values($1, $2 * interval '1 ms', $3)",
-								3, types);
-	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "ticketdesk notify worker: the claim failed");
-	/* Rendering reads templates through SPI: keep the claim's rows apart. */
-	claimed = SPI_tuptable;
-	nclaimed = SPI_processed;
 
+	/* The claim (claim.c), its rows in the batch's memory. */
 	MemoryContextReset(batch_cxt);
 	render_batch_begin(batch_cxt);
+	nclaimed = claim_due(notify_batch_size,
+						 GetCurrentTransactionStartTimestamp() + (int64) notify_lease_ms * 1000,
+						 channel_names, channels, batch_cxt, &claimed);
 	*items = MemoryContextAllocZero(batch_cxt, sizeof(DeliveryItem) * Max(nclaimed, 1));
 	old = MemoryContextSwitchTo(batch_cxt);
-	values = palloc(sizeof(Datum) * claimed->tupdesc->natts);
-	nulls = palloc(sizeof(bool) * claimed->tupdesc->natts);
-	for (uint64 i = 0; i < nclaimed; i++)
+	for (int i = 0; i < nclaimed; i++)
 	{
 		DeliveryItem *item = &(*items)[i];
+		Datum	   *values = claimed[i].values;
+		bool	   *nulls = claimed[i].nulls;
 		char	   *channel;
 		char	   *recipient_name;
 		char	   *thread;
 
-		/* All columns at once: a wide row with NULLs is slow to read column by column. */
-		heap_deform_tuple(claimed->vals[i], claimed->tupdesc, values, nulls);
 		channel = column_text(values, nulls, CLAIM_CHANNEL);
 		recipient_name = column_text(values, nulls, CLAIM_RECIPIENT_NAME);
 		thread = column_text(values, nulls, CLAIM_THREAD);
 		item->tenant_id = DatumGetInt32(values[CLAIM_TENANT - 1]);
 		item->outbox_id = DatumGetInt64(values[CLAIM_ID - 1]);
+		item->tid = claimed[i].tid;
 		item->channel = channel[0];
 		item->recipient = column_text(values, nulls, CLAIM_RECIPIENT);
 		item->key = DatumGetCString(DirectFunctionCall1(uuid_out, values[CLAIM_KEY - 1]));
@@ -432,8 +397,8 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 			item->sender = column_text(values, nulls, CLAIM_SENDER);
 			item->subject = column_text(values, nulls, CLAIM_SUBJECT);
 			item->body_html = column_text(values, nulls, CLAIM_BODY_HTML);
-			/* A mail has no JSON body; an HTTP channel's is what it sends. */
-			item->payload = copy_jsonb(values[CLAIM_PAYLOAD - 1], nulls[CLAIM_PAYLOAD - 1]);
+			/* A mail has no JSON body; an HTTP channel's is what it sends (detoasted by the claim). */
+			item->payload = nulls[CLAIM_PAYLOAD - 1] ? (Datum) 0 : values[CLAIM_PAYLOAD - 1];
 			if (item->channel != 'e' && item->payload != (Datum) 0)
 				item->data = JsonbToCString(NULL, &((Jsonb *) DatumGetPointer(item->payload))->root,
 											VARSIZE(DatumGetPointer(item->payload)));
@@ -450,7 +415,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 			in.thread = thread;
 			in.sender_name = column_text(values, nulls, CLAIM_SENDER);
 			in.has_agent = !nulls[CLAIM_AGENT - 1];
-			in.vars = DatumGetPointer(copy_jsonb(values[CLAIM_VARS - 1], nulls[CLAIM_VARS - 1]));
+			in.vars = nulls[CLAIM_VARS - 1] ? NULL : DatumGetPointer(values[CLAIM_VARS - 1]);
 			in.found = !nulls[CLAIM_FOUND - 1];
 			for (int v = 0; v < RENDER_NVALUES; v++)
 				in.values[v] = column_text(values, nulls, claim_value_columns[v]);
@@ -475,7 +440,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		item->len = strlen(item->data);
 	}
 	MemoryContextSwitchTo(old);
-	*n = (int) nclaimed;
+	*n = nclaimed;
 	load_secrets(*items, *n);
 
 	/* When the next row not claimed now falls due. */
@@ -483,8 +448,9 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		next_due_plan = saved_plan("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint"
 								   "  FROM ticketdesk.outbox"
 								   " WHERE next_attempt_at > now() AND status = 'queued' AND channel = ANY ($1)",
-								   1, &types[2]);
-	if (SPI_execute_plan(next_due_plan, &args[2], NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+								   1, types);
+	args[0] = channels_array(channel_names, channels);
+	if (SPI_execute_plan(next_due_plan, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -36,3 +36,20 @@ ALTER TABLE outbox ALTER COLUMN message_key SET DEFAULT message_key_new();
 -- routing caches.
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON checklist_template
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+
+-- notify8: the worker's claim in C (src/claim.c); outbox_claim_direct is its
+-- SQL entry for tests.
+CREATE FUNCTION outbox_claim_direct(batch_size integer, lease interval, channels text[])
+    RETURNS TABLE (tenant_id integer, outbox_id bigint, event text, channel text, recipient text,
+                   recipient_name text, agent_id bigint, language text, sender_name text, thread text,
+                   note text, vars jsonb, subject text, body_text text, body_html text, payload jsonb,
+                   message_key uuid, found boolean, reference text, ticket_subject text,
+                   description text, priority text, status text, center text, assignee text,
+                   requester text, link text, deadline text, resolution text)
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'ticketdesk_outbox_claim_direct';
+COMMENT ON FUNCTION outbox_claim_direct(integer, interval, text[]) IS
+    'Internal (tests): the worker''s claim in C; claims as outbox_claim_values does and returns the same columns.';
+REVOKE EXECUTE ON FUNCTION outbox_claim_direct(integer, interval, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION outbox_claim_direct(integer, interval, text[])
+    TO ticketdesk_admin, ticketdesk_dispatcher, ticketdesk_agent, ticketdesk_requester;

@@ -22,6 +22,7 @@ use warnings;
 use utf8;
 
 use Encode qw(decode);
+use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
 use MIME::Base64;
@@ -520,6 +521,48 @@ sql(q{BEGIN; SET search_path = ticketdesk;
 wait_sql(q{SELECT subject FROM ticketdesk.outbox WHERE event = 'reminder' AND status = 'sent'
             ORDER BY outbox_id DESC LIMIT 1}, '[TD-000002] Changed Monday',
 	'a template changed between two batches: the next batch sends the new text');
+
+# ---------------------------------------------------------------------------
+# 7c. Rows changed while they are being delivered. The result finds a row
+#     where the claim wrote it (src/record.c) and follows its update chain:
+#     a row cancelled meanwhile stays cancelled, a row deleted meanwhile is
+#     not written again, and the worker goes on. An SMTP server that
+#     accepts connections and never answers holds the batch until the
+#     delivery's time limit.
+# ---------------------------------------------------------------------------
+my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16, Proto => 'tcp')
+  or die "no silent listener: $!";
+my $silent_port = $silent->sockport;
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.smtp_url = 'smtp://127.0.0.1:$silent_port'
+ticketdesk.notify_timeout = '4s'
+});
+$node->reload;
+sleep 1;
+sql(q{BEGIN;
+      INSERT INTO ticketdesk.outbox (event, channel, recipient, subject, body_text, note)
+      SELECT 'inflight', 'email', 'r' || g || '@desk.test', 'In flight', 'x', g::text FROM generate_series(1, 3) g;
+      SELECT ticketdesk.notify_wake(); COMMIT;});
+wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'inflight' AND status = 'sending'}, '3',
+	'three mails claimed, their delivery held by a server that never answers');
+sql(q{UPDATE ticketdesk.outbox SET status = 'cancelled', leased_until = NULL, next_attempt_at = NULL
+       WHERE event = 'inflight' AND note = '1';
+      DELETE FROM ticketdesk.outbox WHERE event = 'inflight' AND note = '2';});
+wait_sql(q{SELECT attempts >= 1 AND last_error IS NOT NULL FROM ticketdesk.outbox
+            WHERE event = 'inflight' AND note = '3'}, 't',
+	'the time limit is recorded on the row nobody touched');
+is(sql(q{SELECT string_agg(note || ' ' || status || ' ' || attempts || ' ' || coalesce(last_error, '-'), ', ' ORDER BY note)
+           FROM ticketdesk.outbox WHERE event = 'inflight' AND note <> '3'}),
+	'1 cancelled 1 -', 'the row cancelled during delivery stays cancelled, without the result; the deleted one stays gone');
+is(sql($worker_q), '2', 'and the workers go on');
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.smtp_url = 'smtp://127.0.0.1:$smtp_port'
+ticketdesk.notify_timeout = '30s'
+});
+$node->reload;
+wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'inflight' AND note = '3'}, 'sent',
+	'it is delivered once the server answers');
+close $silent;
 
 # ---------------------------------------------------------------------------
 # 8. Crash: kill -9 the worker in the middle of 10,000 mails.
