@@ -193,8 +193,9 @@ ticketdesk_ticket_history(PG_FUNCTION_ARGS)
 		 * The agent who registers the ticket is usually the one acting. The
 		 * new row's foreign key to that agent holds the agent's row in this
 		 * transaction (its check fires before this trigger, by name;
-		 * open_ticket_write locks it before any AFTER trigger; a deferred
-		 * check fails the whole transaction, this history row included), so
+		 * open_ticket_write locks it before any AFTER trigger, or her guard
+		 * holds her, see acting_agent; a deferred check fails the whole
+		 * transaction, this history row included), so
 		 * the history row's reference to the same agent needs no lock of its
 		 * own. Not under session_replication_role = replica, where foreign
 		 * keys are not checked.
