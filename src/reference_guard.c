@@ -72,13 +72,23 @@ PG_FUNCTION_INFO_V1(ticketdesk_agent_guard);
 /* The configuration tables whose rows the guard stands for in openings. */
 const char *const guarded_configuration[] = {"ticket_type", "center", "category", NULL};
 
+/*
+ * A guard, until the transaction ends: the database's advisory-class lock
+ * with the given id and class in its tag.
+ */
 static void
-take_guard(LOCKMODE mode)
+take_lock(uint64 id, uint16 class, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, REFERENCE_GUARD_CLASS);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (id >> 32), (uint32) id, class);
 	(void) LockAcquire(&tag, mode, false, false);
+}
+
+static void
+take_guard(LOCKMODE mode)
+{
+	take_lock(0, REFERENCE_GUARD_CLASS, mode);
 }
 
 /* An opening's side: share mode, until the transaction ends. */
@@ -108,11 +118,7 @@ ticketdesk_reference_guard(PG_FUNCTION_ARGS)
 static void
 take_agent_guard(int64 agent_id, LOCKMODE mode)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) agent_id >> 32), (uint32) agent_id,
-						 AGENT_GUARD_CLASS);
-	(void) LockAcquire(&tag, mode, false, false);
+	take_lock((uint64) agent_id, AGENT_GUARD_CLASS, mode);
 }
 
 /* An opening's or a change's side: share mode. */
