@@ -216,6 +216,28 @@ def cpu_ticks(pid):
 
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 CPU = {}  # side -> CPU microseconds per message of the workers, per round
+SINK_CPU = {}  # side -> CPU microseconds per message of the side's sink, per round
+BUSY = {}  # side -> share of the machine's CPU time busy over the side, per round
+
+
+def machine_ticks():
+    """Busy and total CPU ticks of the whole machine so far (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def observed(side, sink, fn):
+    """Run a side and note its sink's CPU per message and how busy the
+    machine was: a side whose machine is not busy waits on something other
+    than the CPU."""
+    sink_before, (busy_before, total_before) = cpu_ticks(sink.pid), machine_ticks()
+    result = fn()
+    busy, total = machine_ticks()
+    SINK_CPU.setdefault(side, []).append((cpu_ticks(sink.pid) - sink_before) * TICK_US / N)
+    BUSY.setdefault(side, []).append((busy - busy_before) / max(1, total - total_before))
+    return result
 
 
 def measured(side, fn):
@@ -282,9 +304,9 @@ reload(smtp_url=f"smtp://127.0.0.1:{smtp_port}", mail_from="desk@desk.test",
 rounds = []
 for rnd in range(1, ROUNDS + 1):
     row = {}
-    for name, fn in (("smtp_base", smtp_baseline), ("smtp_worker", smtp_worker),
-                     ("http_base", http_baseline), ("http_worker", http_worker)):
-        row[name], row[name + "_dups"] = fn(rnd)
+    for name, sink, fn in (("smtp_base", smtp, smtp_baseline), ("smtp_worker", smtp, smtp_worker),
+                           ("http_base", http, http_baseline), ("http_worker", http, http_worker)):
+        row[name], row[name + "_dups"] = observed(name, sink, lambda: fn(rnd))
     row["load"] = os.getloadavg()[0]
     rounds.append(row)
     print(f"round {rnd}: SMTP {row['smtp_base']:.0f} vs {row['smtp_worker']:.0f} mails/s "
@@ -292,6 +314,9 @@ for rnd in range(1, ROUNDS + 1):
           f"{row['http_worker']:.0f} posts/s ({row['http_worker'] / row['http_base']:.2f}), "
           f"load {row['load']:.1f}; workers' CPU per message {CPU['smtp'][-1]:.0f} us (mail), "
           f"{CPU['http'][-1]:.0f} us (SMS)", flush=True)
+    print("    sink CPU per message (us) and machine busy: " + ", ".join(
+        f"{side} {SINK_CPU[side][-1]:.0f} / {BUSY[side][-1]:.0%}"
+        for side in ("smtp_base", "smtp_worker", "http_base", "http_worker")), flush=True)
 
 
 def median(xs):
@@ -340,6 +365,9 @@ print(f"HTTP  ticketdesk worker:                 {r['http_worker']:8.0f} posts/s
       f" (duplicates: {r['http_dups']})")
 print(f"workers' CPU per message (user + system, all worker processes; median): "
       f"{median(CPU['smtp']):.0f} us a mail, {median(CPU['http']):.0f} us an SMS")
+print("sinks' CPU per message and the machine's busy share (medians): " + ", ".join(
+    f"{side} {median(SINK_CPU[side]):.0f} us / {median(BUSY[side]):.0%}"
+    for side in ("smtp_base", "smtp_worker", "http_base", "http_worker")))
 print(f"commit to delivery, {len(lat)} single mails: p50 {r['latency_p50_ms']:.1f} ms, "
       f"p99 {r['latency_p99_ms']:.1f} ms (fallback poll interval {poll})")
 sys.exit(0 if smtp_ratio >= 0.8 and http_ratio >= 0.8 else 2)
