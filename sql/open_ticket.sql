@@ -364,3 +364,26 @@ SELECT open_ticket(subject => 'For the VIP', center_id => 1, contact_id => :vip)
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
 DROP ROLE td_open_disa;
+
+-- The WHEN clause of a trigger on ticket is planned once for the direct
+-- writes (src/direct_write.c, prepare_trigger_when), not for every row:
+-- ticket_no_cycle (WHEN (NEW.parent_id IS NOT NULL)) runs forbid_tree_cycle
+-- for a ticket written directly with a parent, and not for one without,
+-- twice over in one transaction (the planned clause used again).
+SET track_functions = 'pl';
+BEGIN;
+CREATE FUNCTION pg_temp.cycle_checks() RETURNS bigint LANGUAGE sql AS
+    $$ SELECT coalesce(pg_stat_get_xact_function_calls('ticketdesk.forbid_tree_cycle'::regproc), 0) $$;
+SELECT ticket_id AS parent FROM open_ticket(subject => 'Boiler', center_id => 1, customer_id => 1) \gset
+SELECT pg_temp.cycle_checks() AS without_parent;
+SELECT parent_id = :parent AS under_parent, pg_temp.cycle_checks() AS with_parent
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Boiler part', NULL,
+                         3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, NULL, :parent);
+SELECT parent_id IS NULL AS no_parent, pg_temp.cycle_checks() AS still
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Boiler', NULL,
+                         3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT parent_id = :parent AS under_parent, pg_temp.cycle_checks() AS again
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Boiler valve', NULL,
+                         3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, NULL, :parent);
+ROLLBACK;
+RESET track_functions;

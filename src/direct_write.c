@@ -61,6 +61,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -217,6 +218,40 @@ triggers_for_writes(Relation rel, const DirectTable *t)
 }
 
 /*
+ * The WHEN clauses of the table's triggers for these writes (t->triggers),
+ * planned once here, as TriggerEnabled plans each for a ResultRelInfo
+ * without one (the trigger's stored expression read back, OLD and NEW made
+ * the inner and outer tuple, ExecPrepareQual): every direct write makes a
+ * new ResultRelInfo, so the executor read and planned them again for every
+ * row (about 6,000 instructions for ticket_no_cycle's, an opening). Shared
+ * by the writes as the CHECK constraints are. Built in the current context
+ * (the table's).
+ */
+static void
+prepare_trigger_when(DirectTable *t)
+{
+	TriggerDesc *triggers = t->triggers;
+
+	t->trigger_when = NULL;
+	if (triggers == NULL)
+		return;
+	for (int i = 0; i < triggers->numtriggers; i++)
+	{
+		Node	   *qual;
+
+		if (triggers->triggers[i].tgqual == NULL)
+			continue;
+		if (t->trigger_when == NULL)
+			t->trigger_when = palloc0(sizeof(ExprState *) * triggers->numtriggers);
+		qual = stringToNode(triggers->triggers[i].tgqual);
+		ChangeVarNodes(qual, PRS2_OLD_VARNO, INNER_VAR, 0);
+		ChangeVarNodes(qual, PRS2_NEW_VARNO, OUTER_VAR, 0);
+		qual = (Node *) make_ands_implicit((Expr *) qual);
+		t->trigger_when[i] = ExecInitQual((List *) expression_planner((Expr *) qual), NULL);
+	}
+}
+
+/*
  * The table's CHECK constraints, and its indexes' IndexInfo with their
  * predicates, planned once here: the executor would read and plan them
  * again for every write (ExecRelCheck, ExecOpenIndices,
@@ -346,6 +381,7 @@ describe_table(DirectTable *t, Relation rel)
 			t->defaults[a] = ExecInitExpr(expression_planner((Expr *) expr), NULL);
 	}
 	t->triggers = triggers_for_writes(rel, t);
+	prepare_trigger_when(t);
 	prepare_checks(t, rel);
 	prepare_generated(t, rel);
 	MemoryContextSwitchTo(old);
@@ -452,6 +488,31 @@ open_table(DirectTable *t, LOCKMODE lockmode)
 }
 
 /*
+ * direct_table_oid returns the OID of the table's name in schema
+ * ticketdesk (InvalidOid: none), as get_relname_relid would, looked up
+ * again only after a name changed (table_named). Nothing is opened or
+ * locked.
+ */
+Oid
+direct_table_oid(DirectTable *t)
+{
+	return table_named(t);
+}
+
+/*
+ * direct_open_table opens the table, locked in lockmode until the
+ * transaction ends, as a direct write of it opens it (by its name in
+ * schema ticketdesk, looked up again only after a name changed:
+ * table_named), its description current; close it with table_close(rel,
+ * NoLock).
+ */
+Relation
+direct_open_table(DirectTable *t, LOCKMODE lockmode)
+{
+	return open_table(t, lockmode);
+}
+
+/*
  * Open the table's indexes for the write, as ExecOpenIndices does, with the
  * IndexInfo built when the table was described instead of a new one (a
  * tenth of an opening's set-up). When they cannot be shared, ExecOpenIndices
@@ -490,11 +551,13 @@ open_indexes(DirectWrite *w)
  * every write (CopyTriggerDesc: about 4,000 instructions for ticket's),
  * a copy that the table's own would replace at once: the relation is
  * shown to it without triggers, and the arrays it would size by them are
- * made here, as it makes them, for the table's.
+ * made here, as it makes them, for the table's; the WHEN clauses come
+ * planned (prepare_trigger_when), where TriggerEnabled would plan them.
  */
 static void
-init_result_rel(ResultRelInfo *rri, Relation rel, TriggerDesc *triggers)
+init_result_rel(ResultRelInfo *rri, Relation rel, DirectTable *t)
 {
+	TriggerDesc *triggers = t->triggers;
 	TriggerDesc *all = rel->trigdesc;
 
 	if (triggers == NULL)
@@ -515,6 +578,8 @@ init_result_rel(ResultRelInfo *rri, Relation rel, TriggerDesc *triggers)
 	rri->ri_TrigDesc = triggers;
 	rri->ri_TrigFunctions = (FmgrInfo *) palloc0(triggers->numtriggers * sizeof(FmgrInfo));
 	rri->ri_TrigWhenExprs = (ExprState **) palloc0(triggers->numtriggers * sizeof(ExprState *));
+	if (t->trigger_when != NULL)
+		memcpy(rri->ri_TrigWhenExprs, t->trigger_when, triggers->numtriggers * sizeof(ExprState *));
 	rri->ri_TrigInstrument = NULL;
 }
 
@@ -554,7 +619,7 @@ direct_begin(DirectTable *t)
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 
 	w->rri = makeNode(ResultRelInfo);
-	init_result_rel(w->rri, w->rel, t->triggers);
+	init_result_rel(w->rri, w->rel, t);
 	open_indexes(w);
 	if (t->ncheck > 0)
 		w->rri->ri_ConstraintExprs = t->checks;
@@ -835,6 +900,26 @@ direct_end(DirectWrite *w)
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
 	pfree(w);
+}
+
+/*
+ * direct_close_indexes says that the caller appends or updates no more rows
+ * with w: the table's indexes are closed now, their locks released, as
+ * direct_end would release them (ExecCloseIndices), but before the AFTER
+ * triggers fire there rather than after. Nothing else changes. The locks
+ * of a write's indexes (ticket has ten) otherwise fill PostgreSQL's sixteen
+ * fast-path slots while its AFTER triggers write the other tables, whose
+ * locks then go to the shared lock table, at about twice the cost to take
+ * and to release (doc/benchmarks.md, "Session 9: opening a ticket"). The
+ * table itself stays locked until the transaction ends, as before, and
+ * every operation that would conflict with an index's lock conflicts with
+ * the table's too, or waits for this transaction's end.
+ */
+void
+direct_close_indexes(DirectWrite *w)
+{
+	ExecCloseIndices(w->rri);
+	w->rri->ri_NumIndices = 0;
 }
 
 /*

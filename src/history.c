@@ -146,6 +146,7 @@ history_append(int32 tenant_id, int64 ticket_id, const HistoryEvent *events, int
 		nulls[4] = events[i].new_null;
 		direct_append(write, values, nulls);
 	}
+	direct_close_indexes(write);
 	direct_end(write);
 }
 

@@ -520,7 +520,10 @@ queue_for_requester(int32 tenant_id, int64 ticket_id, int64 event_id, const char
 	}
 	/* The row triggers after the rows. */
 	if (write != NULL)
+	{
+		direct_close_indexes(write);
 		direct_end(write);
+	}
 	return queued;
 }
 

@@ -135,16 +135,24 @@ refs_cache_create(void)
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+/*
+ * The watched tables by name, for their OIDs (direct_table_oid: looked up
+ * again only after a name changed, not four look-ups an opening).
+ */
+static DirectTable watched_tables[lengthof(watched)];
+
 /* Whether the caller may read every table the look-up query reads. */
 static bool
 caller_reads_tables(void)
 {
-	Oid			nsp = get_namespace_oid("ticketdesk", false);
 	Oid			user = GetUserId();
 
 	for (int i = 0; i < lengthof(watched); i++)
-		if (pg_class_aclcheck(get_relname_relid(watched[i], nsp), user, ACL_SELECT) != ACLCHECK_OK)
+	{
+		watched_tables[i].relname = watched[i];
+		if (pg_class_aclcheck(direct_table_oid(&watched_tables[i]), user, ACL_SELECT) != ACLCHECK_OK)
 			return false;
+	}
 	return true;
 }
 

@@ -635,8 +635,7 @@ opening_write(const Datum *values, const bool *nulls, int held)
 	HeapTuple	tuple;
 	Datum		result;
 
-	rel = table_open(RangeVarGetRelid(makeRangeVar("ticketdesk", "ticket", -1), RowExclusiveLock, false),
-					 NoLock);
+	rel = direct_open_table(&ticket_table, RowExclusiveLock);
 	if (!may_write_directly(rel, values, nulls))
 	{
 		table_close(rel, NoLock);
@@ -647,6 +646,7 @@ opening_write(const Datum *values, const bool *nulls, int held)
 	tuple = direct_append_returning(write, values, nulls);
 	if (tuple == NULL)
 		elog(ERROR, "ticketdesk: a BEFORE trigger of ticket skipped the row");
+	direct_close_indexes(write);	/* the one row is written */
 	check_policies_written(rel, tuple);
 	lock_references(rel, tuple, values, nulls, held);
 	direct_end(write);

@@ -56,6 +56,8 @@ typedef struct DirectTable
 	struct ExprState **generated;	/* per attribute: its generation, planned */
 	int			ngenerated;
 	struct TriggerDesc *triggers;	/* without the vouched references' checks */
+	struct ExprState **trigger_when;	/* per trigger of triggers: its WHEN
+										 * clause, planned; NULL: none */
 	MemoryContext cxt;
 	uint64		generation;		/* changes whenever it is described again */
 	uint64		named_at;		/* when named_relid was looked up; 0: never */
@@ -103,10 +105,13 @@ extern bool direct_update_at(DirectWrite *write, const Datum *key, ItemPointer h
 							 void *arg);
 extern void direct_written_tid(DirectWrite *write, ItemPointer tid);
 extern void direct_end(DirectWrite *write);
+extern void direct_close_indexes(DirectWrite *write);
 extern bool direct_key_share(DirectTable *table, const Datum *key);
 extern HeapTuple direct_key_share_row(DirectTable *table, const Datum *key, uint64 *generation);
 extern HeapTuple direct_append_returning(DirectWrite *write, const Datum *values, const bool *nulls);
 extern uint64 direct_describe(DirectTable *table, Relation rel);
+extern Relation direct_open_table(DirectTable *table, LOCKMODE lockmode);
+extern Oid	direct_table_oid(DirectTable *table);
 extern bool direct_described(const DirectTable *table, uint64 generation);
 
 /* One row of a ticket's history (history.c). */
