@@ -29,6 +29,31 @@
 
 static CURLM *multi = NULL;
 
+/*
+ * Whether the worker's environment names a proxy (a variable whose name
+ * ends in _proxy, in either case: http_proxy, HTTPS_PROXY, all_proxy,
+ * smtp_proxy, ...). When it names none, curl would find none either, and
+ * each handle says so (CURLOPT_PROXY and CURLOPT_NOPROXY empty): curl then
+ * skips its five look-ups of the environment a transfer. When it names one,
+ * curl reads the environment as before.
+ */
+static bool env_names_proxy = true;
+
+extern char **environ;
+
+static bool
+environment_names_proxy(void)
+{
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+	{
+		const char *eq = strchr(*e, '=');
+
+		if (eq != NULL && eq - *e >= 6 && pg_strncasecmp(eq - 6, "_proxy", 6) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The sockets curl waits for, and when its timer runs out (-1: not set). */
 static int	epoll_fd = -1;
 static TimestampTz timer_due = -1;
@@ -145,6 +170,7 @@ deliver_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not initialise libcurl")));
+	env_names_proxy = environment_names_proxy();
 	multi = curl_multi_init();
 	if (multi == NULL)
 		ereport(ERROR,
@@ -267,6 +293,11 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 			curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, deliver_progress);
 			if (notify_tls_ca_file[0] != '\0')
 				curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
+			if (!env_names_proxy)
+			{
+				curl_easy_setopt(h, CURLOPT_PROXY, "");
+				curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+			}
 		}
 		problem = (items[i].channel == 'e')
 			? smtp_setup(h, &items[i], &lists[i])

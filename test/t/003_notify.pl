@@ -641,6 +641,38 @@ diag "crash test: 10,000 mails, killed after $sent_before recorded, lost $lost, 
 stop_sink($crash_sink);
 
 # ---------------------------------------------------------------------------
+# 8b. A proxy named by the server's environment is used. The worker tells
+#     curl there is no proxy only when no *_proxy variable is set (src/
+#     deliver.c, which spares curl its look-ups of the environment); with
+#     http_proxy set, an SMS to a gateway nobody listens on goes through
+#     the proxy (the HTTP sink, which sees the gateway's URL as the path).
+# ---------------------------------------------------------------------------
+my $nobody_port = PostgreSQL::Test::Cluster::get_free_port();
+$node->stop;
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.sms_url = 'http://127.0.0.1:$nobody_port/sms'
+});
+{
+	local $ENV{http_proxy} = "http://127.0.0.1:$http_port";
+	$node->start;
+}
+my $proxied_before = scalar records($posts);
+sql(q{BEGIN;
+      INSERT INTO ticketdesk.outbox (event, channel, recipient, body_text, payload)
+      VALUES ('proxied', 'sms', '+1', 'x', '{"to": "+1"}');
+      SELECT ticketdesk.notify_wake(); COMMIT;});
+wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'proxied'}, 'sent',
+	'with http_proxy in the server\'s environment, an SMS goes through the proxy');
+my @proxied = wait_records($posts, $proxied_before + 1);
+is($proxied[$proxied_before]{path}, "http://127.0.0.1:$nobody_port/sms",
+	'the proxy was asked for the gateway\'s URL');
+$node->stop;
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.sms_url = 'http://127.0.0.1:$http_port/sms'
+});
+$node->start;
+
+# ---------------------------------------------------------------------------
 # 9. The worker never blocks DROP EXTENSION or DROP DATABASE.
 # ---------------------------------------------------------------------------
 sql('CREATE DATABASE other');
