@@ -29,6 +29,31 @@
 
 static CURLM *multi = NULL;
 
+/*
+ * Whether the worker's environment names a proxy (a variable whose name
+ * ends in _proxy, in either case: http_proxy, HTTPS_PROXY, all_proxy,
+ * smtp_proxy, ...). When it names none, curl would find none either, and
+ * each handle says so (CURLOPT_PROXY and CURLOPT_NOPROXY empty): curl then
+ * skips its five look-ups of the environment a transfer. When it names one,
+ * curl reads the environment as before.
+ */
+static bool env_names_proxy = true;
+
+extern char **environ;
+
+static bool
+environment_names_proxy(void)
+{
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+	{
+		const char *eq = strchr(*e, '=');
+
+		if (eq != NULL && eq - *e >= 6 && pg_strncasecmp(eq - 6, "_proxy", 6) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The sockets curl waits for, and when its timer runs out (-1: not set). */
 static int	epoll_fd = -1;
 static TimestampTz timer_due = -1;
@@ -38,36 +63,70 @@ static TimestampTz timer_due = -1;
  * transfer (curl_easy_reset keeps their buffers): a handle made and freed
  * for every message cost a large allocation each time. At most
  * notify_concurrency are in use at once, so the setting's maximum bounds
- * the pool.
+ * the pool. Within a batch a handle given back keeps its options, and the
+ * next message of the same channel takes it as it is: that message sets
+ * again every option that differs between messages (the settings do not
+ * change within a batch: SIGHUP is read between batches). The end of the
+ * batch resets every handle used, so none is left pointing into the batch.
  */
 #define DELIVER_POOL_MAX 256
 static CURL *pool[DELIVER_POOL_MAX];
 static bool pool_busy[DELIVER_POOL_MAX];
+static char pool_channel[DELIVER_POOL_MAX];	/* set up for; '\0': reset */
 
-/* A free handle of the pool, reset to the defaults; NULL when none can be made. */
+/*
+ * A free handle of the pool for channel: one set up for it in this batch
+ * (*fresh false), else one reset to the defaults (*fresh true); NULL when
+ * none can be made.
+ */
 static CURL *
-pool_take(void)
+pool_take(char channel, bool *fresh)
 {
+	int			found = -1;
+
 	for (int i = 0; i < DELIVER_POOL_MAX; i++)
 	{
 		if (pool_busy[i])
 			continue;
-		if (pool[i] == NULL && (pool[i] = curl_easy_init()) == NULL)
-			return NULL;
-		pool_busy[i] = true;
-		return pool[i];
+		if (pool[i] != NULL && pool_channel[i] == channel)
+		{
+			found = i;
+			break;
+		}
+		if (found < 0)
+			found = i;
 	}
-	return NULL;
+	if (found < 0)
+		return NULL;
+	*fresh = (pool[found] == NULL || pool_channel[found] != channel);
+	if (pool[found] == NULL && (pool[found] = curl_easy_init()) == NULL)
+		return NULL;
+	if (*fresh && pool_channel[found] != '\0')
+		curl_easy_reset(pool[found]);
+	pool_busy[found] = true;
+	pool_channel[found] = channel;
+	return pool[found];
 }
 
-/* Give a handle back to the pool, with no option pointing into the batch left set. */
+/* Give a handle back to the pool; its options stay set until the batch ends. */
 static void
 pool_give(CURL *h)
 {
-	curl_easy_reset(h);
 	for (int i = 0; i < DELIVER_POOL_MAX; i++)
 		if (pool[i] == h)
 			pool_busy[i] = false;
+}
+
+/* Reset every handle used, with no option pointing into the batch left set. */
+static void
+pool_reset_all(void)
+{
+	for (int i = 0; i < DELIVER_POOL_MAX; i++)
+	{
+		if (pool[i] != NULL && pool_channel[i] != '\0')
+			curl_easy_reset(pool[i]);
+		pool_channel[i] = '\0';
+	}
 }
 
 /* curl's socket callback: watch socket s for what curl waits for, or no longer. */
@@ -111,6 +170,7 @@ deliver_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not initialise libcurl")));
+	env_names_proxy = environment_names_proxy();
 	multi = curl_multi_init();
 	if (multi == NULL)
 		ereport(ERROR,
@@ -133,7 +193,9 @@ deliver_shutdown(void)
 			curl_easy_cleanup(pool[i]);
 		pool[i] = NULL;
 		pool_busy[i] = false;
+		pool_channel[i] = '\0';
 	}
+	http_shutdown();
 	curl_global_cleanup();
 	if (epoll_fd >= 0)
 		close(epoll_fd);
@@ -205,11 +267,12 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 	{
 		CURL	   *h;
 		const char *problem;
+		bool		fresh;
 
 		/* Settled before delivery (no template fits): nothing to send. */
 		if (items[i].done)
 			continue;
-		h = pool_take();
+		h = pool_take(items[i].channel, &fresh);
 		if (h == NULL)
 		{
 			items[i].done = true;
@@ -218,15 +281,24 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 		}
 		handles[i] = h;
 		curl_easy_setopt(h, CURLOPT_PRIVATE, &items[i]);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbufs[i]);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) notify_timeout_ms);
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(notify_timeout_ms, 10000));
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, deliver_progress);
-		if (notify_tls_ca_file[0] != '\0')
-			curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
+		/* The options of the batch's settings, once per handle and batch. */
+		if (fresh)
+		{
+			curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+			curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+			curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) notify_timeout_ms);
+			curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(notify_timeout_ms, 10000));
+			curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+			curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, deliver_progress);
+			if (notify_tls_ca_file[0] != '\0')
+				curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
+			if (!env_names_proxy)
+			{
+				curl_easy_setopt(h, CURLOPT_PROXY, "");
+				curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+			}
+		}
 		problem = (items[i].channel == 'e')
 			? smtp_setup(h, &items[i], &lists[i])
 			: http_setup(h, &items[i], &lists[i]);
@@ -304,6 +376,9 @@ deliver_batch(DeliveryItem *items, int n)
 	int			next;
 	bool		complete = true;
 
+	/* A batch that ended in an error may have left handles set up. */
+	pool_reset_all();
+	http_batch_begin();
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) notify_concurrency);
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) notify_concurrency * 2);
 
@@ -365,5 +440,7 @@ deliver_batch(DeliveryItem *items, int n)
 	pfree(lists);
 	pfree(added);
 	pfree(errbufs);
+	pool_reset_all();
+	http_batch_end();
 	return complete;
 }

@@ -182,6 +182,9 @@ extern char *mail_compose(StringInfo out, const char *from_name, const char *to_
 
 extern const char *smtp_setup(void *handle, DeliveryItem *item, void **list);
 extern const char *http_setup(void *handle, DeliveryItem *item, void **list);
+extern void http_batch_begin(void);
+extern void http_batch_end(void);
+extern void http_shutdown(void);
 extern bool http_result(long status, bool *permanent);
 
 /* Templates (template.c). */

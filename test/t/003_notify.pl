@@ -565,6 +565,47 @@ wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'inflight' AND not
 close $silent;
 
 # ---------------------------------------------------------------------------
+# 7d. One batch, two tenants, both channels. The worker builds the headers
+#     that are the same for a tenant and channel once a batch (src/http.c)
+#     and hands a curl handle from one message of a channel to the next
+#     without resetting it (src/deliver.c): each SMS must still carry its
+#     own tenant's token and its own Idempotency-Key, and the mails taken
+#     in between must still arrive.
+# ---------------------------------------------------------------------------
+my $t2 = sql(q{INSERT INTO ticketdesk.tenant (code, name) VALUES ('batch-two', 'Second tenant') RETURNING tenant_id});
+$node->psql('postgres', undef, extra_params => ['-c', "SET log_statement = 'none'",
+	'-c', "SET ticketdesk.tenant = $t2",
+	'-c', "SELECT ticketdesk.set_secret('sms.token', 'second-t0ken')"], on_error_die => 1);
+my $posts_before = scalar records($posts);
+my $mails_before = scalar records($mails);
+sql(qq{BEGIN;
+      INSERT INTO ticketdesk.outbox (tenant_id, event, channel, recipient, subject, body_text, payload, note)
+      SELECT CASE WHEN g % 2 = 0 THEN $t2 ELSE 1 END, 'mixed',
+             CASE WHEN g % 3 = 0 THEN 'email' ELSE 'sms' END,
+             CASE WHEN g % 3 = 0 THEN 'm' || g || '\@desk.test' ELSE '+370600' || g END,
+             'Mixed ' || g, 'text ' || g,
+             CASE WHEN g % 3 = 0 THEN NULL ELSE jsonb_build_object('to', '+370600' || g, 'n', g) END,
+             g::text
+        FROM generate_series(1, 12) g ORDER BY g;
+      SELECT ticketdesk.notify_wake(); COMMIT;});
+wait_sql(q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'mixed' AND status = 'sent'}, '12',
+	'a batch of SMS and mails of two tenants, interleaved: all sent');
+my @mixed = (records($posts))[$posts_before .. $posts_before + 7];
+my %row = map { my ($k, $t, $n) = split /\|/; ($k => [$t, $n]) }
+  split /\n/, sql(q{SELECT message_key || '|' || tenant_id || '|' || note FROM ticketdesk.outbox
+                    WHERE event = 'mixed' AND channel = 'sms'});
+is(scalar(grep { defined $_->{key} && $row{$_->{key}} } @mixed), 8, 'the gateway got the eight SMS, each with its row\'s key');
+is(scalar(grep { defined $_->{key} && $row{$_->{key}}
+			&& $_->{body}{n} == $row{$_->{key}}[1]
+			&& $_->{authorization} eq ($row{$_->{key}}[0] == $t2 ? 'Bearer second-t0ken' : 'Bearer sms-token-s3cret')
+			&& ($_->{x_extra} // '') eq 'yes'
+			&& $_->{content_type} eq 'application/json; charset=utf-8' } @mixed), 8,
+	'each with its own body, its own tenant\'s token, the extra header and the content type');
+is(scalar(records($mails)) - $mails_before, 4, 'and the four mails between them arrived');
+$node->psql('postgres', undef, extra_params => ['-c', "SET ticketdesk.tenant = $t2",
+	'-c', "SELECT ticketdesk.drop_secret('sms.token')"], on_error_die => 1);
+
+# ---------------------------------------------------------------------------
 # 8. Crash: kill -9 the worker in the middle of 10,000 mails.
 # ---------------------------------------------------------------------------
 my $crash_mails = "$tmp/crash.jsonl";
@@ -598,6 +639,38 @@ ok($dups < 10000, "duplicates: $dups, each detectable by its repeated Message-ID
 diag "crash test: 10,000 mails, killed after $sent_before recorded, lost $lost, duplicates $dups "
   . '(sent before the kill, recorded after it; the receiver sees the same Message-ID twice)';
 stop_sink($crash_sink);
+
+# ---------------------------------------------------------------------------
+# 8b. A proxy named by the server's environment is used. The worker tells
+#     curl there is no proxy only when no *_proxy variable is set (src/
+#     deliver.c, which spares curl its look-ups of the environment); with
+#     http_proxy set, an SMS to a gateway nobody listens on goes through
+#     the proxy (the HTTP sink, which sees the gateway's URL as the path).
+# ---------------------------------------------------------------------------
+my $nobody_port = PostgreSQL::Test::Cluster::get_free_port();
+$node->stop;
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.sms_url = 'http://127.0.0.1:$nobody_port/sms'
+});
+{
+	local $ENV{http_proxy} = "http://127.0.0.1:$http_port";
+	$node->start;
+}
+my $proxied_before = scalar records($posts);
+sql(q{BEGIN;
+      INSERT INTO ticketdesk.outbox (event, channel, recipient, body_text, payload)
+      VALUES ('proxied', 'sms', '+1', 'x', '{"to": "+1"}');
+      SELECT ticketdesk.notify_wake(); COMMIT;});
+wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'proxied'}, 'sent',
+	'with http_proxy in the server\'s environment, an SMS goes through the proxy');
+my @proxied = wait_records($posts, $proxied_before + 1);
+is($proxied[$proxied_before]{path}, "http://127.0.0.1:$nobody_port/sms",
+	'the proxy was asked for the gateway\'s URL');
+$node->stop;
+$node->append_conf('postgresql.conf', qq{
+ticketdesk.sms_url = 'http://127.0.0.1:$http_port/sms'
+});
+$node->start;
 
 # ---------------------------------------------------------------------------
 # 9. The worker never blocks DROP EXTENSION or DROP DATABASE.
