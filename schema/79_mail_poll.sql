@@ -29,13 +29,18 @@ COMMENT ON FUNCTION mail_poll_due() IS
     'Internal (mail worker): the enabled mailboxes of every tenant whose poll is due.';
 
 -- Milliseconds until the next poll of any tenant falls due; NULL when no
--- mailbox is enabled.
+-- mailbox is enabled. The CASE keeps that NULL: greatest() ignores NULLs,
+-- so greatest(0, NULL) is 0, "due now", and until 0.9 the mail worker of
+-- every database without an enabled mailbox polled in a loop at 100% of a
+-- core.
 CREATE FUNCTION mail_poll_next() RETURNS bigint
     LANGUAGE sql STABLE AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM min(coalesce(b.last_poll_at + b.poll_interval, clock_timestamp()))
-                                               - clock_timestamp()) * 1000))::bigint
-      FROM ticketdesk.mail_mailbox b
-     WHERE b.enabled
+    SELECT CASE WHEN n.next_at IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM n.next_at - clock_timestamp()) * 1000))::bigint
+           END
+      FROM (SELECT min(coalesce(b.last_poll_at + b.poll_interval, clock_timestamp())) AS next_at
+              FROM ticketdesk.mail_mailbox b
+             WHERE b.enabled) n
 $$;
 COMMENT ON FUNCTION mail_poll_next() IS
     'Internal (mail worker): milliseconds until the next poll is due, NULL when no mailbox is enabled.';

@@ -84,6 +84,14 @@ SELECT mailbox_id FROM mail_poll_due();
 SELECT mail_poll_next() BETWEEN 1 AND 60000 AS next_within_a_minute;
 SELECT mail_poll_now(6);
 SELECT mailbox_id FROM mail_poll_due();
+SELECT mail_poll_next() AS due_in_ms;
+-- With no mailbox enabled there is nothing to wait for: NULL, and the worker
+-- sleeps its idle minute (until 0.9 this said 0, "due now", and the worker
+-- polled in a loop at 100% of a core).
+BEGIN;
+UPDATE mail_mailbox SET enabled = false;
+SELECT mail_poll_next() IS NULL AS nothing_to_poll;
+ROLLBACK;
 SELECT mail_poll_now(99);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 

@@ -658,6 +658,14 @@ mail_poll_round(long *wait_ms)
 			explicit_bzero(boxes[i].password, strlen(boxes[i].password));
 	}
 	*wait_ms = mail_next_due();
+	/*
+	 * Nothing was due a moment ago, yet "due now": a mailbox that fell due
+	 * in between, or a database still at 0.8, whose mail_poll_next() said 0
+	 * for "no mailbox enabled" and made this worker poll in a loop. A second
+	 * is soon enough for the one and stops the loop of the other.
+	 */
+	if (n == 0 && *wait_ms == 0)
+		*wait_ms = 1000;
 	MemoryContextSwitchTo(TopMemoryContext);
 	return TXN_DONE;
 }

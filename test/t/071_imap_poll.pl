@@ -17,7 +17,7 @@
 # is the folder's last UID. Finally the folder is recreated (new
 # UIDVALIDITY): the mails in it that were taken before change nothing. A
 # server that never answers holds a poll up to the timeout, but SIGTERM
-# stops the worker at once.
+# stops the worker at once. With no mailbox enabled, the worker sleeps.
 
 use strict;
 use warnings;
@@ -283,6 +283,26 @@ cmp_ok($took, '<', 10, sprintf('SIGTERM stops the worker in the middle of the po
 $node->start;
 wait_for(qq{SELECT last_error LIKE 'SELECT "INBOX": Timeout was reached%' FROM ticketdesk.mail_mailbox WHERE mailbox_id = $silent},
 	't', 'after the restart the poll of the silent server ends with its timeout in last_error');
+
+# --- 8. no mailbox enabled: the worker sleeps ------------------------------------------
+# Until 0.9 mail_poll_next() said "due now" (0) when no mailbox was enabled,
+# and the worker polled in a loop at 100% of a core in every such database.
+sub cpu_ticks
+{
+	my ($pid) = @_;
+	open my $f, '<', "/proc/$pid/stat" or die "/proc/$pid/stat: $!";
+	my @f = split ' ', (split /\) /, scalar <$f>, 2)[1];
+	return $f[11] + $f[12];    # utime + stime, clock ticks
+}
+sql(q{UPDATE ticketdesk.mail_mailbox SET enabled = false});
+ok( $node->poll_query_until('postgres',
+		q{SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE backend_type = 'ticketdesk mail worker'}),
+	'with no mailbox enabled the worker goes to sleep');
+my $mail_pid = sql(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'ticketdesk mail worker'});
+my $ticks = cpu_ticks($mail_pid);
+sleep 3;
+$ticks = cpu_ticks($mail_pid) - $ticks;
+cmp_ok($ticks, '<', 30, "and stays asleep: $ticks clock ticks of CPU in 3 s (a worker polling in a loop takes most of 300)");
 $node->stop('fast');
 
 done_testing();
