@@ -443,16 +443,17 @@ names_changed(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * The OID of the table's name in schema ticketdesk: what
- * get_relname_relid(relname, get_namespace_oid("ticketdesk")) returns,
- * looked up again only after the name caches it reads were invalidated
- * (about 1,000 instructions, six times an opening). The same answer: those
- * look-ups read the same caches, which change only when the same
- * invalidations are processed; one processed during the look-up makes the
- * next call look up again.
+ * direct_table_oid returns the OID of the table's name in schema
+ * ticketdesk (InvalidOid: none): what get_relname_relid(relname,
+ * get_namespace_oid("ticketdesk")) returns, looked up again only after the
+ * name caches it reads were invalidated (about 1,000 instructions, six
+ * times an opening). The same answer: those look-ups read the same caches,
+ * which change only when the same invalidations are processed; one
+ * processed during the look-up makes the next call look up again. Nothing
+ * is opened or locked.
  */
-static Oid
-table_named(DirectTable *t)
+Oid
+direct_table_oid(DirectTable *t)
 {
 	uint64		before;
 	Oid			relid;
@@ -472,11 +473,16 @@ table_named(DirectTable *t)
 	return relid;
 }
 
-/* Open the table (locked first, so that its description is current). */
-static Relation
-open_table(DirectTable *t, LOCKMODE lockmode)
+/*
+ * direct_open_table opens the table by its name (direct_table_oid), locked
+ * in lockmode until the transaction ends and locked before its description
+ * is checked, so that the description is current; close it with
+ * table_close(rel, NoLock). Direct writes open their table this way.
+ */
+Relation
+direct_open_table(DirectTable *t, LOCKMODE lockmode)
 {
-	Oid			relid = table_named(t);
+	Oid			relid = direct_table_oid(t);
 	Relation	rel;
 
 	if (!OidIsValid(relid))
@@ -485,31 +491,6 @@ open_table(DirectTable *t, LOCKMODE lockmode)
 	if (!t->valid || t->relid != relid)
 		describe_table(t, rel);
 	return rel;
-}
-
-/*
- * direct_table_oid returns the OID of the table's name in schema
- * ticketdesk (InvalidOid: none), as get_relname_relid would, looked up
- * again only after a name changed (table_named). Nothing is opened or
- * locked.
- */
-Oid
-direct_table_oid(DirectTable *t)
-{
-	return table_named(t);
-}
-
-/*
- * direct_open_table opens the table, locked in lockmode until the
- * transaction ends, as a direct write of it opens it (by its name in
- * schema ticketdesk, looked up again only after a name changed:
- * table_named), its description current; close it with table_close(rel,
- * NoLock).
- */
-Relation
-direct_open_table(DirectTable *t, LOCKMODE lockmode)
-{
-	return open_table(t, lockmode);
 }
 
 /*
@@ -604,7 +585,7 @@ direct_begin(DirectTable *t)
 	UpdateActiveSnapshotCommandId();
 
 	w->table = t;
-	w->rel = open_table(t, RowExclusiveLock);
+	w->rel = direct_open_table(t, RowExclusiveLock);
 	relid = RelationGetRelid(w->rel);
 
 	w->estate = CreateExecutorState();
@@ -949,7 +930,7 @@ direct_key_share(DirectTable *t, const Datum *key)
 HeapTuple
 direct_key_share_row(DirectTable *t, const Datum *key, uint64 *generation)
 {
-	Relation	rel = open_table(t, RowShareLock);
+	Relation	rel = direct_open_table(t, RowShareLock);
 	TupleTableSlot *found = table_slot_create(rel, NULL);
 	HeapTuple	row = NULL;
 
