@@ -52,6 +52,10 @@ CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON c
 -- And which types have no checklist template (src/checklist_copy.c).
 CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON checklist_template
     FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
+-- And the tenant's channel policies, read for the requester's message of
+-- every opening (src/notify_requester.c).
+CREATE TRIGGER holders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON notify_policy
+    FOR EACH STATEMENT EXECUTE FUNCTION holders_changed();
 
 -- Customer affinity looks up, per candidate, their latest ticket of the
 -- customer; the same index finds a customer's tickets (the foreign key's

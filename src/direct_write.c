@@ -423,7 +423,7 @@ describe_table(DirectTable *t, Relation rel)
 	}
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(direct_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(direct_invalidate);
 		callback_registered = true;
 	}
 }

@@ -122,7 +122,7 @@ holders_cache_create(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(holders_cache_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(holders_cache_invalidate);
 		holders_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk holders",
 											ALLOCSET_DEFAULT_SIZES);
 		callback_registered = true;
@@ -182,8 +182,8 @@ routing_holders(int32 tenant_id, int64 profile_id, int64 center_id,
  * ticketdesk_holders_changed is the statement trigger on the tables that
  * decide who holds what where: it invalidates the cached holders in every
  * backend. The other caches of configuration listen to the same
- * invalidations (route_config.c, opening_refs.c, and checklist_copy.c for
- * checklist_template).
+ * invalidations (route_config.c, opening_refs.c, checklist_copy.c for
+ * checklist_template, and notify_requester.c for notify_policy).
  */
 Datum
 ticketdesk_holders_changed(PG_FUNCTION_ARGS)

@@ -39,6 +39,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "catalog/namespace.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
@@ -246,53 +251,166 @@ text_order(const void *a, const void *b)
 					  DEFAULT_COLLATION_OID);
 }
 
+/* A row of the tenant's notify_policy, as policy_channels ranks it. */
+typedef struct PolicyRow
+{
+	text	   *event;
+	bool		every_priority; /* priority NULL */
+	Oid			priority;
+	bool		seeded;
+	ArrayType  *channels;
+	ArrayType  *allowed;
+} PolicyRow;
+
 /*
- * The channels of event at priority (an enum value; none when priority_null)
- * for a recipient who prefers preference (NULL: no preference):
- * notify_channels (schema/88_api_notify.sql), on the tenant's rows of
- * notify_policy read through its primary key rather than by a statement.
- * The policy of the event before the one of every event ('*'), of the
- * priority before the one of every priority, an administrator's before the
- * seeded one (the table's unique key leaves one row per rank); its channels,
- * or those it allows that the recipient prefers, in text order; '{email}'
- * when no policy applies.
+ * The tenant's policies, kept per backend: every opening thanks its
+ * requester, and reading the tenant's rows of notify_policy by key cost an
+ * opening some 16,000 instructions for rows that hardly ever change. The
+ * statement trigger holders_changed on notify_policy sends a relcache
+ * invalidation for the table at every change, which empties the cache: this
+ * backend's at its next command (and when the change rolls back), the
+ * others' when it commits. One tenant at a time: another tenant's message
+ * reads its rows again. Used under READ COMMITTED only, where a statement
+ * sees what was committed before it began: under REPEATABLE READ the
+ * message's snapshot may be older than the rows kept, so the rows are read
+ * under it every time, as before.
  */
-static ArrayType *
-policy_channels(int32 tenant_id, const char *event, Datum priority, bool priority_null,
-				ArrayType *preference, Snapshot snapshot)
+static MemoryContext policy_cxt = NULL;
+static bool policy_cached = false;	/* policy_rows hold the rows of policy_tenant */
+static int32 policy_tenant;
+static int	policy_n;
+static PolicyRow *policy_rows;
+static Oid	policy_relid = InvalidOid;
+
+/* Forget the kept policies when notify_policy changes (or any table: InvalidOid). */
+static void
+policy_cache_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == policy_relid)
+		policy_cached = false;
+}
+
+/* The tenant's rows of notify_policy under snapshot, in memory cxt; how many. */
+static int
+policy_read_rows(int32 tenant_id, Snapshot snapshot, MemoryContext cxt, PolicyRow **rows)
 {
 	Datum		key = Int32GetDatum(tenant_id);
 	KeyedScan  *scan = keyed_begin(&policy_table, snapshot, 1, &key, NULL);
 	Datum		row[lengthof(policy_read)];
 	bool		null[lengthof(policy_read)];
+	int			n = 0;
+	int			size = 16;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	*rows = palloc(sizeof(PolicyRow) * size);
+	while (keyed_next(scan, row, null))
+	{
+		PolicyRow  *r;
+
+		if (n == size)
+		{
+			size *= 2;
+			*rows = repalloc(*rows, sizeof(PolicyRow) * size);
+		}
+		r = &(*rows)[n++];
+		r->event = DatumGetTextPCopy(row[PO_EVENT]);
+		r->every_priority = null[PO_PRIORITY];
+		r->priority = null[PO_PRIORITY] ? InvalidOid : DatumGetObjectId(row[PO_PRIORITY]);
+		r->seeded = DatumGetBool(row[PO_SEEDED]);
+		r->channels = DatumGetArrayTypePCopy(row[PO_CHANNELS]);
+		r->allowed = DatumGetArrayTypePCopy(row[PO_ALLOWED]);
+	}
+	MemoryContextSwitchTo(old);
+	keyed_end(scan);
+	return n;
+}
+
+/*
+ * The tenant's policies: the kept ones under READ COMMITTED (read again
+ * after a change or for another tenant), else read under snapshot.
+ */
+static int
+policy_rows_of(int32 tenant_id, Snapshot snapshot, PolicyRow **rows)
+{
+	if (IsolationUsesXactSnapshot())
+		return policy_read_rows(tenant_id, snapshot, CurrentMemoryContext, rows);
+	if (policy_cxt == NULL)
+	{
+		policy_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk channel policies",
+										   ALLOCSET_SMALL_SIZES);
+		ticketdesk_register_relcache_callback(policy_cache_invalidate);
+	}
+	/* Changes others committed since the last command empty the cache first. */
+	AcceptInvalidationMessages();
+
+	/*
+	 * Read as a catalog is read: the table locked first (which takes in the
+	 * invalidations still pending), then under the latest snapshot, so that
+	 * no change the rows miss can have had its invalidation taken in
+	 * already. Reading may take in invalidations that empty the cache
+	 * again: then read again.
+	 */
+	while (!policy_cached || policy_tenant != tenant_id)
+	{
+		Snapshot	latest;
+
+		policy_relid = get_relname_relid("notify_policy", get_namespace_oid("ticketdesk", false));
+		if (!OidIsValid(policy_relid))
+			elog(ERROR, "ticketdesk: table notify_policy does not exist");
+		LockRelationOid(policy_relid, AccessShareLock);
+		MemoryContextReset(policy_cxt);
+		policy_cached = true;
+		policy_tenant = tenant_id;
+		latest = RegisterSnapshot(GetLatestSnapshot());
+		policy_n = policy_read_rows(tenant_id, latest, policy_cxt, &policy_rows);
+		UnregisterSnapshot(latest);
+	}
+	*rows = policy_rows;
+	return policy_n;
+}
+
+/*
+ * The channels of event at priority (an enum value; none when priority_null)
+ * for a recipient who prefers preference (NULL: no preference):
+ * notify_channels (schema/88_api_notify.sql), on the tenant's rows of
+ * notify_policy (policy_rows_of). The policy of the event before the one of
+ * every event ('*'), of the priority before the one of every priority, an
+ * administrator's before the seeded one (the table's unique key leaves one
+ * row per rank); its channels, or those it allows that the recipient
+ * prefers, in text order; '{email}' when no policy applies. The result is
+ * the caller's (a copy, or made here).
+ */
+static ArrayType *
+policy_channels(int32 tenant_id, const char *event, Datum priority, bool priority_null,
+				ArrayType *preference, Snapshot snapshot)
+{
+	PolicyRow  *rows;
+	int			nrows = policy_rows_of(tenant_id, snapshot, &rows);
 	int			event_len = strlen(event);
 	int			best = -1;
 	ArrayType  *channels = NULL;
 	ArrayType  *allowed = NULL;
 	ArrayType  *result;
 
-	while (keyed_next(scan, row, null))
+	for (int i = 0; i < nrows; i++)
 	{
-		text	   *row_event = DatumGetTextPP(row[PO_EVENT]);
-		bool		every_event = VARSIZE_ANY_EXHDR(row_event) == 1 && *VARDATA_ANY(row_event) == '*';
-		bool		every_priority = null[PO_PRIORITY];
+		PolicyRow  *r = &rows[i];
+		bool		every_event = VARSIZE_ANY_EXHDR(r->event) == 1 && *VARDATA_ANY(r->event) == '*';
 		int			rank;
 
-		if (!every_event && (VARSIZE_ANY_EXHDR(row_event) != event_len ||
-							 memcmp(VARDATA_ANY(row_event), event, event_len) != 0))
+		if (!every_event && (VARSIZE_ANY_EXHDR(r->event) != event_len ||
+							 memcmp(VARDATA_ANY(r->event), event, event_len) != 0))
 			continue;
-		if (!every_priority &&
-			(priority_null || DatumGetObjectId(row[PO_PRIORITY]) != DatumGetObjectId(priority)))
+		if (!r->every_priority &&
+			(priority_null || r->priority != DatumGetObjectId(priority)))
 			continue;
-		rank = (every_event ? 0 : 4) + (every_priority ? 0 : 2) +
-			(DatumGetBool(row[PO_SEEDED]) ? 0 : 1);
+		rank = (every_event ? 0 : 4) + (r->every_priority ? 0 : 2) + (r->seeded ? 0 : 1);
 		if (rank <= best)
 			continue;
 		best = rank;
-		channels = DatumGetArrayTypePCopy(row[PO_CHANNELS]);
-		allowed = DatumGetArrayTypePCopy(row[PO_ALLOWED]);
+		channels = r->channels;
+		allowed = r->allowed;
 	}
-	keyed_end(scan);
 
 	if (best < 0)
 	{
@@ -300,7 +418,8 @@ policy_channels(int32 tenant_id, const char *event, Datum priority, bool priorit
 
 		return construct_array(&email, 1, TEXTOID, -1, false, TYPALIGN_INT);
 	}
-	result = channels;
+	/* The kept rows are the cache's: the caller gets a copy. */
+	result = (ArrayType *) DatumGetPointer(datumCopy(PointerGetDatum(channels), false, -1));
 	if (preference != NULL)
 	{
 		text	  **wanted;

@@ -121,7 +121,7 @@ refs_cache_create(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(refs_cache_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(refs_cache_invalidate);
 		refs_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk opening references",
 										 ALLOCSET_SMALL_SIZES);
 		callback_registered = true;

@@ -128,7 +128,7 @@ principal_cache_create(void)
 	{
 		principal_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk principals",
 											  ALLOCSET_SMALL_SIZES);
-		CacheRegisterRelcacheCallback(principal_relcache_callback, (Datum) 0);
+		ticketdesk_register_relcache_callback(principal_relcache_callback);
 		CacheRegisterSyscacheCallback(AUTHOID, principal_syscache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, principal_syscache_callback, (Datum) 0);
 		callbacks_registered = true;

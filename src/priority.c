@@ -308,7 +308,7 @@ matrix_cache_check(void)
 	{
 		matrix_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk priority matrix",
 										   ALLOCSET_DEFAULT_SIZES);
-		CacheRegisterRelcacheCallback(matrix_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(matrix_invalidate);
 	}
 	else if (tenants != NULL && cache_count == inval_count)
 		return;

@@ -105,7 +105,7 @@ config_cache_create(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(config_cache_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(config_cache_invalidate);
 		config_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk routing configuration",
 										   ALLOCSET_SMALL_SIZES);
 		callback_registered = true;

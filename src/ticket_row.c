@@ -85,7 +85,7 @@ ticket_columns(Relation rel)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(ticket_columns_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(ticket_columns_invalidate);
 		callback_registered = true;
 	}
 

@@ -10,6 +10,7 @@
 
 #include "access/htup.h"
 #include "executor/spi.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
 
 /* Settings (ticketdesk.c) */
@@ -21,6 +22,9 @@ extern int	ticketdesk_deadline_near_min;
 
 /* An SPI plan kept for the whole backend (saved_plan.c). */
 extern SPIPlanPtr saved_plan(const char *query, int nargs, Oid *argtypes);
+
+/* relcache_callbacks.c: one PostgreSQL relcache callback for all the caches */
+extern void ticketdesk_register_relcache_callback(RelcacheCallbackFunction func);
 
 /*
  * A table of ticketdesk's that the triggers write rows of without an SQL

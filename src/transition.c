@@ -124,7 +124,7 @@ transition_cache_create(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(transition_cache_invalidate, (Datum) 0);
+		ticketdesk_register_relcache_callback(transition_cache_invalidate);
 		callback_registered = true;
 	}
 	ctl.keysize = sizeof(TransitionKey);
