@@ -26,6 +26,12 @@ CREATE FUNCTION ticket_reference_of(bigint) RETURNS text
     AS 'MODULE_PATHNAME', 'ticketdesk_ticket_reference_of';
 COMMENT ON FUNCTION ticket_reference_of(bigint) IS
     'The reference of a ticket number (generation expression of ticket.reference): TD- and at least six digits.';
+-- Its inverse: a ticket is found by its reference through the primary key.
+CREATE FUNCTION ticket_number_of(text) RETURNS bigint
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'ticketdesk_ticket_number_of';
+COMMENT ON FUNCTION ticket_number_of(text) IS
+    'The ticket number whose reference the text is, exactly as ticket_reference_of writes it (TD-000123: 123); NULL for any other text.';
 
 -- Ordered from least to most pressing, so that priorities compare with < and >.
 CREATE TYPE ticket_priority AS ENUM ('low', 'normal', 'high', 'urgent');

@@ -8,6 +8,9 @@ CREATE TABLE ticket (
     -- Readable reference for mails and phone calls.
     -- A C function, not a CASE: PostgreSQL 15 plans every generation
     -- expression again for each statement writing a ticket (src/reference.c).
+    -- Unique because the number is (each number has a reference of its own),
+    -- so no index of its own, which every opening would write: a ticket is
+    -- found by its reference through the primary key (ticket_number_of).
     reference            text GENERATED ALWAYS AS (ticket_reference_of(ticket_id)) STORED,
     type_id              bigint NOT NULL,
     center_id            bigint NOT NULL,
@@ -47,7 +50,6 @@ CREATE TABLE ticket (
     closed_at            timestamptz,
     cancelled_at         timestamptz,
     PRIMARY KEY (tenant_id, ticket_id),
-    UNIQUE (tenant_id, reference),
     FOREIGN KEY (tenant_id, type_id) REFERENCES ticket_type,
     FOREIGN KEY (tenant_id, center_id) REFERENCES center,
     FOREIGN KEY (tenant_id, category_id) REFERENCES category,

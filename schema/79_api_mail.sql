@@ -262,7 +262,8 @@ BEGIN
     ELSE
         tag := upper(substring(p.subject FROM '(?i)\m(TD-[0-9]{6,})\M'));
         IF tag IS NOT NULL THEN
-            SELECT * INTO tk FROM ticketdesk.ticket k WHERE k.tenant_id = t AND k.reference = tag;
+            SELECT * INTO tk FROM ticketdesk.ticket k
+             WHERE k.tenant_id = t AND k.ticket_id = ticketdesk.ticket_number_of(tag);
             IF tk.ticket_id IS NOT NULL AND ticketdesk.mail_participant(tk, sender) IS NULL THEN
                 link_to := tk;
                 tk := NULL;

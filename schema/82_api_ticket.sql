@@ -303,7 +303,8 @@ DECLARE
     result ticketdesk.ticket;
 BEGIN
     SELECT * INTO result FROM ticketdesk.ticket k
-     WHERE k.tenant_id = ticketdesk.current_tenant() AND k.reference = upper(btrim(ticket_by_reference.reference));
+     WHERE k.tenant_id = ticketdesk.current_tenant()
+       AND k.ticket_id = ticketdesk.ticket_number_of(upper(btrim(ticket_by_reference.reference)));
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ticket % does not exist', reference
             USING ERRCODE = 'TD201', HINT = 'A reference looks like TD-000123.';

@@ -141,6 +141,22 @@ INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 99, 1, 
 SELECT ticket_id, subject FROM ticket_by_reference(' td-000002 ');
 SELECT ticket_id FROM ticket_by_reference('TD-999999');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- It is found through the primary key: ticket has no index on the
+-- reference (unique because the number is), and ticket_number_of reads a
+-- reference back into its number, exactly as ticket_reference_of writes it
+-- and nothing else (not a lower-case one, a padded seven-digit one, a short
+-- one, one with a blank, or one past bigint).
+SELECT count(*) AS indexes_on_reference FROM pg_index i JOIN pg_attribute a
+    ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+ WHERE i.indrelid = 'ticket'::regclass AND a.attname = 'reference';
+SELECT n, ticket_reference_of(n) AS reference, ticket_number_of(ticket_reference_of(n)) = n AS round_trip
+  FROM unnest(ARRAY[0, 2, 999999, 1000000, 9223372036854775807]) n;
+SELECT r, ticket_number_of(r) AS number
+  FROM unnest(ARRAY['TD-000002', 'td-000002', 'TD-0000002', 'TD-00002', 'TD-000002 ', 'TD-00000A',
+                    'XX-000002', 'TD-99999999999999999999']) r;
+-- A negative number (no sequence gives one) keeps all its digits, so that
+-- no two numbers share a reference (until 0.10 lpad cut it to six).
+SELECT ticket_reference_of(-1234567) AS negative, ticket_reference_of(-1234568) AS next;
 
 -- The tenant, the centre, the type and the category of an opening are
 -- checked from a per-backend cache (opening_references): any change of

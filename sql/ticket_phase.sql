@@ -78,13 +78,18 @@ RESET enable_sort;
 -- per statement: phase and reference are computed by C functions, and the
 -- weights, the stage, the load counters and the outbox's event, channel,
 -- recipient and language are domains, not CHECKs on the table (PostgreSQL
--- 15 plans those again for every statement that writes a row). The reference is what the CASE it replaced gave, digit for digit.
+-- 15 plans those again for every statement that writes a row). The reference is what the CASE it replaced gave, digit for digit,
+-- but for a negative number of seven characters or more (no sequence gives
+-- one), which lpad cut to six and which keeps all its digits since 0.10, so
+-- that no two numbers share a reference.
 SELECT ticket_reference_of(42) AS small, ticket_reference_of(999999) AS last_padded,
        ticket_reference_of(1000000) AS first_long, ticket_reference_of(1234567890123) AS longer;
 SELECT count(*) AS differs
-  FROM generate_series(-1234567, 3000000, 997) AS i
+  FROM generate_series(-99999, 3000000, 997) AS i
  WHERE ticket_reference_of(i)
        IS DISTINCT FROM 'TD-' || CASE WHEN i < 1000000 THEN lpad(i::text, 6, '0') ELSE i::text END;
+SELECT count(*) AS long_negatives, count(*) FILTER (WHERE ticket_reference_of(i) = 'TD-' || i::text) AS kept_whole
+  FROM generate_series(-1234567, -100000, 997) AS i;
 SELECT reference = ticket_reference_of(ticket_id) AS stored_as_computed FROM ticket WHERE ticket_id = 1;
 SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS generated_by
   FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
