@@ -34,6 +34,7 @@ WORK = os.environ["BENCH_WORK"]
 N = int(os.environ.get("BENCH_MAILS", "5000"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY", "200"))
 CONC = int(os.environ.get("BENCH_CONCURRENCY", "8"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 
 
 def psql(sql):
@@ -275,6 +276,25 @@ def http_baseline(rnd):
     return rate([r for r in recs if r["path"].startswith(f"/base{rnd}_")]), 0
 
 
+def http_split(rnd):
+    """Information, not the target: curl in the workers' layout, WORKERS
+    processes of CONC / WORKERS connections each, the messages shared out.
+    On two cores the sink answers one client process of eight connections
+    far faster than four of two (a sink's turn serves whatever is ready):
+    this side tells what the layout alone costs."""
+    before = len(records(http_out))
+    per = N // WORKERS
+    procs = [subprocess.Popen(["curl", "-s", "--no-progress-meter", "-o", "/dev/null", "--parallel",
+                               "--parallel-max", str(max(1, CONC // WORKERS)),
+                               "-H", "Content-Type: application/json", "-d", "@" + os.path.join(WORK, "payload.json"),
+                               f"http://127.0.0.1:{http_port}/split{rnd}_{w}_[1-{per}]"]) for w in range(WORKERS)]
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit("curl failed on the split side")
+    recs = wait_count(http_out, before + per * WORKERS)[before:]
+    return rate([r for r in recs if r["path"].startswith(f"/split{rnd}_")]), 0
+
+
 def http_worker(rnd):
     return measured("http", lambda: http_worker_run(rnd))
 
@@ -312,18 +332,20 @@ rounds = []
 for rnd in range(1, ROUNDS + 1):
     row = {}
     for name, sink, fn in (("smtp_base", smtp, smtp_baseline), ("smtp_worker", smtp, smtp_worker),
-                           ("http_base", http, http_baseline), ("http_worker", http, http_worker)):
+                           ("http_base", http, http_baseline), ("http_split", http, http_split),
+                           ("http_worker", http, http_worker)):
         row[name], row[name + "_dups"] = observed(name, sink, lambda: fn(rnd))
     row["load"] = os.getloadavg()[0]
     rounds.append(row)
     print(f"round {rnd}: SMTP {row['smtp_base']:.0f} vs {row['smtp_worker']:.0f} mails/s "
           f"({row['smtp_worker'] / row['smtp_base']:.2f}), HTTP {row['http_base']:.0f} vs "
-          f"{row['http_worker']:.0f} posts/s ({row['http_worker'] / row['http_base']:.2f}), "
+          f"{row['http_worker']:.0f} posts/s ({row['http_worker'] / row['http_base']:.2f}; curl in the "
+          f"workers' layout {row['http_split']:.0f}), "
           f"load {row['load']:.1f}; workers' CPU per message {CPU['smtp'][-1]:.0f} us (mail), "
           f"{CPU['http'][-1]:.0f} us (SMS)", flush=True)
     print("    sink CPU per message (us) and machine busy: " + ", ".join(
         f"{side} {SINK_CPU[side][-1]:.0f} / {BUSY[side][-1]:.0%}"
-        for side in ("smtp_base", "smtp_worker", "http_base", "http_worker")), flush=True)
+        for side in ("smtp_base", "smtp_worker", "http_base", "http_split", "http_worker")), flush=True)
 
 
 def median(xs):
@@ -337,6 +359,8 @@ results["smtp_dups"] = sum(r["smtp_worker_dups"] for r in rounds)
 results["http_baseline"] = median([r["http_base"] for r in rounds])
 results["http_worker"] = median([r["http_worker"] for r in rounds])
 results["http_dups"] = sum(r["http_worker_dups"] for r in rounds)
+results["http_split"] = median([r["http_split"] for r in rounds])
+split_ratio = median([r["http_worker"] / r["http_split"] for r in rounds])
 smtp_ratio = median([r["smtp_worker"] / r["smtp_base"] for r in rounds])
 http_ratio = median([r["http_worker"] / r["http_base"] for r in rounds])
 
@@ -370,11 +394,13 @@ print(f"SMTP  ticketdesk worker:                 {r['smtp_worker']:8.0f} mails/s
 print(f"HTTP  curl --parallel-max {CONC}:               {r['http_baseline']:8.0f} posts/s")
 print(f"HTTP  ticketdesk worker:                 {r['http_worker']:8.0f} posts/s   ratio {http_ratio:.2f}"
       f" (duplicates: {r['http_dups']})")
+print(f"HTTP  curl in the workers' layout ({WORKERS} x --parallel-max {max(1, CONC // WORKERS)}): "
+      f"{r['http_split']:8.0f} posts/s   the worker against it {split_ratio:.2f} (information, not the target)")
 print(f"workers' CPU per message (user + system, all worker processes; median): "
       f"{median(CPU['smtp']):.0f} us a mail, {median(CPU['http']):.0f} us an SMS")
 print("sinks' CPU per message and the machine's busy share (medians): " + ", ".join(
     f"{side} {median(SINK_CPU[side]):.0f} us / {median(BUSY[side]):.0%}"
-    for side in ("smtp_base", "smtp_worker", "http_base", "http_worker")))
+    for side in ("smtp_base", "smtp_worker", "http_base", "http_split", "http_worker")))
 print(f"commit to delivery, {len(lat)} single mails: p50 {r['latency_p50_ms']:.1f} ms, "
       f"p99 {r['latency_p99_ms']:.1f} ms (fallback poll interval {poll})")
 sys.exit(0 if smtp_ratio >= 0.8 and http_ratio >= 0.8 else 2)
