@@ -277,6 +277,7 @@ typedef struct PolicyRow
  */
 static MemoryContext policy_cxt = NULL;
 static bool policy_cached = false;	/* policy_rows hold the rows of policy_tenant */
+static bool policy_read_whole = false;	/* no change came in while they were read */
 static int32 policy_tenant;
 static int	policy_n;
 static PolicyRow *policy_rows;
@@ -287,7 +288,7 @@ static void
 policy_cache_invalidate(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == policy_relid)
-		policy_cached = false;
+		policy_cached = policy_read_whole = false;
 }
 
 /* The tenant's rows of notify_policy under snapshot, in memory cxt; how many. */
@@ -353,17 +354,27 @@ policy_rows_of(int32 tenant_id, Snapshot snapshot, PolicyRow **rows)
 	while (!policy_cached || policy_tenant != tenant_id)
 	{
 		Snapshot	latest;
+		PolicyRow  *got;
+		int			n;
 
+		/* Nothing kept until the rows are read whole (an error may stop the reading). */
+		policy_cached = false;
+		MemoryContextReset(policy_cxt);
 		policy_relid = get_relname_relid("notify_policy", get_namespace_oid("ticketdesk", false));
 		if (!OidIsValid(policy_relid))
 			elog(ERROR, "ticketdesk: table notify_policy does not exist");
 		LockRelationOid(policy_relid, AccessShareLock);
-		MemoryContextReset(policy_cxt);
-		policy_cached = true;
-		policy_tenant = tenant_id;
+		policy_read_whole = true;
 		latest = RegisterSnapshot(GetLatestSnapshot());
-		policy_n = policy_read_rows(tenant_id, latest, policy_cxt, &policy_rows);
+		n = policy_read_rows(tenant_id, latest, policy_cxt, &got);
 		UnregisterSnapshot(latest);
+		if (policy_read_whole)
+		{
+			policy_rows = got;
+			policy_n = n;
+			policy_tenant = tenant_id;
+			policy_cached = true;
+		}
 	}
 	*rows = policy_rows;
 	return policy_n;
