@@ -59,6 +59,18 @@ static int	epoll_fd = -1;
 static TimestampTz timer_due = -1;
 
 /*
+ * Which sockets (below DELIVER_FD_WATCHED) are in the epoll set. curl
+ * removes a connection's socket when its transfer ends and names it again
+ * for the next transfer that takes the connection from its cache: asked
+ * to change a socket it no longer watched, the kernel refused (ENOENT) and
+ * a second call added it, three epoll_ctl calls a message where two do.
+ * A socket curl closed without removing it has left the set by itself:
+ * the refusal still leads to the right call.
+ */
+#define DELIVER_FD_WATCHED 4096
+static bool fd_watched[DELIVER_FD_WATCHED];
+
+/*
  * Easy handles kept for the worker's life and reused transfer after
  * transfer (curl_easy_reset keeps their buffers): a handle made and freed
  * for every message cost a large allocation each time. At most
@@ -134,17 +146,27 @@ static int
 deliver_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct epoll_event ev = {0};
+	bool		known = (s >= 0 && s < DELIVER_FD_WATCHED);
 
 	if (what == CURL_POLL_REMOVE)
 	{
 		/* The socket may be closed already: then it has left the set. */
 		(void) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, s, NULL);
+		if (known)
+			fd_watched[s] = false;
 		return 0;
 	}
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	ev.data.fd = s;
-	if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+	if (known && !fd_watched[s])
+	{
+		if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+			(void) epoll_ctl(epoll_fd, EPOLL_CTL_MOD, s, &ev);
+	}
+	else if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
 		(void) epoll_ctl(epoll_fd, EPOLL_CTL_ADD, s, &ev);
+	if (known)
+		fd_watched[s] = true;
 	return 0;
 }
 
@@ -201,6 +223,7 @@ deliver_shutdown(void)
 		close(epoll_fd);
 	epoll_fd = -1;
 	timer_due = -1;
+	memset(fd_watched, 0, sizeof(fd_watched));
 }
 
 /* Abort a transfer at once when the worker is asked to stop. */
