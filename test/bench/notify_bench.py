@@ -267,11 +267,17 @@ def smtp_worker_run(rnd):
     return rate(ours), len(ours) - len(set(r["message_id"] for r in ours))
 
 
+def curl_posts(parallel, path):
+    """curl POSTing the SMS body to the sink's path (a curl URL glob, one
+    request per value), at most parallel at once."""
+    return ["curl", "-s", "--no-progress-meter", "-o", "/dev/null", "--parallel", "--parallel-max", str(parallel),
+            "-H", "Content-Type: application/json", "-d", "@" + os.path.join(WORK, "payload.json"),
+            f"http://127.0.0.1:{http_port}{path}"]
+
+
 def http_baseline(rnd):
     before = len(records(http_out))
-    subprocess.run(["curl", "-s", "--no-progress-meter", "-o", "/dev/null", "--parallel", "--parallel-max", str(CONC),
-                    "-H", "Content-Type: application/json", "-d", "@" + os.path.join(WORK, "payload.json"),
-                    f"http://127.0.0.1:{http_port}/base{rnd}_[1-{N}]"], check=True)
+    subprocess.run(curl_posts(CONC, f"/base{rnd}_[1-{N}]"), check=True)
     recs = wait_count(http_out, before + N)[before:]
     return rate([r for r in recs if r["path"].startswith(f"/base{rnd}_")]), 0
 
@@ -284,10 +290,8 @@ def http_split(rnd):
     this side tells what the layout alone costs."""
     before = len(records(http_out))
     per = N // WORKERS
-    procs = [subprocess.Popen(["curl", "-s", "--no-progress-meter", "-o", "/dev/null", "--parallel",
-                               "--parallel-max", str(max(1, CONC // WORKERS)),
-                               "-H", "Content-Type: application/json", "-d", "@" + os.path.join(WORK, "payload.json"),
-                               f"http://127.0.0.1:{http_port}/split{rnd}_{w}_[1-{per}]"]) for w in range(WORKERS)]
+    procs = [subprocess.Popen(curl_posts(max(1, CONC // WORKERS), f"/split{rnd}_{w}_[1-{per}]"))
+             for w in range(WORKERS)]
     for p in procs:
         if p.wait() != 0:
             raise SystemExit("curl failed on the split side")
@@ -323,9 +327,7 @@ reload(smtp_url=f"smtp://127.0.0.1:{smtp_port}", mail_from="desk@desk.test",
 # The HTTP sink's first thousand or so requests cost it about three times
 # what later ones do (seen as a first curl side at a third of its rate):
 # one burst that neither side counts, so both meet a warm sink.
-subprocess.run(["curl", "-s", "--no-progress-meter", "-o", "/dev/null", "--parallel", "--parallel-max", str(CONC),
-                "-H", "Content-Type: application/json", "-d", "@" + os.path.join(WORK, "payload.json"),
-                f"http://127.0.0.1:{http_port}/warmup_[1-3000]"], check=True)
+subprocess.run(curl_posts(CONC, "/warmup_[1-3000]"), check=True)
 
 # Rounds take turns, so that a change of load on the machine hits both sides.
 rounds = []
