@@ -147,6 +147,7 @@ deliver_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp
 {
 	struct epoll_event ev = {0};
 	bool		known = (s >= 0 && s < DELIVER_FD_WATCHED);
+	int			op;
 
 	if (what == CURL_POLL_REMOVE)
 	{
@@ -158,13 +159,10 @@ deliver_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp
 	}
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	ev.data.fd = s;
-	if (known && !fd_watched[s])
-	{
-		if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-			(void) epoll_ctl(epoll_fd, EPOLL_CTL_MOD, s, &ev);
-	}
-	else if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
-		(void) epoll_ctl(epoll_fd, EPOLL_CTL_ADD, s, &ev);
+	/* Add what is not in the set, change what is; the kernel's refusal corrects a wrong guess. */
+	op = (known && !fd_watched[s]) ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+	if (epoll_ctl(epoll_fd, op, s, &ev) != 0 && (errno == EEXIST || errno == ENOENT))
+		(void) epoll_ctl(epoll_fd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
 	if (known)
 		fd_watched[s] = true;
 	return 0;
