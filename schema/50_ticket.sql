@@ -68,6 +68,7 @@ CREATE TABLE ticket (
 -- phase then writes no index entry (a HOT update), and most of a ticket's
 -- moves are such changes.
 CREATE INDEX ticket_center_open_idx ON ticket (tenant_id, center_id) WHERE phase <> 'finished';
-CREATE INDEX ticket_assignee_open_idx ON ticket (tenant_id, assignee_id) WHERE phase = 'open';
+CREATE INDEX ticket_assignee_open_idx ON ticket (tenant_id, assignee_id)
+    WHERE phase = 'open' AND assignee_id IS NOT NULL;
 CREATE INDEX ticket_parent_idx ON ticket (tenant_id, parent_id) WHERE parent_id IS NOT NULL;
 COMMENT ON TABLE ticket IS 'Tickets. Every insert and update passes the C lifecycle trigger.';
