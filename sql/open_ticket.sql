@@ -403,3 +403,37 @@ SELECT parent_id = :parent AS under_parent, pg_temp.cycle_checks() AS again
                          3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, NULL, :parent);
 ROLLBACK;
 RESET track_functions;
+
+-- A row written directly enters the partial indexes its values and phase
+-- pass and no other (src/direct_write.c, enter_indexes: an index the row
+-- leaves out is not even opened). A ticket with a deadline, one with a
+-- parent, one with an assignee, one with none of them; amcheck then
+-- verifies that every index of ticket, ticket_event and outbox holds
+-- exactly the rows it should (heapallindexed).
+CREATE EXTENSION amcheck;
+SELECT ticket_id AS parent FROM open_ticket(subject => 'Chiller', center_id => 1, customer_id => 1) \gset
+SELECT deadline IS NOT NULL AS with_deadline, parent_id IS NULL AS no_parent, assignee_id IS NULL AS nobody
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Chiller noise', NULL,
+                         3::ticket_weight, now() + interval '2 days', NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT parent_id = :parent AS under_parent
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Chiller fan', NULL,
+                         3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, NULL, :parent);
+SELECT assignee_id = 2 AS assigned
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Chiller valve', NULL,
+                         3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, 2, NULL);
+SELECT count(*) FILTER (WHERE deadline IS NULL AND parent_id IS NULL AND assignee_id IS NULL) AS plain
+  FROM open_ticket_write(1, :incident, 1, NULL, 1, NULL, NULL, NULL, 'web', 'Chiller pipe', NULL,
+                         3::ticket_weight, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT c.relname AS index, bt_index_check(c.oid, heapallindexed => true) AS checked
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid IN ('ticket'::regclass, 'ticket_event'::regclass, 'outbox'::regclass)
+ ORDER BY 1;
+-- And the look-ups through the partial indexes find them.
+SET enable_seqscan = off;
+SELECT (SELECT count(*) FROM ticket WHERE tenant_id = 1 AND parent_id = :parent) AS children,
+       (SELECT count(*) FROM ticket WHERE tenant_id = 1 AND deadline IS NOT NULL AND phase = 'open'
+                                      AND subject LIKE 'Chiller%') AS due,
+       (SELECT count(*) FROM ticket WHERE tenant_id = 1 AND assignee_id = 2 AND phase = 'open'
+                                      AND subject LIKE 'Chiller%') AS held;
+RESET enable_seqscan;
+DROP EXTENSION amcheck;

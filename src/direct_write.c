@@ -58,6 +58,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
@@ -81,6 +82,7 @@ struct DirectWrite
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;		/* the row to write */
 	TupleTableSlot *found;		/* the row to update, as found and locked */
+	Relation   *indexes;		/* per index of the table: opened, or NULL (enter_indexes) */
 };
 
 /* Every table used in this backend, for the invalidation callback. */
@@ -494,10 +496,11 @@ direct_open_table(DirectTable *t, LOCKMODE lockmode)
 }
 
 /*
- * Open the table's indexes for the write, as ExecOpenIndices does, with the
- * IndexInfo built when the table was described instead of a new one (a
- * tenth of an opening's set-up). When they cannot be shared, ExecOpenIndices
- * builds them, and the partial indexes get their planned predicates.
+ * Prepare the table's indexes for the write, as ExecOpenIndices does, with
+ * the IndexInfo built when the table was described instead of a new one (a
+ * tenth of an opening's set-up). They are opened as rows need them
+ * (enter_indexes). When they cannot be shared, ExecOpenIndices opens and
+ * builds them all, and the partial indexes get their planned predicates.
  */
 static void
 open_indexes(DirectWrite *w)
@@ -516,14 +519,95 @@ open_indexes(DirectWrite *w)
 	}
 	if (t->nindexes == 0)
 		return;
-	rri->ri_NumIndices = t->nindexes;
+	w->indexes = palloc0(sizeof(Relation) * t->nindexes);
 	rri->ri_IndexRelationDescs = palloc(sizeof(Relation) * t->nindexes);
 	rri->ri_IndexRelationInfo = palloc(sizeof(IndexInfo *) * t->nindexes);
-	for (int i = 0; i < t->nindexes; i++)
+}
+
+/*
+ * enter_indexes gives the executor the indexes the row in slot enters
+ * (NULL: all of them), opening those not yet open. A partial index whose
+ * predicate the row fails would take no entry of it, and opening it, with
+ * its lock taken and released, is most of what it costs a write: an opening
+ * writes a ticket that five of the table's nine indexes leave out
+ * (doc/benchmarks.md, "Session 11"). ExecInsertIndexTuples tests the
+ * predicates of the indexes given again, and enters the row in them. An
+ * index left closed is safe: every operation that would conflict with its
+ * lock conflicts with the table's, which the write holds.
+ */
+static void
+enter_indexes(DirectWrite *w, TupleTableSlot *slot)
+{
+	DirectTable *t = w->table;
+	ResultRelInfo *rri = w->rri;
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	int			n = 0;
+
+	if (w->indexes == NULL)
+		return;					/* no index, or ExecOpenIndices opened them all */
+	econtext->ecxt_scantuple = slot;
+	for (int k = 0; k < t->nindexes; k++)
 	{
-		rri->ri_IndexRelationDescs[i] = index_open(t->index_oids[i], RowExclusiveLock);
-		rri->ri_IndexRelationInfo[i] = t->index_infos[i];
+		ExprState  *predicate = t->index_infos[k]->ii_PredicateState;
+
+		if (slot != NULL && predicate != NULL && !ExecQual(predicate, econtext))
+			continue;
+		if (w->indexes[k] == NULL)
+			w->indexes[k] = index_open(t->index_oids[k], RowExclusiveLock);
+		rri->ri_IndexRelationDescs[n] = w->indexes[k];
+		rri->ri_IndexRelationInfo[n] = t->index_infos[k];
+		n++;
 	}
+	rri->ri_NumIndices = n;
+}
+
+/* Close the indexes enter_indexes opened, and release their locks. */
+static void
+close_indexes(DirectWrite *w)
+{
+	if (w->indexes == NULL)
+	{
+		ExecCloseIndices(w->rri);
+		w->rri->ri_NumIndices = 0;
+		return;
+	}
+	for (int k = 0; k < w->table->nindexes; k++)
+		if (w->indexes[k] != NULL)
+		{
+			index_close(w->indexes[k], RowExclusiveLock);
+			w->indexes[k] = NULL;
+		}
+	w->rri->ri_NumIndices = 0;
+}
+
+/*
+ * insert_row is ExecSimpleRelationInsert with the indexes chosen for the
+ * row (enter_indexes) once the BEFORE triggers and the generated columns
+ * made it what is stored: the BEFORE triggers, the generated columns, the
+ * constraints, the heap, the indexes, the AFTER triggers queued. (An
+ * insert checks no replica identity, and ticketdesk's tables are not
+ * partitions.)
+ */
+static void
+insert_row(DirectWrite *w, TupleTableSlot *slot)
+{
+	ResultRelInfo *rri = w->rri;
+	TupleConstr *constr = RelationGetDescr(w->rel)->constr;
+	List	   *recheck = NIL;
+
+	if (rri->ri_TrigDesc != NULL && rri->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(w->estate, rri, slot))
+		return;					/* a BEFORE trigger skipped the row */
+	if (constr != NULL && constr->has_generated_stored)
+		ExecComputeStoredGenerated(rri, w->estate, slot, CMD_INSERT);
+	if (constr != NULL)
+		ExecConstraints(rri, slot, w->estate);
+	simple_table_tuple_insert(w->rel, slot);
+	enter_indexes(w, slot);
+	if (rri->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(rri, slot, w->estate, false, false, NULL, NIL);
+	ExecARInsertTriggers(w->estate, rri, slot, recheck, NULL);
+	list_free(recheck);
 }
 
 /*
@@ -660,7 +744,7 @@ direct_append(DirectWrite *w, const Datum *values, const bool *nulls)
 		}
 	}
 	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationInsert(w->rri, w->estate, slot);
+	insert_row(w, slot);
 	ResetPerTupleExprContext(w->estate);
 }
 
@@ -864,6 +948,7 @@ direct_update_found(DirectWrite *w, DirectChange change, void *arg)
 	ExecStoreVirtualTuple(w->slot);
 
 	EvalPlanQualInit(&epq, w->estate, NULL, NIL, -1);
+	enter_indexes(w, NULL);		/* an update that is not HOT enters every index it may */
 	ExecSimpleRelationUpdate(w->rri, w->estate, &epq, w->found, w->slot);
 	EvalPlanQualEnd(&epq);
 	pfree(values);
@@ -876,6 +961,7 @@ direct_end(DirectWrite *w)
 {
 	AfterTriggerEndQuery(w->estate);
 	PopActiveSnapshot();
+	close_indexes(w);
 	ExecCloseResultRelations(w->estate);
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
@@ -899,8 +985,7 @@ direct_end(DirectWrite *w)
 void
 direct_close_indexes(DirectWrite *w)
 {
-	ExecCloseIndices(w->rri);
-	w->rri->ri_NumIndices = 0;
+	close_indexes(w);
 }
 
 /*
