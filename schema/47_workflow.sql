@@ -89,6 +89,11 @@ COMMENT ON TABLE routing_policy IS
 -- The load counters (R43), one row per agent, kept by the ticket trigger
 -- ticket_load: never counted on a routing call. Routing locks the rows of
 -- its candidates, so two routings never read the same stale load.
+-- Nearly every move updates a row here, and each update prunes its page of
+-- the versions before it, a pass over every row of the page: at fill
+-- factor 10 a page holds about ten agents, not a hundred (a status change
+-- of an in-progress ticket cost 20,000 instructions less; doc/benchmarks.md,
+-- "Session 11: the status transition").
 CREATE TABLE agent_load (
     tenant_id        integer NOT NULL DEFAULT current_tenant() REFERENCES tenant,
     agent_id         bigint NOT NULL,
@@ -98,7 +103,7 @@ CREATE TABLE agent_load (
     last_assigned_at timestamptz,
     PRIMARY KEY (tenant_id, agent_id),
     FOREIGN KEY (tenant_id, agent_id) REFERENCES agent ON DELETE CASCADE
-);
+) WITH (fillfactor = 10);
 COMMENT ON TABLE agent_load IS
     'Per agent: tickets held in a working status (assigned, acknowledged, in progress), their priority-weighted sum, the optional cap, the last assignment.';
 
