@@ -37,6 +37,8 @@ src/lifecycle.o src/checklist.o: src/checklist.h
 src/principal.o src/agent.o: src/principal.h
 src/mailpoll.o src/launcher.o src/mailin.o: src/mailpoll.h
 src/ticketdesk.o src/retention.o: src/retention.h
+src/config_cache.o src/holders.o src/opening_refs.o src/route_config.o src/checklist_copy.o \
+	src/notify_requester.o: src/config_cache.h
 
 # ticketdesk-mailgate: the MTA pipe program (C + libpq), installed next to psql.
 MAILGATE = ticketdesk-mailgate

@@ -31,10 +31,10 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "config_cache.h"
 #include "ticketdesk.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_ticket_checklist_copy);
@@ -55,12 +55,8 @@ static SPIPlanPtr copy_plan = NULL;
  * (doc/benchmarks.md, "Session 8: opening a ticket (branch opening8)").
  * The answer is kept per backend until checklist_template changes: its
  * statement trigger holders_changed (holders.c) sends a relcache
- * invalidation of the table with every change, which this
- * backend processes at its next command, the others when the change
- * commits (and again locally if it is rolled back). No relcache callback
- * of its own (PostgreSQL allows ten a backend, ticketdesk uses nine):
- * direct_write.c's callback marks the table's description stale, and the
- * kept answers belong to one generation of that description.
+ * invalidation of the table with every change, which empties the cache
+ * (config_cache.c).
  */
 typedef struct NoTemplateKey
 {
@@ -71,25 +67,9 @@ typedef struct NoTemplateKey
 /* Enough for every tenant's types; beyond it the answers start again. */
 #define NO_TEMPLATE_MAX 100000
 
-static DirectTable template_table = {"checklist_template", 0, NULL, NULL};
-static HTAB *no_template = NULL;
-static uint64 no_template_generation = 0;
-
-/* Forget every answer: they belong to generation from now on. */
-static void
-no_template_reset(uint64 generation)
-{
-	HASHCTL		ctl;
-
-	if (no_template != NULL)
-		hash_destroy(no_template);
-	ctl.keysize = sizeof(NoTemplateKey);
-	ctl.entrysize = sizeof(NoTemplateKey);
-	ctl.hcxt = TopMemoryContext;
-	no_template = hash_create("ticketdesk types without a checklist template", 64, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	no_template_generation = generation;
-}
+static const char *const template_watched[] = {"checklist_template"};
+static ConfigCache no_template = {"ticketdesk types without a checklist template", 1, template_watched,
+	sizeof(NoTemplateKey), sizeof(NoTemplateKey)};
 
 /*
  * Whether a checklist template of the type may exist: any row of
@@ -109,7 +89,6 @@ template_may_exist(Datum tenant_id, Datum type_id)
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData keys[2];
-	uint64		generation;
 	bool		found;
 
 	memset(&key, 0, sizeof(key));
@@ -118,16 +97,13 @@ template_may_exist(Datum tenant_id, Datum type_id)
 
 	/* Changes committed by others since the last command count first. */
 	AcceptInvalidationMessages();
-	if (no_template != NULL && direct_described(&template_table, no_template_generation) &&
-		hash_search(no_template, &key, HASH_FIND, NULL) != NULL)
+	if (no_template.current && hash_search(no_template.entries, &key, HASH_FIND, NULL) != NULL)
 		return false;
 
 	/* Locked first, so that the invalidations of changes up to now are processed. */
 	nsp = get_namespace_oid("ticketdesk", false);
 	rel = table_open(get_relname_relid("checklist_template", nsp), AccessShareLock);
-	generation = direct_describe(&template_table, rel);
-	if (no_template == NULL || generation != no_template_generation)
-		no_template_reset(generation);
+	config_cache_open(&no_template);
 	indexid = get_relname_relid("checklist_template_type_idx", nsp);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "ticketdesk: index checklist_template_type_idx does not exist");
@@ -146,16 +122,19 @@ template_may_exist(Datum tenant_id, Datum type_id)
 	table_close(rel, AccessShareLock);
 
 	/*
-	 * Kept only while the generation it was read in is current: an
+	 * Kept only while the cache opened after the lock is current: an
 	 * invalidation processed during the probe (a change committed after
 	 * the lock) leaves it unkept. One processed later empties it before
 	 * the next answer.
 	 */
-	if (!found && direct_described(&template_table, generation))
+	if (!found && no_template.current)
 	{
-		if (hash_get_num_entries(no_template) >= NO_TEMPLATE_MAX)
-			no_template_reset(generation);
-		(void) hash_search(no_template, &key, HASH_ENTER, NULL);
+		if (hash_get_num_entries(no_template.entries) >= NO_TEMPLATE_MAX)
+		{
+			config_cache_empty(&no_template);
+			config_cache_open(&no_template);
+		}
+		(void) hash_search(no_template.entries, &key, HASH_ENTER, NULL);
 	}
 	return found;
 }

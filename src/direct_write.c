@@ -1057,18 +1057,3 @@ direct_describe(DirectTable *t, Relation rel)
 		describe_table(t, rel);
 	return t->generation;
 }
-
-/*
- * direct_described says whether the table's description is still the one
- * of generation (direct_describe): false once its definition changed, or a
- * relcache invalidation of it was processed (a statement trigger may send
- * one to say that its rows changed: holders_changed), until it is
- * described again. It opens nothing, so that a caller may keep what it
- * learnt of the table's rows until then without a relcache callback of its
- * own.
- */
-bool
-direct_described(const DirectTable *t, uint64 generation)
-{
-	return t->valid && t->generation == generation;
-}

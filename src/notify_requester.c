@@ -32,22 +32,20 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
-#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
+#include "config_cache.h"
 #include "notify_requester.h"
 #include "ticketdesk.h"
 
@@ -275,21 +273,11 @@ typedef struct PolicyRow
  * message's snapshot may be older than the rows kept, so the rows are read
  * under it every time, as before.
  */
-static MemoryContext policy_cxt = NULL;
-static bool policy_cached = false;	/* policy_rows hold the rows of policy_tenant */
-static bool policy_read_whole = false;	/* no change came in while they were read */
+static const char *const policy_watched[] = {"notify_policy"};
+static ConfigCache policy_cache = {"ticketdesk channel policies", 1, policy_watched};
 static int32 policy_tenant;
 static int	policy_n;
-static PolicyRow *policy_rows;
-static Oid	policy_relid = InvalidOid;
-
-/* Forget the kept policies when notify_policy changes (or any table: InvalidOid). */
-static void
-policy_cache_invalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == policy_relid)
-		policy_cached = policy_read_whole = false;
-}
+static PolicyRow *policy_rows;	/* NULL until read whole */
 
 /* The tenant's rows of notify_policy under snapshot, in memory cxt; how many. */
 static int
@@ -335,12 +323,6 @@ policy_rows_of(int32 tenant_id, Snapshot snapshot, PolicyRow **rows)
 {
 	if (IsolationUsesXactSnapshot())
 		return policy_read_rows(tenant_id, snapshot, CurrentMemoryContext, rows);
-	if (policy_cxt == NULL)
-	{
-		policy_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk channel policies",
-										   ALLOCSET_SMALL_SIZES);
-		ticketdesk_register_relcache_callback(policy_cache_invalidate);
-	}
 	/* Changes others committed since the last command empty the cache first. */
 	AcceptInvalidationMessages();
 
@@ -351,30 +333,23 @@ policy_rows_of(int32 tenant_id, Snapshot snapshot, PolicyRow **rows)
 	 * already. Reading may take in invalidations that empty the cache
 	 * again: then read again.
 	 */
-	while (!policy_cached || policy_tenant != tenant_id)
+	while (!policy_cache.current || policy_rows == NULL || policy_tenant != tenant_id)
 	{
 		Snapshot	latest;
 		PolicyRow  *got;
-		int			n;
 
 		/* Nothing kept until the rows are read whole (an error may stop the reading). */
-		policy_cached = false;
-		MemoryContextReset(policy_cxt);
-		policy_relid = get_relname_relid("notify_policy", get_namespace_oid("ticketdesk", false));
-		if (!OidIsValid(policy_relid))
+		policy_rows = NULL;
+		config_cache_empty(&policy_cache);
+		config_cache_lock(&policy_cache);
+		config_cache_open(&policy_cache);
+		if (!OidIsValid(policy_cache.relids[0]))
 			elog(ERROR, "ticketdesk: table notify_policy does not exist");
-		LockRelationOid(policy_relid, AccessShareLock);
-		policy_read_whole = true;
 		latest = RegisterSnapshot(GetLatestSnapshot());
-		n = policy_read_rows(tenant_id, latest, policy_cxt, &got);
+		policy_n = policy_read_rows(tenant_id, latest, policy_cache.cxt, &got);
 		UnregisterSnapshot(latest);
-		if (policy_read_whole)
-		{
-			policy_rows = got;
-			policy_n = n;
-			policy_tenant = tenant_id;
-			policy_cached = true;
-		}
+		policy_rows = got;
+		policy_tenant = tenant_id;
 	}
 	*rows = policy_rows;
 	return policy_n;

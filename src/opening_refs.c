@@ -19,29 +19,22 @@
  *
  * These four tables carry no policy but the tenant's, and the query names
  * the tenant, so the answer is the caller's too; it is read as the
- * bootstrap superuser (trusted.c), like a catalog (route_config.c): the
- * tables locked first, so that pending invalidations are processed, then
- * with the latest snapshot. The holders_changed statement trigger on each
- * of them sends a relcache invalidation that empties every backend's cache:
- * this backend's at its next command, the others' when the change commits.
+ * bootstrap superuser (trusted.c), like a catalog, and the holders_changed
+ * statement trigger on each of them empties every backend's cache
+ * (config_cache.c).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "config_cache.h"
 #include "opening.h"
 #include "principal.h"
 #include "ticketdesk.h"
@@ -92,48 +85,8 @@ typedef struct RefsEntry
 /* The tables read, whose changes empty the cache. */
 static const char *const watched[] = {"tenant", "center", "ticket_type", "category"};
 
-static HTAB *refs_cache = NULL;
-static MemoryContext refs_cxt = NULL;
-static Oid	watched_relids[lengthof(watched)];
-static bool callback_registered = false;
-
-/* Empty the cache when a watched table changes or is dropped. */
-static void
-refs_cache_invalidate(Datum arg, Oid relid)
-{
-	bool		hit = (relid == InvalidOid);
-
-	for (int i = 0; i < lengthof(watched) && !hit; i++)
-		hit = (relid == watched_relids[i]);
-	if (hit && refs_cache != NULL)
-	{
-		refs_cache = NULL;
-		MemoryContextReset(refs_cxt);
-	}
-}
-
-/* Create the cache if an invalidation (or the first use) left none. */
-static void
-refs_cache_create(void)
-{
-	HASHCTL		ctl;
-	Oid			nsp = get_namespace_oid("ticketdesk", false);
-
-	if (!callback_registered)
-	{
-		ticketdesk_register_relcache_callback(refs_cache_invalidate);
-		refs_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk opening references",
-										 ALLOCSET_SMALL_SIZES);
-		callback_registered = true;
-	}
-	for (int i = 0; i < lengthof(watched); i++)
-		watched_relids[i] = get_relname_relid(watched[i], nsp);
-	ctl.keysize = sizeof(RefsKey);
-	ctl.entrysize = sizeof(RefsEntry);
-	ctl.hcxt = refs_cxt;
-	refs_cache = hash_create("ticketdesk opening references", 64, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
+static ConfigCache refs_cache = {"ticketdesk opening references", lengthof(watched), watched,
+	sizeof(RefsKey), sizeof(RefsEntry)};
 
 /*
  * The watched tables by name, for their OIDs (direct_table_oid: looked up
@@ -156,19 +109,22 @@ caller_reads_tables(void)
 	return true;
 }
 
-/* Run references_sql for the key: the type's id, 0 when a reference fails. */
-static int64
-refs_load(const RefsKey *key, text *code)
+/*
+ * Run references_sql for the entry's key, code its type code as text: the
+ * type's id, 0 when a reference fails.
+ */
+static void
+refs_load(void *e, void *code)
 {
+	RefsEntry  *entry = e;
+	const RefsKey *key = &entry->key;
 	Oid			argtypes[4] = {INT4OID, INT8OID, TEXTOID, INT8OID};
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			nsp = get_namespace_oid("ticketdesk", false);
 	TrustedScope scope;
 	volatile int64 type_id = 0;
 
-	for (int i = 0; i < lengthof(watched); i++)
-		LockRelationOid(get_relname_relid(watched[i], nsp), AccessShareLock);
+	config_cache_lock(&refs_cache);
 
 	args[0] = Int32GetDatum(key->tenant_id);
 	args[1] = Int64GetDatum(key->center_id);
@@ -201,7 +157,7 @@ refs_load(const RefsKey *key, text *code)
 	PG_END_TRY();
 	PopActiveSnapshot();
 	SPI_finish();
-	return type_id;
+	entry->type_id = type_id;
 }
 
 /*
@@ -213,9 +169,8 @@ int64
 opening_type(int32 tenant_id, int64 center_id, text *code, bool has_category, int64 category_id)
 {
 	RefsKey		key;
-	RefsEntry  *entry = NULL;
+	RefsEntry  *entry;
 	int32		session_tenant;
-	bool		found;
 
 	if (VARSIZE_ANY_EXHDR(code) >= REFS_CODE_LEN)
 		return 0;
@@ -237,32 +192,11 @@ opening_type(int32 tenant_id, int64 center_id, text *code, bool has_category, in
 	/*
 	 * Openings hold the reference guard (reference_guard.c), so no type,
 	 * centre or category vouched for now is deleted before they end; the
-	 * changes committed by others before it was taken empty the cache first.
+	 * changes committed by others before it was taken empty the cache first
+	 * (config_cache_get).
 	 */
 	reference_guard_share();
-	AcceptInvalidationMessages();
-	if (refs_cache != NULL)
-		entry = hash_search(refs_cache, &key, HASH_FIND, NULL);
-	if (entry == NULL)
-	{
-		/*
-		 * Loading may process invalidations that empty the cache: then
-		 * again.
-		 */
-		for (;;)
-		{
-			int64		type_id;
-
-			if (refs_cache == NULL)
-				refs_cache_create();
-			type_id = refs_load(&key, code);
-			if (refs_cache == NULL)
-				continue;
-			entry = hash_search(refs_cache, &key, HASH_ENTER, &found);
-			entry->type_id = type_id;
-			break;
-		}
-	}
+	entry = config_cache_get(&refs_cache, &key, refs_load, code);
 	return entry->type_id;
 }
 

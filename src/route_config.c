@@ -9,23 +9,16 @@
  *		an administrator changes the configuration.
  *
  * The holders_changed statement trigger on every table read here sends a
- * relcache invalidation for it, which empties every backend's cache: this
- * backend's at the next command, the others' when the change commits. The
- * tables are read like catalogs (as in holders.c): locked first, so that
- * pending invalidations are processed, then with the latest snapshot.
+ * relcache invalidation for it, which empties every backend's cache
+ * (config_cache.c).
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "storage/lmgr.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "config_cache.h"
 #include "routing.h"
 
 /* The workflow of the type, the stage's name and profile, the load policy. */
@@ -76,48 +69,8 @@ typedef struct ConfigEntry
 static const char *const watched[] = {"ticket_type", "workflow_stage", "profile", "routing_policy",
 "center", "center_member", "agent"};
 
-static HTAB *config_cache = NULL;
-static MemoryContext config_cxt = NULL;
-static Oid	watched_relids[lengthof(watched)];
-static bool callback_registered = false;
-
-/* Empty the cache when a watched table changes or is dropped. */
-static void
-config_cache_invalidate(Datum arg, Oid relid)
-{
-	bool		hit = (relid == InvalidOid);
-
-	for (int i = 0; i < lengthof(watched) && !hit; i++)
-		hit = (relid == watched_relids[i]);
-	if (hit && config_cache != NULL)
-	{
-		config_cache = NULL;
-		MemoryContextReset(config_cxt);
-	}
-}
-
-/* Create the cache if an invalidation (or the first use) left none. */
-static void
-config_cache_create(void)
-{
-	HASHCTL		ctl;
-	Oid			nsp = get_namespace_oid("ticketdesk", false);
-
-	if (!callback_registered)
-	{
-		ticketdesk_register_relcache_callback(config_cache_invalidate);
-		config_cxt = AllocSetContextCreate(CacheMemoryContext, "ticketdesk routing configuration",
-										   ALLOCSET_SMALL_SIZES);
-		callback_registered = true;
-	}
-	for (int i = 0; i < lengthof(watched); i++)
-		watched_relids[i] = get_relname_relid(watched[i], nsp);
-	ctl.keysize = sizeof(ConfigKey);
-	ctl.entrysize = sizeof(ConfigEntry);
-	ctl.hcxt = config_cxt;
-	config_cache = hash_create("ticketdesk routing configuration", 64, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
+static ConfigCache config_cache = {"ticketdesk routing configuration", lengthof(watched), watched,
+	sizeof(ConfigKey), sizeof(ConfigEntry)};
 
 /* A text column of the only result row, copied into the cache; NULL stays NULL. */
 static char *
@@ -125,7 +78,7 @@ config_text(int col)
 {
 	char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
 
-	return value == NULL ? NULL : MemoryContextStrdup(config_cxt, value);
+	return value == NULL ? NULL : MemoryContextStrdup(config_cache.cxt, value);
 }
 
 /* An int8 column of the only result row, 0 for NULL. */
@@ -138,17 +91,17 @@ config_int8(int col)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-/* Run the entry's query (stage_sql or centre_sql) and keep its answer in *entry. */
+/* Run the query of the entry's key (stage_sql or centre_sql) and keep its answer in it. */
 static void
-config_load(const ConfigKey *key, ConfigEntry *entry)
+config_load(void *e, void *arg)
 {
+	ConfigEntry *entry = e;
+	const ConfigKey *key = &entry->key;
 	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
 	Datum		args[3];
-	Oid			nsp = get_namespace_oid("ticketdesk", false);
 	bool		isnull;
 
-	for (int i = 0; i < lengthof(watched); i++)
-		LockRelationOid(get_relname_relid(watched[i], nsp), AccessShareLock);
+	config_cache_lock(&config_cache);
 
 	args[0] = Int32GetDatum(key->tenant_id);
 	SPI_connect();
@@ -188,40 +141,6 @@ config_load(const ConfigKey *key, ConfigEntry *entry)
 	SPI_finish();
 }
 
-/* The cached entry of the key, read on first use. */
-static ConfigEntry *
-config_lookup(const ConfigKey *key)
-{
-	ConfigEntry *entry = NULL;
-	bool		found;
-
-	/* Changes committed by others since the last command empty the cache first. */
-	AcceptInvalidationMessages();
-	if (config_cache != NULL)
-		entry = hash_search(config_cache, key, HASH_FIND, NULL);
-	if (entry != NULL)
-		return entry;
-
-	/*
-	 * Loading may process invalidations that empty the cache (and free what
-	 * was loaded into it): then again.
-	 */
-	for (;;)
-	{
-		ConfigEntry loaded;
-
-		if (config_cache == NULL)
-			config_cache_create();
-		loaded.key = *key;
-		config_load(key, &loaded);
-		if (config_cache == NULL)
-			continue;
-		entry = hash_search(config_cache, key, HASH_ENTER, &found);
-		*entry = loaded;
-		return entry;
-	}
-}
-
 /*
  * routing_stage returns what routing needs to know about stage `stage` of
  * the workflow of ticket type type_id (has_workflow false when the type has
@@ -231,12 +150,14 @@ const RouteStage *
 routing_stage(int32 tenant_id, int64 type_id, int16 stage)
 {
 	ConfigKey	key;
+	ConfigEntry *entry;
 
 	memset(&key, 0, sizeof(key));
 	key.tenant_id = tenant_id;
 	key.stage = stage;
 	key.id = type_id;
-	return &config_lookup(&key)->u.stage;
+	entry = config_cache_get(&config_cache, &key, config_load, NULL);
+	return &entry->u.stage;
 }
 
 /*
@@ -249,10 +170,12 @@ const RouteCentre *
 routing_centre(int32 tenant_id, int64 center_id)
 {
 	ConfigKey	key;
+	ConfigEntry *entry;
 
 	memset(&key, 0, sizeof(key));
 	key.tenant_id = tenant_id;
 	key.centre = true;
 	key.id = center_id;
-	return &config_lookup(&key)->u.centre;
+	entry = config_cache_get(&config_cache, &key, config_load, NULL);
+	return &entry->u.centre;
 }

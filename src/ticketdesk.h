@@ -116,7 +116,6 @@ extern HeapTuple direct_append_returning(DirectWrite *write, const Datum *values
 extern uint64 direct_describe(DirectTable *table, Relation rel);
 extern Relation direct_open_table(DirectTable *table, LOCKMODE lockmode);
 extern Oid	direct_table_oid(DirectTable *table);
-extern bool direct_described(const DirectTable *table, uint64 generation);
 
 /* One row of a ticket's history (history.c). */
 typedef struct HistoryEvent
