@@ -165,6 +165,16 @@ SELECT comment(1, E'\n\t ');
 SELECT comment(1, NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS messages FROM message;
+-- An author who does not exist is refused, and the ticket, its history and
+-- its remarks stay as they were.
+SELECT (k.*)::text AS ticket_row FROM ticket k WHERE ticket_id = 1 \gset
+SELECT count(*) AS events FROM ticket_event WHERE ticket_id = 1 \gset
+SELECT comment(1, 'Who wrote this?', author_agent_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT (k.*)::text = :'ticket_row' AS row_unchanged,
+       (SELECT count(*) FROM ticket_event WHERE ticket_id = 1) = :events AS no_new_events,
+       (SELECT count(*) FROM message) AS messages
+  FROM ticket k WHERE ticket_id = 1;
 
 --
 -- 8. Attachments: size and SHA-256 are computed, whatever the caller says.
@@ -239,7 +249,19 @@ SELECT add_watcher(1, agent_id => 2, purpose => 'gossip');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT add_watcher(1, agent_id => 2, purpose => NULL);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-SELECT count(*) AS watchers FROM watcher;
+-- An agent or a contact who does not exist is refused.
+SELECT (k.*)::text AS ticket_row FROM ticket k WHERE ticket_id = 1 \gset
+SELECT count(*) AS events FROM ticket_event WHERE ticket_id = 1 \gset
+SELECT add_watcher(1, agent_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT add_watcher(1, contact_id => 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- None of the refused calls changed the ticket or added a history row or
+-- a watcher.
+SELECT (k.*)::text = :'ticket_row' AS row_unchanged,
+       (SELECT count(*) FROM ticket_event WHERE ticket_id = 1) = :events AS no_new_events,
+       (SELECT count(*) FROM watcher) AS watchers
+  FROM ticket k WHERE ticket_id = 1;
 RESET ROLE;
 
 --

@@ -86,6 +86,17 @@ UPDATE ticket SET resolved_at = '2020-01-01' WHERE ticket_id = 2;
 
 -- Cancelling an unfinished ticket.
 SELECT status, cancelled_at IS NOT NULL AS stamped FROM cancel(2, 'Customer fixed it');
+-- A cancelled ticket is finished for good: no move leads out of it, and the
+-- refusal says so (allowed: none). The ticket and its history stay as they were.
+SELECT (k.*)::text AS cancelled_row FROM ticket k WHERE ticket_id = 2 \gset
+SELECT count(*) AS cancelled_events FROM ticket_event WHERE ticket_id = 2 \gset
+SELECT status FROM reopen(2, 'Customer changed their mind');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM assign(2, 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT (k.*)::text = :'cancelled_row' AS row_unchanged,
+       (SELECT count(*) FROM ticket_event WHERE ticket_id = 2) = :cancelled_events AS no_new_events
+  FROM ticket k WHERE ticket_id = 2;
 
 -- The allowed moves are data, per ticket type. A type with rows of its own
 -- uses only those: here a "quick" type may go straight from new to resolved.
@@ -144,6 +155,31 @@ UPDATE ticket SET center_id = 2 WHERE ticket_id = :quick;
 -- Moving a ticket that does not exist is refused.
 SELECT status FROM acknowledge(999);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- So is a move that names an agent or a centre that does not exist, or
+-- none, and a correction out of range; each with its own SQLSTATE, and
+-- before anything is written: the ticket and its history stay as they were.
+SELECT (k.*)::text AS other_row FROM ticket k WHERE ticket_id = :other \gset
+SELECT count(*) AS other_events FROM ticket_event WHERE ticket_id = :other \gset
+SELECT status FROM assign(:other, 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM assign(:other, NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM redirect(:other, 99);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM redirect(:other, NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT status FROM correct(:other, dispatcher_weight => 9);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- (terse: the detail shows the times)
+\set VERBOSITY terse
+SELECT status FROM correct(:other, deadline => (SELECT created_at - interval '1 minute' FROM ticket
+                                                 WHERE ticket_id = :other));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT (k.*)::text = :'other_row' AS row_unchanged,
+       (SELECT count(*) FROM ticket_event WHERE ticket_id = :other) = :other_events AS no_new_events
+  FROM ticket k WHERE ticket_id = :other;
 
 -- Plain UPDATEs cannot leave a ticket inconsistent.
 SELECT ticket_id AS t FROM open_ticket(subject => 'Window stuck', center_id => 1, contact_id => 1) \gset

@@ -57,6 +57,16 @@ SELECT customer_id FROM open_ticket(subject => 'Leak', center_id => 1, contact_i
 SELECT parent_id FROM open_ticket(subject => 'Order spare part', center_id => 1, customer_id => 1, parent_id => 1);
 
 SELECT count(*) AS tickets_before FROM ticket \gset
+-- What an opening writes besides the ticket and its history: the
+-- requester's message (outbox), remarks, attachments, sites, and the
+-- assignee's load. Taken before the refusals, and compared after them.
+CREATE TEMP VIEW written AS
+SELECT (SELECT count(*) FROM ticket) AS tickets, (SELECT count(*) FROM ticket_event) AS events,
+       (SELECT count(*) FROM outbox) AS outbox, (SELECT count(*) FROM message) AS messages,
+       (SELECT count(*) FROM attachment) AS attachments, (SELECT count(*) FROM site) AS sites,
+       (SELECT coalesce(sum(open_tickets), 0) FROM agent_load) AS load;
+SELECT * FROM written;
+SELECT (w.*)::text AS written_before FROM written w \gset
 
 -- Refusals. Unknown or inactive references:
 SELECT open_ticket(subject => 'x', center_id => 99, customer_id => 1);
@@ -116,8 +126,13 @@ SELECT open_ticket(subject => 'x', center_id => 1, customer_id => 1, planned_fro
 -- Nothing was written by any refused request.
 SELECT count(*) = :tickets_before AS nothing_written FROM ticket;
 SELECT count(*) AS events FROM ticket_event;
+SELECT (w.*)::text = :'written_before' AS nothing_half_written FROM written w;
 
--- The same rules hold for a plain INSERT or UPDATE by an ERP.
+-- The same rules hold for a plain INSERT or UPDATE by an ERP. Ticket 1's
+-- values that the UPDATEs below try to break are taken first.
+SELECT (k.deadline, k.planned, k.dispatcher_weight,
+        (SELECT count(*) FROM ticket_event e WHERE e.ticket_id = k.ticket_id))::text AS ticket_1_before
+  FROM ticket k WHERE ticket_id = 1 \gset
 INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 1, 1, '');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO ticket (type_id, center_id, customer_id, subject, requester_weight) VALUES (1, 1, 1, 'x', 6);
@@ -136,6 +151,14 @@ UPDATE ticket SET planned = 'empty' WHERE ticket_id = 1;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO ticket (type_id, center_id, customer_id, subject) VALUES (1, 99, 1, 'x');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Ticket 1 kept its deadline, planned period, dispatcher's weight and
+-- history; the refused INSERTs wrote nothing anywhere.
+SELECT deadline IS NOT NULL AS has_deadline, planned IS NOT NULL AS has_planned,
+       dispatcher_weight IS NULL AS no_dispatcher_weight,
+       (deadline, planned, dispatcher_weight,
+        (SELECT count(*) FROM ticket_event e WHERE e.ticket_id = k.ticket_id))::text = :'ticket_1_before' AS unchanged
+  FROM ticket k WHERE ticket_id = 1;
+SELECT (w.*)::text = :'written_before' AS nothing_half_written FROM written w;
 
 -- A ticket is found by its readable reference, however it is typed.
 SELECT ticket_id, subject FROM ticket_by_reference(' td-000002 ');

@@ -12,7 +12,9 @@
 # ticketdesk.tenant = 2 is accepted before the library is loaded (as a
 # placeholder) and is honoured once a query loads it; the same holds for
 # -c ticketdesk.tenant=2 given at connection time. Once loaded,
-# ticketdesk.max_attachment_size shows its default of 10MB.
+# ticketdesk.max_attachment_size shows its default of 10MB. No notification
+# worker runs: ticketdesk.notify_worker is defined only while preloading,
+# and the requester's thanks for the ticket waits in the outbox, unsent.
 
 use strict;
 use warnings;
@@ -23,6 +25,10 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('no_preload');
 $node->init;
+# An SMTP server where nothing listens: a worker, were there one, would try
+# the requester's mail and record its failure (section 5).
+my $smtp_port = PostgreSQL::Test::Cluster::get_free_port();
+$node->append_conf('postgresql.conf', "ticketdesk.smtp_url = 'smtp://127.0.0.1:$smtp_port'");
 $node->start;
 
 is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
@@ -51,7 +57,7 @@ is(query(q{SELECT extversion FROM pg_extension WHERE extname = 'ticketdesk'}),
 my $setup = query(
 	q{
 INSERT INTO ticketdesk.center (code, name) VALUES ('it', 'IT support');
-INSERT INTO ticketdesk.agent (name) VALUES ('Ada'), ('Bob');
+INSERT INTO ticketdesk.agent (name, email) VALUES ('Ada', 'ada@desk.test'), ('Bob', NULL);
 SELECT (SELECT center_id FROM ticketdesk.center WHERE tenant_id = 1 AND code = 'it') || ' ' ||
        (SELECT agent_id FROM ticketdesk.agent WHERE tenant_id = 1 AND name = 'Ada') || ' ' ||
        (SELECT agent_id FROM ticketdesk.agent WHERE tenant_id = 1 AND name = 'Bob');
@@ -167,6 +173,32 @@ is(as_reader('SELECT ticketdesk.max_attachment_bytes(); SHOW ticketdesk.max_atta
 like(as_reader('SELECT ticketdesk.current_tenant(); SET ticketdesk.max_attachment_size = 1024'),
 	qr/^ERROR: .*permission denied to set parameter "ticketdesk.max_attachment_size"/,
 	'desk_reader may not change ticketdesk.max_attachment_size (superuser only)');
+
+# ---------------------------------------------------------------------------
+# 5. No worker: the requester's message is queued and stays queued.
+# ---------------------------------------------------------------------------
+# Checked last, after the sessions above came and went, so that a worker
+# would have had the time to show up and to try the message. (On a node that
+# preloads ticketdesk the launcher is in pg_stat_activity: 003_notify.)
+is( query(
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'ticketdesk%'}),
+	'0', 'no ticketdesk launcher or worker is in pg_stat_activity');
+is( query(
+		qq{SELECT status || ' ' || attempts || ' ' || recipient || ' ' ||
+                  (sent_at IS NULL AND leased_until IS NULL AND last_error IS NULL)
+             FROM ticketdesk.outbox
+            WHERE tenant_id = 1 AND ticket_id = $ticket AND event = 'registered'}),
+	'queued 0 ada@desk.test true',
+	'the ticket\'s "registered" message to Ada is queued, never tried, not sent');
+# ticketdesk.notify_worker is defined only while the library is preloaded:
+# once it is loaded in a session, the name is still unknown (and, the prefix
+# being reserved, it cannot be set as a placeholder either).
+like(query('SELECT ticketdesk.current_tenant(); SHOW ticketdesk.notify_worker'),
+	qr/^ERROR: .*unrecognized configuration parameter "ticketdesk.notify_worker"/,
+	'SHOW ticketdesk.notify_worker: unrecognized, also with the library loaded');
+like(query('SELECT ticketdesk.current_tenant(); SET ticketdesk.notify_worker = on'),
+	qr/^ERROR: .*invalid configuration parameter name "ticketdesk.notify_worker"/,
+	'SET ticketdesk.notify_worker is refused: "ticketdesk" is a reserved prefix');
 
 $node->stop;
 done_testing();
