@@ -70,13 +70,14 @@ sub stop_sink
 	@sinks = grep { $_ != $h } @sinks;
 }
 
-# The records a sink has written so far.
+# The records a sink has written so far: whole lines only (a line the sink
+# is still writing has no newline yet, and is read at the next look).
 sub records
 {
 	my ($file) = @_;
 	return () unless -e $file;
 	open my $fh, '<:raw', $file or die "$file: $!";
-	my @r = map { decode_json($_) } grep { /\S/ } <$fh>;
+	my @r = map { decode_json($_) } grep { /\S/ && /\n\z/ } <$fh>;
 	close $fh;
 	return @r;
 }
