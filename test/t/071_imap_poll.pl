@@ -30,6 +30,7 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TdPeers qw(start_dovecot);
 
 my $dovecot = '/usr/sbin/dovecot';
 plan skip_all => "needs dovecot ($dovecot, Debian package dovecot-imapd)" unless -x $dovecot;
@@ -40,35 +41,12 @@ my $fixtures = "$ENV{TESTDIR}/fixtures";
 
 # --- dovecot, unprivileged ------------------------------------------------------
 
-# A short path: dovecot's unix sockets live under base_dir.
-my $dv = File::Temp::tempdir('td_imap_XXXX', DIR => '/tmp', CLEANUP => 1);
-my $user = getpwuid($<);
-my $group = getgrgid($();
-my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $password = 'Imap-pa55-w0rd';
+my ($dv, $port, $dv_h) = start_dovecot($dovecot, $password);
 my $maildir = "$dv/mail/desk";
-mkdir "$dv/$_" for qw(run state home mail);
-
-PostgreSQL::Test::Utils::append_to_file("$dv/passwd", "desk:{PLAIN}$password\n");
-# The configuration is shared with tour/run: test/peers/dovecot.conf.in.
-my $conf = slurp_file("$ENV{TESTDIR}/peers/dovecot.conf.in");
-$conf =~ s/\@DIR\@/$dv/g;
-$conf =~ s/\@PORT\@/$port/g;
-$conf =~ s/\@USER\@/$user/g;
-$conf =~ s/\@GROUP\@/$group/g;
-PostgreSQL::Test::Utils::append_to_file("$dv/dovecot.conf", $conf);
-
-my $dv_out = '';
-my $dv_h = IPC::Run::start([ $dovecot, '-F', '-c', "$dv/dovecot.conf" ], '>', \$dv_out, '2>&1');
 END
 {
 	eval { $dv_h->kill_kill(grace => 5) } if $dv_h;
-}
-my $deadline = time + 30;
-until (IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp'))
-{
-	BAIL_OUT("dovecot did not start: $dv_out") if time > $deadline || !$dv_h->pumpable;
-	usleep(50_000);
 }
 note "dovecot listens on 127.0.0.1:$port";
 
@@ -177,7 +155,7 @@ imap('', 'CREATE Processed');
 sql(q{UPDATE ticketdesk.mail_mailbox SET after_fetch = 'move', move_to = 'Processed'});
 append('INBOX', '06_lithuanian_iso8859_13.eml');
 wait_for('SELECT last_uid FROM ticketdesk.mail_mailbox', '5', 'UID 5 is taken');
-$deadline = time + 30;
+my $deadline = time + 30;
 usleep(100_000) while @{ uids('INBOX') } && time < $deadline;
 is(scalar @{ uids('INBOX') }, 0, 'INBOX is empty: the new mail and the ones taken before were moved');
 is(scalar @{ uids('Processed') }, 5, 'Processed holds the five mails');

@@ -27,6 +27,7 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TdPeers qw(start_dovecot);
 
 my $python = '/usr/bin/python3';
 plan skip_all => 'needs /usr/bin/python3 with aiosmtpd'
@@ -61,23 +62,9 @@ $timer->reset;
 
 # --- dovecot, unprivileged (the configuration of tour/run and 071_imap_poll) ------
 
-# A short path: dovecot's unix sockets live under base_dir.
-my $dv = File::Temp::tempdir('td_imap_XXXX', DIR => '/tmp', CLEANUP => 1);
-my $imap_port = PostgreSQL::Test::Cluster::get_free_port();
 my $imap_password = 'tour-' . int(rand(1e9));
-mkdir "$dv/$_" for qw(run state home mail);
-PostgreSQL::Test::Utils::append_to_file("$dv/passwd", "desk:{PLAIN}$imap_password\n");
-my %fill = (DIR => $dv, PORT => $imap_port, USER => scalar getpwuid($<), GROUP => scalar getgrgid($());
-(my $conf = slurp_file("$ENV{TESTDIR}/peers/dovecot.conf.in")) =~ s/\@(DIR|PORT|USER|GROUP)\@/$fill{$1}/g;
-PostgreSQL::Test::Utils::append_to_file("$dv/dovecot.conf", $conf);
-my $dv_out = '';
-push @peers, IPC::Run::start([ $dovecot, '-F', '-c', "$dv/dovecot.conf" ], '>', \$dv_out, '2>&1');
-my $deadline = time + 30;
-until (IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $imap_port, Proto => 'tcp'))
-{
-	BAIL_OUT("dovecot did not start: $dv_out") if time > $deadline || !$peers[-1]->pumpable;
-	usleep(50_000);
-}
+my (undef, $imap_port, $dovecot_h) = start_dovecot($dovecot, $imap_password);
+push @peers, $dovecot_h;
 
 # --- the node: tour/run's cluster settings ----------------------------------------------
 
