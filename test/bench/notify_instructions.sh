@@ -24,7 +24,8 @@ chown postgres: "$WORK"
 as_pg() { runuser -u postgres -- "$@"; }
 PIDS=()
 cleanup() {
-	for d in "$WORK"/d-*; do [[ -f $d/postmaster.pid ]] && as_pg "$BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1; done
+	# The template's cluster too: a failure while it is made leaves it running on the port.
+	for d in "$WORK"/tmpl "$WORK"/d-*; do [[ -f $d/postmaster.pid ]] && as_pg "$BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1; done
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
