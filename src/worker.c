@@ -505,6 +505,54 @@ record_batch(DeliveryItem *items, int n)
 	}
 }
 
+/* Record the results not recorded yet now, in a transaction of their own. */
+static void
+record_pending(int *npending, DeliveryItem *pending)
+{
+	if (*npending > 0)
+		record_batch(pending, *npending);
+	*npending = 0;
+}
+
+/*
+ * SIGTERM. Delivery stops at once (transfers under way are aborted by
+ * deliver_progress) and the worker records the results before it leaves.
+ * Pruning and the time-driven jobs are SQL that can run long or wait for a
+ * row lock that somebody holds; there the worker stops as a backend does
+ * (ProcDiePending: the next CHECK_FOR_INTERRUPTS ends it with FATAL). The
+ * worker enters that SQL only with every result recorded, so nothing of its
+ * own is lost; what the SQL did is rolled back.
+ */
+static volatile sig_atomic_t stop_at_once = false;
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	ShutdownRequestPending = true;
+	if (stop_at_once)
+	{
+		InterruptPending = true;
+		ProcDiePending = true;
+	}
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* Enter (true) or leave (false) SQL that a SIGTERM stops at once. */
+static void
+stop_at_once_in(bool on)
+{
+	stop_at_once = on;
+	/* A SIGTERM that came just before counts as well. */
+	if (on && ShutdownRequestPending)
+	{
+		InterruptPending = true;
+		ProcDiePending = true;
+	}
+}
+
 /* Delete sent rows older than the retention setting. */
 static void
 prune_sent(void)
@@ -512,10 +560,12 @@ prune_sent(void)
 	Oid			types[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(notify_retention_min)};
 
+	stop_at_once_in(true);
 	if (begin_txn("ticketdesk notify: pruning sent messages") == TXN_DONE)
 		SPI_execute_with_args("SELECT ticketdesk.outbox_prune($1 * interval '1 min')",
 							  1, types, args, NULL, false, 0);
 	worker_end_txn();
+	stop_at_once_in(false);
 }
 
 /*
@@ -528,6 +578,7 @@ run_jobs(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
+	stop_at_once_in(true);
 	PG_TRY();
 	{
 		if (begin_txn("ticketdesk jobs: running the time-driven jobs") == TXN_DONE)
@@ -536,6 +587,7 @@ run_jobs(void)
 	}
 	PG_CATCH();
 	{
+		stop_at_once_in(false);
 		MemoryContextSwitchTo(cxt);
 		EmitErrorReport();
 		FlushErrorState();
@@ -543,6 +595,7 @@ run_jobs(void)
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 	PG_END_TRY();
+	stop_at_once_in(false);
 }
 
 /* notify_worker_main is the entry point of a database's delivery worker. */
@@ -557,7 +610,7 @@ notify_worker_main(Datum arg)
 	int			npending = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGTERM, worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("ticketdesk notify worker");
@@ -618,6 +671,7 @@ notify_worker_main(Datum arg)
 
 		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
 		{
+			record_pending(&npending, pending);
 			prune_sent();
 			last_prune = GetCurrentTimestamp();
 		}
@@ -629,6 +683,7 @@ notify_worker_main(Datum arg)
 
 			if (GetCurrentTimestamp() - last_jobs >= every)
 			{
+				record_pending(&npending, pending);
 				run_jobs();
 				last_jobs = GetCurrentTimestamp();
 			}
