@@ -12,8 +12,8 @@ Latency: with no backlog, one mail per transaction; commit to arrival in
 the sink, p50 and p99, next to the worker's fallback poll interval.
 
 Also the workers' CPU per message (user + system time of every worker
-process over its side of a round, read from /proc): less at the mercy of
-the machine's load than the rates.
+process over its side of a round, read from /proc), with the system's
+part apart: less at the mercy of the machine's load than the rates.
 
 Prints a summary; exits 2 when a ratio is below 0.8.
 """
@@ -205,18 +205,20 @@ def worker_pids():
                                  "WHERE application_name = 'ticketdesk notify worker'").split()]
 
 
-def cpu_ticks(pid):
-    """User and system CPU of a process so far, in clock ticks (0 once gone)."""
+def cpu_ticks(pid, system_only=False):
+    """User and system CPU of a process so far (system_only: the system's
+    part), in clock ticks (0 once gone)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
+        return int(fields[12]) + (0 if system_only else int(fields[11]))
     except (OSError, IndexError, ValueError):
         return 0
 
 
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 CPU = {}  # side -> CPU microseconds per message of the workers, per round
+SYS_CPU = {}  # side -> the system's part of it (the kernel's work for the workers)
 SINK_CPU = {}  # side -> CPU microseconds per message of the side's sink, per round
 BUSY = {}  # side -> share of the machine's CPU time busy over the side, per round
 
@@ -244,10 +246,12 @@ def observed(side, sink, fn):
 def measured(side, fn):
     """Run fn (a worker side) and note the workers' CPU per message it took."""
     pids = worker_pids()
-    before = {p: cpu_ticks(p) for p in pids}
+    before = {p: (cpu_ticks(p), cpu_ticks(p, True)) for p in pids}
     result = fn()
-    ticks = sum(cpu_ticks(p) - before[p] for p in pids)
+    ticks = sum(cpu_ticks(p) - before[p][0] for p in pids)
+    sys_ticks = sum(cpu_ticks(p, True) - before[p][1] for p in pids)
     CPU.setdefault(side, []).append(ticks * TICK_US / N)
+    SYS_CPU.setdefault(side, []).append(sys_ticks * TICK_US / N)
     return result
 
 
@@ -343,8 +347,9 @@ for rnd in range(1, ROUNDS + 1):
           f"({row['smtp_worker'] / row['smtp_base']:.2f}), HTTP {row['http_base']:.0f} vs "
           f"{row['http_worker']:.0f} posts/s ({row['http_worker'] / row['http_base']:.2f}; curl in the "
           f"workers' layout {row['http_split']:.0f}), "
-          f"load {row['load']:.1f}; workers' CPU per message {CPU['smtp'][-1]:.0f} us (mail), "
-          f"{CPU['http'][-1]:.0f} us (SMS)", flush=True)
+          f"load {row['load']:.1f}; workers' CPU per message {CPU['smtp'][-1]:.0f} us (mail; "
+          f"{SYS_CPU['smtp'][-1]:.0f} of it system), {CPU['http'][-1]:.0f} us (SMS; "
+          f"{SYS_CPU['http'][-1]:.0f} system)", flush=True)
     print("    sink CPU per message (us) and machine busy: " + ", ".join(
         f"{side} {SINK_CPU[side][-1]:.0f} / {BUSY[side][-1]:.0%}"
         for side in ("smtp_base", "smtp_worker", "http_base", "http_split", "http_worker")), flush=True)
@@ -399,7 +404,8 @@ print(f"HTTP  ticketdesk worker:                 {r['http_worker']:8.0f} posts/s
 print(f"HTTP  curl in the workers' layout ({WORKERS} x --parallel-max {max(1, CONC // WORKERS)}): "
       f"{r['http_split']:8.0f} posts/s   the worker against it {split_ratio:.2f} (information, not the target)")
 print(f"workers' CPU per message (user + system, all worker processes; median): "
-      f"{median(CPU['smtp']):.0f} us a mail, {median(CPU['http']):.0f} us an SMS")
+      f"{median(CPU['smtp']):.0f} us a mail ({median(SYS_CPU['smtp']):.0f} of it system), "
+      f"{median(CPU['http']):.0f} us an SMS ({median(SYS_CPU['http']):.0f} system)")
 print("sinks' CPU per message and the machine's busy share (medians): " + ", ".join(
     f"{side} {median(SINK_CPU[side]):.0f} us / {median(BUSY[side]):.0%}"
     for side in ("smtp_base", "smtp_worker", "http_base", "http_split", "http_worker")))
