@@ -507,7 +507,7 @@ record_batch(DeliveryItem *items, int n)
 
 /* Record the results not recorded yet now, in a transaction of their own. */
 static void
-record_pending(int *npending, DeliveryItem *pending)
+record_pending(DeliveryItem *pending, int *npending)
 {
 	if (*npending > 0)
 		record_batch(pending, *npending);
@@ -671,7 +671,7 @@ notify_worker_main(Datum arg)
 
 		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
 		{
-			record_pending(&npending, pending);
+			record_pending(pending, &npending);
 			prune_sent();
 			last_prune = GetCurrentTimestamp();
 		}
@@ -683,7 +683,7 @@ notify_worker_main(Datum arg)
 
 			if (GetCurrentTimestamp() - last_jobs >= every)
 			{
-				record_pending(&npending, pending);
+				record_pending(pending, &npending);
 				run_jobs();
 				last_jobs = GetCurrentTimestamp();
 			}
