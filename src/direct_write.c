@@ -770,11 +770,13 @@ slot_has_key(DirectTable *t, TupleTableSlot *slot, const Datum *key)
  * look-up) with the key's scan keys prepared once per table, not looked up
  * in the catalogs for every row: a dirty snapshot sees rows that concurrent
  * transactions are writing, and their end is waited for; a row changed or
- * deleted between the look-up and the lock is looked up again.
+ * deleted between the look-up and the lock is looked up again. With wait
+ * LockWaitSkip it waits for nobody: a row another transaction is writing
+ * or holds locked is not taken, and *locked says so.
  */
 static bool
-find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmode,
-			TupleTableSlot *found)
+find_by_key_wait(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmode,
+				 LockWaitPolicy wait, TupleTableSlot *found, bool *locked_out)
 {
 	ScanKeyData scankeys[INDEX_MAX_KEYS];
 	SnapshotData dirty;
@@ -788,6 +790,7 @@ find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmo
 	for (int k = 0; k < t->nkeys; k++)
 		scankeys[k].sk_argument = key[k];
 
+	*locked_out = false;
 	index = index_open(t->key_index, RowExclusiveLock);
 	InitDirtySnapshot(dirty);
 	scan = index_beginscan(rel, index, &dirty, t->nkeys, 0);
@@ -805,21 +808,43 @@ find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmo
 		writer = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
 		if (TransactionIdIsValid(writer))
 		{
+			if (wait == LockWaitSkip)
+			{
+				*locked_out = true;
+				result = false;
+				break;
+			}
 			XactLockTableWait(writer, NULL, NULL, XLTW_None);
 			continue;
 		}
 		PushActiveSnapshot(GetLatestSnapshot());
 		locked = table_tuple_lock(rel, &found->tts_tid, GetActiveSnapshot(), found,
-								  GetCurrentCommandId(false), lockmode, LockWaitBlock, 0, &failure);
+								  GetCurrentCommandId(false), lockmode, wait, 0, &failure);
 		PopActiveSnapshot();
 		if (locked == TM_Ok)
 			break;
+		if (locked == TM_WouldBlock)
+		{
+			*locked_out = true;
+			result = false;
+			break;
+		}
 		if (locked != TM_Updated && locked != TM_Deleted)
 			elog(ERROR, "ticketdesk: unexpected result %d locking a row of %s", locked, t->relname);
 	}
 	index_endscan(scan);
 	index_close(index, NoLock);
 	return result;
+}
+
+/* find_by_key_wait that waits for a concurrent writer or lock holder. */
+static bool
+find_by_key(DirectTable *t, Relation rel, const Datum *key, LockTupleMode lockmode,
+			TupleTableSlot *found)
+{
+	bool		locked;
+
+	return find_by_key_wait(t, rel, key, lockmode, LockWaitBlock, found, &locked);
 }
 
 /*
@@ -847,22 +872,25 @@ direct_update(DirectWrite *w, const Datum *key, DirectChange change, void *arg)
  * whatever its visibility, but only as a line pointer that still holds a
  * tuple, and trusted only when its key is key: the slot's pin on the page
  * keeps it from being pruned until it is locked. table_tuple_lock then
- * waits for a concurrent writer and follows the row's update chain, as
- * an UPDATE does.
+ * waits for a concurrent writer (unless wait is LockWaitSkip: *locked then
+ * says another transaction has the row) and follows the row's update
+ * chain, as an UPDATE does.
  */
 static bool
 find_at_hint(DirectTable *t, Relation rel, const Datum *key, ItemPointer hint, LockTupleMode lockmode,
-			 TupleTableSlot *found)
+			 LockWaitPolicy wait, TupleTableSlot *found, bool *locked_out)
 {
 	TM_FailureData failure;
 	TM_Result	locked;
 
+	*locked_out = false;
 	if (!table_tuple_fetch_row_version(rel, hint, SnapshotAny, found) || !slot_has_key(t, found, key))
 		return false;
 	PushActiveSnapshot(GetLatestSnapshot());
 	locked = table_tuple_lock(rel, hint, GetActiveSnapshot(), found, GetCurrentCommandId(false), lockmode,
-							  LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &failure);
+							  wait, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &failure);
 	PopActiveSnapshot();
+	*locked_out = (locked == TM_WouldBlock);
 	/* The latest version, locked; its key checked again (nothing should change it). */
 	return locked == TM_Ok && slot_has_key(t, found, key);
 }
@@ -871,18 +899,26 @@ find_at_hint(DirectTable *t, Relation rel, const Datum *key, ItemPointer hint, L
  * direct_update_at is direct_update for a row a version of which the
  * caller wrote at hint (direct_written_tid) earlier: it is found from
  * there, without a look-up in the primary key, when it can be, else by
- * its key. False when there is no such row.
+ * its key. It waits for nobody: a row that another transaction is writing
+ * or holds locked is left as it is (DIRECT_LOCKED), for the caller to try
+ * again later.
  */
-bool
+DirectFound
 direct_update_at(DirectWrite *w, const Datum *key, ItemPointer hint, DirectChange change, void *arg)
 {
 	TupleTableSlot *found = direct_found_slot(w);
+	bool		locked = false;
 
-	if (!(ItemPointerIsValid(hint) && find_at_hint(w->table, w->rel, key, hint, LockTupleNoKeyExclusive, found)) &&
-		!find_by_key(w->table, w->rel, key, LockTupleNoKeyExclusive, found))
-		return false;
+	if (!(ItemPointerIsValid(hint) &&
+		  find_at_hint(w->table, w->rel, key, hint, LockTupleNoKeyExclusive, LockWaitSkip, found, &locked)))
+	{
+		if (locked)
+			return DIRECT_LOCKED;
+		if (!find_by_key_wait(w->table, w->rel, key, LockTupleNoKeyExclusive, LockWaitSkip, found, &locked))
+			return locked ? DIRECT_LOCKED : DIRECT_MISSING;
+	}
 	direct_update_found(w, change, arg);
-	return true;
+	return DIRECT_DONE;
 }
 
 /* direct_written_tid gives where the last row updated by direct_update_found was written. */

@@ -89,6 +89,8 @@ typedef struct DeliveryItem
 	const DeliverySecrets *secrets; /* its tenant's credentials */
 	/* results */
 	bool		done;
+	bool		row_locked;		/* its row was locked by another
+								 * transaction: recorded later */
 	bool		ok;
 	bool		permanent;
 	char	   *error;

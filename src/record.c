@@ -141,7 +141,12 @@ record_change(Datum *values, bool *nulls, void *arg)
 /*
  * record_write records the results of n delivered items in the transaction
  * open; returns how many rows it changed or left (a row no longer there is
- * not counted).
+ * not counted). It waits for no row lock: a row another transaction is
+ * writing or holds locked (an administrator's open transaction, a mass
+ * UPDATE) is left as it is and its item marked row_locked, for the worker
+ * to record in a later transaction. Waiting there stopped the worker's
+ * deliveries for as long as the lock was held, and could deadlock with the
+ * other transaction.
  */
 int
 record_write(DeliveryItem *items, int n)
@@ -154,10 +159,13 @@ record_write(DeliveryItem *items, int n)
 	for (int i = 0; i < n; i++)
 	{
 		Datum		key[2];
+		DirectFound r;
 
 		key[0] = Int32GetDatum(items[i].tenant_id);
 		key[1] = Int64GetDatum(items[i].outbox_id);
-		if (direct_update_at(w, key, &items[i].tid, record_change, &items[i]))
+		r = direct_update_at(w, key, &items[i].tid, record_change, &items[i]);
+		items[i].row_locked = (r == DIRECT_LOCKED);
+		if (r == DIRECT_DONE)
 			found++;
 	}
 	direct_end(w);

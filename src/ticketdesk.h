@@ -105,8 +105,15 @@ extern bool direct_update(DirectWrite *write, const Datum *key, DirectChange cha
 extern TupleTableSlot *direct_found_slot(DirectWrite *write);
 extern Relation direct_relation(DirectWrite *write);
 extern void direct_update_found(DirectWrite *write, DirectChange change, void *arg);
-extern bool direct_update_at(DirectWrite *write, const Datum *key, ItemPointer hint, DirectChange change,
-							 void *arg);
+/* What direct_update_at did with a row. */
+typedef enum DirectFound
+{
+	DIRECT_DONE,				/* updated */
+	DIRECT_MISSING,				/* no such row */
+	DIRECT_LOCKED				/* another transaction has it: left as it is */
+} DirectFound;
+extern DirectFound direct_update_at(DirectWrite *write, const Datum *key, ItemPointer hint,
+									DirectChange change, void *arg);
 extern void direct_written_tid(DirectWrite *write, ItemPointer tid);
 extern void direct_end(DirectWrite *write);
 extern void direct_close_indexes(DirectWrite *write);

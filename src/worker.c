@@ -29,6 +29,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -47,6 +48,16 @@ static NotifyDb *my_slot = NULL;
 static MemoryContext batch_cxt = NULL;
 
 static void record_results(DeliveryItem *items, int n);
+
+/*
+ * Results whose row another transaction held locked when they were to be
+ * recorded (record.c waits for no row lock): copied out of the batch's
+ * memory, and tried again by each of the worker's transactions that
+ * records, until their rows are free.
+ */
+static MemoryContext carried_cxt = NULL;
+static DeliveryItem *carried = NULL;
+static int	ncarried = 0;
 
 /* The credentials of the batch's tenants (in batch_cxt). */
 static DeliverySecrets *batch_secrets = NULL;
@@ -352,7 +363,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		return TXN_LOCKED;
 	}
 	/* The results of the batch delivered last, in the same transaction. */
-	if (ndone > 0)
+	if (ndone > 0 || ncarried > 0)
 		record_results(done, ndone);
 	/* Nothing can be sent: the rows stay queued, and nothing is read. */
 	if (channels == 0)
@@ -462,25 +473,95 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	return TXN_DONE;
 }
 
+static char *
+copy_text(const char *s)
+{
+	return s == NULL ? NULL : pstrdup(s);
+}
+
+/* Copy into to (in the memory current) what recording item from needs. */
+static void
+carry_item(DeliveryItem *to, const DeliveryItem *from)
+{
+	memset(to, 0, sizeof(DeliveryItem));
+	to->tenant_id = from->tenant_id;
+	to->outbox_id = from->outbox_id;
+	to->tid = from->tid;
+	to->channel = from->channel;
+	to->done = true;
+	to->ok = from->ok;
+	to->permanent = from->permanent;
+	to->error = copy_text(from->error);
+	to->language = copy_text(from->language);
+	to->sender = copy_text(from->sender);
+	to->subject = copy_text(from->subject);
+	to->body_text = copy_text(from->body_text);
+	to->body_html = copy_text(from->body_html);
+	to->payload = from->payload == (Datum) 0 ? (Datum) 0 : datumCopy(from->payload, false, -1);
+}
+
+/* Count the items of a list that were recorded (their row not locked). */
+static void
+count_recorded(const DeliveryItem *items, int n, int *ok, int *failed)
+{
+	for (int i = 0; i < n; i++)
+		if (!items[i].row_locked)
+			*(items[i].ok ? ok : failed) += 1;
+}
+
 /*
  * Record the results of a batch and the text sent, in the transaction open
- * (record.c: each row updated by its primary key), and count them.
+ * (record.c: each row updated where the claim wrote it), after the results
+ * carried from before, and count them; the ones whose row is locked are
+ * carried on.
  */
 static void
 record_results(DeliveryItem *items, int n)
 {
 	int			ok = 0;
+	int			failed = 0;
+	int			still = 0;
+	MemoryContext cxt;
+	MemoryContext old;
+	DeliveryItem *kept;
 
-	for (int i = 0; i < n; i++)
-		ok += items[i].ok ? 1 : 0;
 	pgstat_report_activity(STATE_RUNNING, "ticketdesk notify: recording results");
+	if (ncarried > 0)
+		(void) record_write(carried, ncarried);
 	(void) record_write(items, n);
+	count_recorded(carried, ncarried, &ok, &failed);
+	count_recorded(items, n, &ok, &failed);
+	still = ncarried + n - ok - failed;
 
 	SpinLockAcquire(&notify_shared->mutex);
-	my_slot->batches++;
+	my_slot->batches += n > 0 ? 1 : 0;
 	my_slot->delivered += ok;
-	my_slot->failed += n - ok;
+	my_slot->failed += failed;
 	SpinLockRelease(&notify_shared->mutex);
+
+	/* The carried list anew: what is still locked, of both lists. */
+	cxt = NULL;
+	kept = NULL;
+	if (still > 0)
+	{
+		cxt = AllocSetContextCreate(TopMemoryContext, "ticketdesk notify carried results",
+									ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(cxt);
+		kept = palloc(sizeof(DeliveryItem) * still);
+		still = 0;
+		for (int i = 0; i < ncarried; i++)
+			if (carried[i].row_locked)
+				carry_item(&kept[still++], &carried[i]);
+		for (int i = 0; i < n; i++)
+			if (items[i].row_locked)
+				carry_item(&kept[still++], &items[i]);
+		MemoryContextSwitchTo(old);
+	}
+	if (carried_cxt != NULL)
+		MemoryContextDelete(carried_cxt);
+	carried_cxt = cxt;
+	carried = kept;
+	ncarried = still;
 }
 
 /*
@@ -698,8 +779,8 @@ notify_worker_main(Datum arg)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	/* Results of the last batch not recorded yet: record them before leaving. */
-	if (npending > 0)
+	/* Results not recorded yet (the last batch's, those kept): record them before leaving. */
+	if (npending > 0 || ncarried > 0)
 		record_batch(pending, npending);
 	deliver_shutdown();
 	proc_exit(0);

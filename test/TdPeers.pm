@@ -1,5 +1,6 @@
-# test/TdPeers.pm: peers that more than one TAP test starts (071_imap_poll,
-# 090_tour). test/run puts test/ on PERL5LIB.
+# test/TdPeers.pm: peers and nodes that more than one TAP test starts
+# (071_imap_poll and 090_tour; 005_notify_sigterm and 006_notify_locked_rows).
+# test/run puts test/ on PERL5LIB.
 package TdPeers;
 
 use strict;
@@ -15,7 +16,42 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT_OK = qw(start_dovecot);
+our @EXPORT_OK = qw(start_dovecot silent_server start_notify_node);
+
+# silent_server(): a listening socket on 127.0.0.1 that nobody accepts: a
+# client connects, and no greeting ever comes. Returns the socket (keep it
+# for as long as it should listen) and its port.
+sub silent_server
+{
+	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16, Proto => 'tcp')
+	  or die "listen: $!";
+	return ($s, $s->sockport);
+}
+
+# start_notify_node($name, $smtp_url, $conf): a started node that preloads
+# ticketdesk with one delivery worker sending mail to $smtp_url, polling
+# every second, retrying after an hour, and nothing else on a timer (no
+# mail polling, no jobs); $conf: more postgresql.conf lines.
+sub start_notify_node
+{
+	my ($name, $smtp_url, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'ticketdesk'
+ticketdesk.notify_workers = 1
+ticketdesk.smtp_url = '$smtp_url'
+ticketdesk.mail_from = 'desk\@desk.test'
+ticketdesk.notify_poll_interval = '1s'
+ticketdesk.notify_backoff_base = '1h'
+ticketdesk.mail_poll = off
+ticketdesk.jobs_interval = 0
+$conf
+});
+	$node->start;
+	return $node;
+}
 
 # start_dovecot($dovecot, $password): an unprivileged dovecot on a free port
 # of 127.0.0.1 with one user, desk, configured from test/peers/dovecot.conf.in

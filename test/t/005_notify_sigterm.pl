@@ -19,33 +19,17 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
 use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TdPeers qw(silent_server start_notify_node);
 
-# A listening socket that is never accepted: the greeting never comes.
-my $hole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16, Proto => 'tcp')
-  or die "listen: $!";
-my $hole_port = $hole->sockport;
+# A server that never answers: the greeting never comes.
+my ($hole, $hole_port) = silent_server();
 
-my $node = PostgreSQL::Test::Cluster->new('sigterm');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'ticketdesk'
-ticketdesk.notify_workers = 1
-ticketdesk.smtp_url = 'smtp://127.0.0.1:$hole_port'
-ticketdesk.mail_from = 'desk\@desk.test'
-ticketdesk.notify_timeout = '60s'
-ticketdesk.notify_poll_interval = '1s'
-ticketdesk.notify_backoff_base = '1h'
-ticketdesk.mail_poll = off
-ticketdesk.jobs_interval = 0
-});
-$node->start;
+my $node = start_notify_node('sigterm', "smtp://127.0.0.1:$hole_port", "ticketdesk.notify_timeout = '60s'");
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
