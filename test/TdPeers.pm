@@ -28,15 +28,16 @@ sub silent_server
 	return ($s, $s->sockport);
 }
 
-# start_notify_node($name, $smtp_url, $conf): a started node that preloads
-# ticketdesk with one delivery worker sending mail to $smtp_url, polling
-# every second, retrying after an hour, and nothing else on a timer (no
-# mail polling, no jobs); $conf: more postgresql.conf lines.
+# start_notify_node($name, $smtp_url, $conf, %init): a started node that
+# preloads ticketdesk with one delivery worker sending mail to $smtp_url,
+# polling every second, retrying after an hour, and nothing else on a timer
+# (no mail polling, no jobs); $conf: more postgresql.conf lines (a later
+# line wins); %init: options of PostgreSQL::Test::Cluster's init.
 sub start_notify_node
 {
-	my ($name, $smtp_url, $conf) = @_;
+	my ($name, $smtp_url, $conf, %init) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%init);
 	$node->append_conf(
 		'postgresql.conf', qq{
 shared_preload_libraries = 'ticketdesk'
