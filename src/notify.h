@@ -69,6 +69,8 @@ typedef struct DeliveryItem
 	int64		outbox_id;
 	ItemPointerData tid;		/* where the claim wrote the row: the result
 								 * finds it from there (direct_update_at) */
+	TimestampTz leased_until;	/* the claim's lease: the result is written
+								 * only while the row still has it */
 	char		channel;		/* 'e'mail, 's'ms, 'w'ebhook */
 	char	   *recipient;
 	char	   *key;			/* message_key: Message-ID / idempotency key */

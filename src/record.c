@@ -19,7 +19,9 @@
  *    delay fixed, half random), capped;
  *  - the text sent is stored with the first result (a retry sends the same);
  *  - only a row still leased (sending) is changed: a row cancelled
- *    meanwhile stays as it is.
+ *    meanwhile stays as it is; and here, only while it holds the lease of
+ *    the claim that took it (leased_until unchanged), so a late result
+ *    never overwrites a later claim's.
  * The key columns of every index are among the columns given, with their
  * own values: PostgreSQL then takes the new index entries for changed ones
  * (no bottom-up deletion pass, doc/benchmarks.md session 5, item 17), as
@@ -97,7 +99,14 @@ record_change(Datum *values, bool *nulls, void *arg)
 	int32		attempts = DatumGetInt32(values[R_ATTEMPTS]);
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (nulls[R_STATUS] || DatumGetObjectId(values[R_STATUS]) != status_sending)
+	/*
+	 * Only a row still under this claim's lease: not one cancelled or
+	 * retried meanwhile, nor one claimed again after the lease ran out (a
+	 * result kept while another transaction held the row locked, or a
+	 * delivery that outlasted the lease), whose new claim records its own.
+	 */
+	if (nulls[R_STATUS] || DatumGetObjectId(values[R_STATUS]) != status_sending ||
+		nulls[R_LEASED] || DatumGetTimestampTz(values[R_LEASED]) != item->leased_until)
 		return;
 	nulls[R_LEASED] = true;
 	nulls[R_SENT_AT] = nulls[R_NEXT] = true;

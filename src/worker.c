@@ -346,6 +346,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	TxnResult	r;
 	ClaimedRow *claimed;
 	int			nclaimed;
+	TimestampTz leased_until;
 	MemoryContext old;
 
 	*n = 0;
@@ -376,9 +377,8 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 	/* The claim (claim.c), its rows in the batch's memory. */
 	MemoryContextReset(batch_cxt);
 	render_batch_begin(batch_cxt);
-	nclaimed = claim_due(notify_batch_size,
-						 GetCurrentTransactionStartTimestamp() + (int64) notify_lease_ms * 1000,
-						 channel_names, channels, batch_cxt, &claimed);
+	leased_until = GetCurrentTransactionStartTimestamp() + (int64) notify_lease_ms * 1000;
+	nclaimed = claim_due(notify_batch_size, leased_until, channel_names, channels, batch_cxt, &claimed);
 	*items = MemoryContextAllocZero(batch_cxt, sizeof(DeliveryItem) * Max(nclaimed, 1));
 	old = MemoryContextSwitchTo(batch_cxt);
 	for (int i = 0; i < nclaimed; i++)
@@ -396,6 +396,7 @@ claim_batch(DeliveryItem **items, int *n, long *next_due_ms, DeliveryItem *done,
 		item->tenant_id = DatumGetInt32(values[CLAIM_TENANT - 1]);
 		item->outbox_id = DatumGetInt64(values[CLAIM_ID - 1]);
 		item->tid = claimed[i].tid;
+		item->leased_until = leased_until;
 		item->channel = channel[0];
 		item->recipient = column_text(values, nulls, CLAIM_RECIPIENT);
 		item->key = DatumGetCString(DirectFunctionCall1(uuid_out, values[CLAIM_KEY - 1]));
@@ -487,6 +488,7 @@ carry_item(DeliveryItem *to, const DeliveryItem *from)
 	to->tenant_id = from->tenant_id;
 	to->outbox_id = from->outbox_id;
 	to->tid = from->tid;
+	to->leased_until = from->leased_until;
 	to->channel = from->channel;
 	to->done = true;
 	to->ok = from->ok;
@@ -586,13 +588,26 @@ record_batch(DeliveryItem *items, int n)
 	}
 }
 
-/* Record the results not recorded yet now, in a transaction of their own. */
-static void
+/*
+ * Record the last batch's results now, in a transaction of their own,
+ * before SQL that a SIGTERM stops at once. One try: false when the outbox
+ * is locked (the results stay pending, and that SQL waits for a later turn).
+ */
+static bool
 record_pending(DeliveryItem *pending, int *npending)
 {
-	if (*npending > 0)
-		record_batch(pending, *npending);
+	TxnResult	r;
+
+	if (*npending == 0)
+		return true;
+	r = begin_txn("ticketdesk notify: recording results");
+	if (r == TXN_DONE)
+		record_results(pending, *npending);
+	worker_end_txn();
+	if (r == TXN_LOCKED)
+		return false;
 	*npending = 0;
+	return true;
 }
 
 /*
@@ -601,8 +616,9 @@ record_pending(DeliveryItem *pending, int *npending)
  * Pruning and the time-driven jobs are SQL that can run long or wait for a
  * row lock that somebody holds; there the worker stops as a backend does
  * (ProcDiePending: the next CHECK_FOR_INTERRUPTS ends it with FATAL). The
- * worker enters that SQL only with every result recorded, so nothing of its
- * own is lost; what the SQL did is rolled back.
+ * worker enters that SQL only with the last batch's results recorded; what
+ * the SQL did is rolled back. (Results kept because their row was locked,
+ * record_results, are lost then, as at any exit.)
  */
 static volatile sig_atomic_t stop_at_once = false;
 
@@ -621,17 +637,23 @@ worker_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
-/* Enter (true) or leave (false) SQL that a SIGTERM stops at once. */
+/*
+ * Enter (true) or leave (false) SQL that a SIGTERM stops at once. A SIGTERM
+ * that came just before entering counts as well; one that came after the
+ * SQL ended (or while an error of it was handled) goes back to the
+ * ordinary way out, which records the results first.
+ */
 static void
 stop_at_once_in(bool on)
 {
 	stop_at_once = on;
-	/* A SIGTERM that came just before counts as well. */
 	if (on && ShutdownRequestPending)
 	{
 		InterruptPending = true;
 		ProcDiePending = true;
 	}
+	if (!on)
+		ProcDiePending = false;
 }
 
 /* Delete sent rows older than the retention setting. */
@@ -750,9 +772,9 @@ notify_worker_main(Datum arg)
 			wait_ms = 0;
 		}
 
-		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE)
+		if (index == 0 && GetCurrentTimestamp() - last_prune > 60 * USECS_PER_SEC && r == TXN_DONE &&
+			!ShutdownRequestPending && record_pending(pending, &npending))
 		{
-			record_pending(pending, &npending);
 			prune_sent();
 			last_prune = GetCurrentTimestamp();
 		}
@@ -762,9 +784,9 @@ notify_worker_main(Datum arg)
 		{
 			int64		every = (int64) automation_jobs_interval_s * USECS_PER_SEC;
 
-			if (GetCurrentTimestamp() - last_jobs >= every)
+			if (GetCurrentTimestamp() - last_jobs >= every && !ShutdownRequestPending &&
+				record_pending(pending, &npending))
 			{
-				record_pending(pending, &npending);
 				run_jobs();
 				last_jobs = GetCurrentTimestamp();
 			}

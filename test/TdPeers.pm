@@ -1,5 +1,6 @@
 # test/TdPeers.pm: peers and nodes that more than one TAP test starts
-# (071_imap_poll and 090_tour; 005_notify_sigterm and 006_notify_locked_rows).
+# (071_imap_poll and 090_tour; 005_notify_sigterm, 006_notify_locked_rows
+# and 007_notify_standby).
 # test/run puts test/ on PERL5LIB.
 package TdPeers;
 

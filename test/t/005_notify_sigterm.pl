@@ -93,6 +93,10 @@ note sql(q{SELECT 'last error: ' || last_error FROM ticketdesk.outbox WHERE even
 sql(q{SELECT ticketdesk.outbox_cancel(outbox_id) FROM ticketdesk.outbox WHERE event = 'held'});
 ok($node->poll_query_until('postgres', "SELECT count(*) FROM ($worker_q) w", '1'),
 	'the launcher starts the worker again (after its 5 s pause)');
+# A worker prunes when it starts, then every minute: this one has pruned once it sleeps.
+ok( $node->poll_query_until('postgres',
+		q{SELECT wait_event_type = 'Extension' FROM pg_stat_activity WHERE backend_type = 'ticketdesk notify worker'}),
+	'and it sleeps, its first prune done');
 
 # ---------------------------------------------------------------------------
 # 2. SIGTERM while the worker's prune waits for a row lock.
@@ -104,7 +108,7 @@ sql(q{INSERT INTO ticketdesk.outbox (event, channel, recipient, subject, body_te
 my $holder = $node->background_psql('postgres');
 $holder->query_safe(q{BEGIN; SELECT outbox_id FROM ticketdesk.outbox WHERE event = 'old' FOR UPDATE;});
 
-# A worker prunes when it starts: the next one (after this one is stopped) waits for the lock.
+# The next worker (after this one is stopped) prunes when it starts, and waits for the lock.
 $pid = sql($worker_q);
 terminate($pid);
 $pid = worker_doing('ticketdesk notify: pruning%', 'a new worker starts and prunes');

@@ -6,10 +6,11 @@
 # the deliveries of every other message nor deadlocks with the worker.
 #
 # The story: one worker whose SMTP server is at first a listening socket
-# nobody accepts, with a 3 s timeout. A mail is claimed and its delivery
-# waits; meanwhile an open transaction locks its row (SELECT ... FOR
-# UPDATE). The delivery times out, and the result finds the row locked: the
-# worker keeps the result and goes on. The SMTP server is switched to a real
+# that accepts nothing. A mail is claimed and its delivery waits for the
+# greeting; meanwhile an open transaction locks its row (SELECT ... FOR
+# UPDATE). The test then accepts the connection and closes it: the delivery
+# fails, and the result finds the row locked: the worker keeps the result
+# and goes on. The SMTP server is switched to a real
 # one; a second mail is delivered and recorded sent while the lock is still
 # held (before this test the worker waited for the lock in the transaction
 # that records, and delivered nothing until it ended). The first row stays
@@ -48,7 +49,7 @@ END { eval { $sink->kill_kill(grace => 2) } if $sink; }
 $sink->pump until $sink_out =~ /ready/;
 $sink_timer->reset;
 
-my $node = start_notify_node('locked', "smtp://127.0.0.1:$hole_port", "ticketdesk.notify_timeout = '3s'");
+my $node = start_notify_node('locked', "smtp://127.0.0.1:$hole_port", "ticketdesk.notify_timeout = '60s'");
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
@@ -76,13 +77,16 @@ ok( $node->poll_query_until('postgres',
 
 # 2. Meanwhile an open transaction locks its row.
 my $holder = $node->background_psql('postgres');
-$holder->query_safe(q{BEGIN; SELECT status FROM ticketdesk.outbox WHERE event = 'held' FOR UPDATE;});
-note 'an open transaction holds the row of the first mail locked';
+is($holder->query_safe(q{BEGIN; SELECT status FROM ticketdesk.outbox WHERE event = 'held' FOR UPDATE;}),
+	'sending', 'an open transaction locks the row of the mail being delivered');
 
-# 3. The delivery times out (3 s); the worker cannot record it, and goes on.
+# 3. The next batches go to a real server (read between batches); the test
+# ends the delivery: the connection is accepted and closed before any
+# greeting. The worker cannot record the failure, and goes on.
 $node->append_conf('postgresql.conf', qq{ticketdesk.smtp_url = 'smtp://127.0.0.1:$smtp_port'\n});
 $node->reload;
-sleep 4;
+my $conn = $hole->accept or die "accept: $!";
+close $conn;
 queue('free');
 ok( $node->poll_query_until('postgres', q{SELECT status FROM ticketdesk.outbox WHERE event = 'free'}, 'sent'),
 	'a second mail is delivered and recorded sent while the first row is still locked');

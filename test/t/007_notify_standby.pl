@@ -16,6 +16,7 @@ use warnings;
 
 use IPC::Run;
 use JSON::PP;
+use Time::HiRes qw(time usleep);
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -60,6 +61,19 @@ $standby->start;
 
 my $workers_q = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'ticketdesk%'};
 
+# Waits (30 s at most) until the server has received every one of @ids.
+sub wait_received
+{
+	my @ids = @_;
+	my $deadline = time + 30;
+	while (time < $deadline)
+	{
+		my %got = received();
+		return if !grep { !$got{$_} } @ids;
+		usleep(100_000);
+	}
+}
+
 # Queue $n mails of event $event on $node; their Message-IDs.
 sub queue
 {
@@ -84,10 +98,10 @@ $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'before' AND status = 'sent'}),
 	'50', 'the standby has replayed the outbox: 50 rows sent');
 is($standby->safe_psql('postgres', $workers_q), '0', 'the standby runs no ticketdesk process');
-sleep 2;
+wait_received(@before);
 my %got = received();
 is(scalar(grep { $got{$_} } @before), 50, 'the server received all 50');
-is(scalar(grep { ($got{$_} // 0) > 1 } @before), 0, 'and none twice: the standby sent nothing');
+is(scalar(grep { ($got{$_} // 0) > 1 } @before), 0, 'and none twice');
 
 # 2. Promotion: the new primary's worker sends what is queued after it.
 $primary->stop;
@@ -98,7 +112,7 @@ my @after = queue($standby, 'after', 20);
 ok( $standby->poll_query_until('postgres',
 		q{SELECT count(*) FROM ticketdesk.outbox WHERE event = 'after' AND status = 'sent'}, '20'),
 	'the promoted server sends the 20 mails queued on it');
-sleep 2;
+wait_received(@after);
 %got = received();
 is(scalar(grep { $got{$_} } @after), 20, 'the server received all 20');
 is(scalar(grep { ($got{$_} // 0) > 1 } @before, @after), 0, 'no mail came twice, before or after the promotion');
