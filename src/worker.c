@@ -566,6 +566,18 @@ record_results(DeliveryItem *items, int n)
 	ncarried = still;
 }
 
+/* One try at recording the results of a batch in a transaction of its own. */
+static TxnResult
+record_once(DeliveryItem *items, int n)
+{
+	TxnResult	r = begin_txn("ticketdesk notify: recording results");
+
+	if (r == TXN_DONE)
+		record_results(items, n);
+	worker_end_txn();
+	return r;
+}
+
 /*
  * Record the results of a batch in a transaction of its own (when the
  * worker stops; otherwise the next claim records them); waits out a locked
@@ -574,15 +586,8 @@ record_results(DeliveryItem *items, int n)
 static void
 record_batch(DeliveryItem *items, int n)
 {
-	for (;;)
+	while (record_once(items, n) == TXN_LOCKED)
 	{
-		TxnResult	r = begin_txn("ticketdesk notify: recording results");
-
-		if (r == TXN_DONE)
-			record_results(items, n);
-		worker_end_txn();
-		if (r != TXN_LOCKED)
-			break;
 		/* Locked by DROP EXTENSION or TRUNCATE: wait a moment, then look again. */
 		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
 	}
@@ -596,15 +601,9 @@ record_batch(DeliveryItem *items, int n)
 static bool
 record_pending(DeliveryItem *pending, int *npending)
 {
-	TxnResult	r;
-
 	if (*npending == 0)
 		return true;
-	r = begin_txn("ticketdesk notify: recording results");
-	if (r == TXN_DONE)
-		record_results(pending, *npending);
-	worker_end_txn();
-	if (r == TXN_LOCKED)
+	if (record_once(pending, *npending) == TXN_LOCKED)
 		return false;
 	*npending = 0;
 	return true;
