@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "utils/timestamp.h"
@@ -232,6 +233,42 @@ deliver_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return ShutdownRequestPending ? 1 : 0;
 }
 
+/*
+ * curl's write callback: keep the start of the answer's body for the
+ * error of a refused message; drop the rest. Without it curl wrote every
+ * answer to the worker's standard output, which is the server's log.
+ */
+static size_t
+deliver_reply(char *data, size_t size, size_t nmemb, void *arg)
+{
+	DeliveryItem *item = (DeliveryItem *) arg;
+	size_t		len = size * nmemb;
+	size_t		room = sizeof(item->reply) - 1 - item->reply_len;
+	size_t		take = Min(len, room);
+
+	memcpy(item->reply + item->reply_len, data, take);
+	item->reply_len += take;
+	item->reply[item->reply_len] = '\0';
+	return len;
+}
+
+/*
+ * The kept start of a refused answer, as text for last_error: cut to
+ * whole characters of the database's encoding, control characters
+ * (line ends) made spaces.
+ */
+static char *
+reply_text(DeliveryItem *item)
+{
+	int			len = pg_encoding_verifymbstr(GetDatabaseEncoding(), item->reply, item->reply_len);
+	char	   *text = pnstrdup(item->reply, len);
+
+	for (char *c = text; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	return text;
+}
+
 /* Record the outcome of a finished transfer in its item. */
 static void
 deliver_finish(DeliveryItem *item, CURL *h, CURLcode rc, const char *errbuf)
@@ -255,6 +292,8 @@ deliver_finish(DeliveryItem *item, CURL *h, CURLcode rc, const char *errbuf)
 	if (rc != CURLE_OK)
 		item->error = psprintf("%s%s%s (response %ld)", curl_easy_strerror(rc),
 							   errbuf[0] ? ": " : "", errbuf, status);
+	else if (item->reply_len > 0)
+		item->error = psprintf("HTTP status %ld: %s", status, reply_text(item));
 	else
 		item->error = psprintf("HTTP status %ld", status);
 }
@@ -303,6 +342,7 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 		handles[i] = h;
 		curl_easy_setopt(h, CURLOPT_PRIVATE, &items[i]);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbufs[i]);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &items[i]);
 		/* The options of the batch's settings, once per handle and batch. */
 		if (fresh)
 		{
@@ -312,6 +352,7 @@ deliver_start(DeliveryItem *items, int n, int first, CURL **handles, void **list
 			curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(notify_timeout_ms, 10000));
 			curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 			curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, deliver_progress);
+			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, deliver_reply);
 			if (notify_tls_ca_file[0] != '\0')
 				curl_easy_setopt(h, CURLOPT_CAINFO, notify_tls_ca_file);
 			if (!env_names_proxy)

@@ -90,6 +90,8 @@ typedef struct DeliveryItem
 	size_t		sent;			/* bytes of data read by curl so far */
 	const DeliverySecrets *secrets; /* its tenant's credentials */
 	/* results */
+	char		reply[160];		/* the start of an HTTP answer's body */
+	int			reply_len;
 	bool		done;
 	bool		row_locked;		/* its row was locked by another
 								 * transaction: recorded later */

@@ -2,7 +2,8 @@
 """http_sink.py: a small HTTP/1.1 server on 127.0.0.1 for the SMS gateway and
 webhook tests and the notification benchmark. Every POST is appended to --out
 as one JSON line (arrival time, path, the headers that matter, the body) and
-answered with --status (200); other methods get 405. Stops on SIGTERM.
+answered with --status (200; a status of 300 or more comes with an error
+body); other methods get 405. Stops on SIGTERM.
 
 One asyncio event loop serves every connection (keep-alive). Until session 9
 this was http.server's ThreadingHTTPServer: a thread per connection, and
@@ -38,7 +39,8 @@ def answer(status, body):
             f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
 
 
-REPLY = answer(args.status, b'{"ok": true}')
+REPLY = answer(args.status, b'{"ok": true}' if args.status < 300
+               else b'{"ok": false, "error": "refused by the test gateway"}')
 NOT_ALLOWED = answer(405, b'{"ok": false}')
 
 
