@@ -5,8 +5,9 @@ Throughput: N mails through the worker into a local aiosmtpd sink, against
 a plain parallel SMTP client (smtplib, one reused connection per thread,
 as many threads as the worker's connections) sending the same message N
 times into the same sink. Then N SMS POSTs through the worker into a local
-HTTP sink, against curl --parallel with the same cap and body. Both sides
-are timed by the sink: arrival of the first to arrival of the last.
+HTTP sink (nginx, or test/peers/http_sink.py with BENCH_HTTP_SINK=python),
+against curl --parallel with the same cap and body. Both sides are timed
+by the sink: arrival of the first to arrival of the last.
 
 Latency: with no backlog, one mail per transaction; commit to arrival in
 the sink, p50 and p99, next to the worker's fallback poll interval.
@@ -35,6 +36,11 @@ N = int(os.environ.get("BENCH_MAILS", "5000"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY", "200"))
 CONC = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+# The HTTP sink: nginx (a real server that takes little of the two cores
+# both sides share), or "python", test/peers/http_sink.py, the sink of
+# sessions 9-12 and of the TAP tests.
+HTTP_SINK = os.environ.get("BENCH_HTTP_SINK", "nginx")
+NGINX = os.environ.get("BENCH_NGINX", "/usr/sbin/nginx")
 
 
 def psql(sql):
@@ -66,6 +72,30 @@ def start(script, *args):
     SINKS.append(p)
     assert p.stdout.readline().strip() == "ready"
     return p
+
+
+def start_nginx(port, out):
+    """nginx as the HTTP sink (test/peers/nginx_sink.conf.in): one process,
+    whose CPU time is the sink's."""
+    conf_dir = os.path.join(WORK, "nginx")
+    os.makedirs(conf_dir, exist_ok=True)
+    with open(os.path.join(PEERS, "nginx_sink.conf.in")) as f:
+        conf = f.read().replace("@PORT@", str(port)).replace("@DIR@", conf_dir).replace("@LOG@", out)
+    conf_file = os.path.join(conf_dir, "nginx.conf")
+    with open(conf_file, "w") as f:
+        f.write(conf)
+    p = subprocess.Popen([NGINX, "-p", conf_dir, "-e", os.path.join(conf_dir, "error.log"), "-c", conf_file],
+                         stderr=open(os.path.join(WORK, "nginx.err"), "w"))
+    SINKS.append(p)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p
+        except OSError:
+            if p.poll() is not None:
+                raise SystemExit(f"nginx did not start: see {conf_dir}/error.log")
+            time.sleep(0.05)
+    raise SystemExit("nginx did not listen")
 
 
 # What each sink file held at the last look: the byte offset read up to and
@@ -117,7 +147,8 @@ smtp_port, http_port = free_port(), free_port()
 smtp_out, http_out = os.path.join(WORK, "smtp.jsonl"), os.path.join(WORK, "http.jsonl")
 smtp = start("smtp_sink.py", "--port", str(smtp_port), "--out", smtp_out, "--count-only")
 # Rows queued before e-mail is configured wait; the baseline runs meanwhile.
-http = start("http_sink.py", "--port", str(http_port), "--out", http_out)
+http = start_nginx(http_port, http_out) if HTTP_SINK == "nginx" else \
+    start("http_sink.py", "--port", str(http_port), "--out", http_out)
 
 # A real rendered mail: a ticket assigned to an agent.
 psql("""
@@ -398,7 +429,7 @@ print(f"medians of {ROUNDS} rounds; mail size {size} bytes, {N} messages per sid
 print(f"SMTP  plain client (smtplib, {CONC} threads): {r['smtp_baseline']:8.0f} mails/s")
 print(f"SMTP  ticketdesk worker:                 {r['smtp_worker']:8.0f} mails/s   ratio {smtp_ratio:.2f}"
       f" (median of the rounds' ratios; duplicates: {r['smtp_dups']})")
-print(f"HTTP  curl --parallel-max {CONC}:               {r['http_baseline']:8.0f} posts/s")
+print(f"HTTP  curl --parallel-max {CONC}:               {r['http_baseline']:8.0f} posts/s   (HTTP sink: {HTTP_SINK})")
 print(f"HTTP  ticketdesk worker:                 {r['http_worker']:8.0f} posts/s   ratio {http_ratio:.2f}"
       f" (duplicates: {r['http_dups']})")
 print(f"HTTP  curl in the workers' layout ({WORKERS} x --parallel-max {max(1, CONC // WORKERS)}): "
