@@ -77,6 +77,9 @@ def start(script, *args):
 def start_nginx(port, out):
     """nginx as the HTTP sink (test/peers/nginx_sink.conf.in): one process,
     whose CPU time is the sink's."""
+    if not (os.path.exists(NGINX) and os.path.exists("/usr/lib/nginx/modules/ngx_http_echo_module.so")):
+        raise SystemExit("nginx or its echo module is missing: apt-get install nginx libnginx-mod-http-echo "
+                         "(the bench does as root), or BENCH_HTTP_SINK=python")
     conf_dir = os.path.join(WORK, "nginx")
     os.makedirs(conf_dir, exist_ok=True)
     with open(os.path.join(PEERS, "nginx_sink.conf.in")) as f:
