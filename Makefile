@@ -1,6 +1,6 @@
 # ticketdesk: a service desk inside PostgreSQL (PGXS build)
 EXTENSION   = ticketdesk
-EXTVERSION  = 0.11
+EXTVERSION  = 0.12
 MODULE_big  = ticketdesk
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 

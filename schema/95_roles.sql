@@ -172,6 +172,20 @@ CREATE POLICY requester_rows ON contact AS RESTRICTIVE TO ticketdesk_requester
            OR customer_id = ticketdesk.session_org_customer());
 CREATE POLICY requester_rows ON customer AS RESTRICTIVE TO ticketdesk_requester
     USING (customer_id = ticketdesk.session_customer());
+-- A requester reads its own customer's sites and those of the tickets it
+-- sees, and the checklist and approvals of those tickets; not other
+-- customers' (read only: requesters write none of them but through the
+-- opening, whose checklist copy these policies leave alone).
+CREATE POLICY requester_rows ON site AS RESTRICTIVE FOR SELECT TO ticketdesk_requester
+    USING (customer_id = ticketdesk.session_customer()
+           OR EXISTS (SELECT 1 FROM ticketdesk.ticket t
+                       WHERE t.tenant_id = site.tenant_id AND t.site_id = site.site_id));
+CREATE POLICY requester_rows ON checklist_item AS RESTRICTIVE FOR SELECT TO ticketdesk_requester
+    USING (EXISTS (SELECT 1 FROM ticketdesk.ticket t
+                    WHERE t.tenant_id = checklist_item.tenant_id AND t.ticket_id = checklist_item.ticket_id));
+CREATE POLICY requester_rows ON approval AS RESTRICTIVE FOR SELECT TO ticketdesk_requester
+    USING (EXISTS (SELECT 1 FROM ticketdesk.ticket t
+                    WHERE t.tenant_id = approval.tenant_id AND t.ticket_id = approval.ticket_id));
 
 -- The history is written by the ticket trigger (trigger depth 2) and by the
 -- API. A restricted role cannot insert events of its own making (TD701).
@@ -321,6 +335,11 @@ GRANT SELECT ON ALL TABLES IN SCHEMA ticketdesk TO ticketdesk_requester;
 REVOKE SELECT ON ticket, agent, internal_category, ticket_event, outbox, time_entry, gate_bypass, rate, ticket_fee,
     billing_run, billing_line, billed_item, billing_due, intake_source, intake_submission, notify_preference,
     agent_absence, agent_hours, agent_load FROM ticketdesk_requester;
+-- Every customer's mail as received, the mailboxes, the service contracts
+-- and their visits, and the desk's own reminders and notices: nothing of
+-- them is a requester's (before 0.12 the grant above gave them all).
+REVOKE SELECT ON mail_intake, mail_mailbox, mail_config, mail_keyword, service_contract, service_occurrence,
+    automation_notice, ticket_reminder FROM ticketdesk_requester;
 GRANT SELECT (tenant_id, ticket_id, reference, type_id, center_id, category_id, customer_id, contact_id,
               channel, subject, description, requester_weight, priority, deadline, site_id, product_id,
               object_text, invoice_ref, status, phase, assignee_id, parent_id, resolution, created_at, updated_at,

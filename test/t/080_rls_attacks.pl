@@ -366,5 +366,43 @@ my @leaks = grep { /S3cr3t/ && !/(?:LOG:\s+statement:|STATEMENT:)/ } split /\n/,
 is(scalar @leaks, 0, 'the server log has no error, detail or context line with a secret (statements aside)')
   or diag(join("\n", @leaks));
 
+# ---------------------------------------------------------------------------
+# 10. Requester ann tries to read what the tenant keeps of other customers:
+#     their sites, their mail as received, their service contracts, the
+#     checklist of ben's ticket, the desk's reminders and notices. Before
+#     0.12 a requester read all of these (granted SELECT on every table of
+#     the schema, with only the tenant's policy over them).
+# ---------------------------------------------------------------------------
+su(q{
+INSERT INTO site (customer_id, label, address) VALUES (1, 'Initech HQ', '1 Initech Way'),
+                                                     (2, 'Globex HQ', 'Ben-secret street 2');
+INSERT INTO mail_intake (mail_id, sender, subject, outcome, size_bytes, raw)
+    VALUES ('ben-1@globex.example', 'ben@globex.example', 'Ben-secret mail', 'stored', 9, 'Ben-raw'::bytea);
+SELECT add_service_contract('Ben-secret visit', 3, 'FREQ=MONTHLY', '2026-01-05 09:00', customer_id => 2);
+SELECT add_checklist_item(2, 'Ben-secret step'), add_checklist_item(1, 'Ann step');
+INSERT INTO ticket_reminder (ticket_id, basis, remind_at, note) VALUES (2, 'fixed', now() + interval '1 day', 'Ben-secret note');
+});
+is(rows_as('ann', 'SELECT address FROM site ORDER BY 1'), '1 Initech Way', 'ann: sites of her own customer only');
+is(rows_as('ben', 'SELECT address FROM site ORDER BY 1'), 'Ben-secret street 2', 'control: ben sees Globex\'s site');
+is(rows_as('ann', 'SELECT title FROM checklist_item ORDER BY 1'), 'Ann step', 'ann: the checklist of her own ticket only');
+is(rows_as('ann', 'SELECT count(*) FROM approval WHERE ticket_id = 2'), '0', 'ann: no approval of ben\'s ticket');
+for my $table (qw(mail_intake mail_mailbox mail_config mail_keyword service_contract service_occurrence
+	automation_notice ticket_reminder))
+{
+	is(state_as('ann', "SELECT count(*) FROM $table"), '42501', "ann: SELECT from $table (42501)");
+}
+is(rows_as('olga', 'SELECT count(*) FROM mail_intake'), '1', 'control: the administrator reads the mail');
+my ($leak_state, undef, $leak_err) = run_as(
+	'ann', q{
+CREATE FUNCTION pg_temp.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN
+    RAISE NOTICE 'leaked: %', $1;
+    RETURN true;
+END $$;
+SELECT count(*) FROM site WHERE pg_temp.leak(address);
+SELECT count(*) FROM checklist_item WHERE pg_temp.leak(title);});
+is($leak_state, 'OK', 'ann may run a leaky function over the sites and checklist she sees');
+unlike($leak_err, qr/Ben-secret/, 'the leaky function never saw Globex\'s site or ben\'s checklist');
+
 $node->stop;
 done_testing();
