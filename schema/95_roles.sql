@@ -134,15 +134,22 @@ END $$;
 CREATE POLICY requester_rows ON ticket AS RESTRICTIVE TO ticketdesk_requester
     USING (contact_id = ANY (ticketdesk.session_contacts()))
     WITH CHECK (contact_id = ticketdesk.session_contact());
+-- Staff also see the tickets they handed on (handed_by: a rejection back to
+-- the queue, a hand-over to the next stage or a co-worker, a redirection;
+-- R18, R28, R42, R51). PostgreSQL checks the new row of an UPDATE against
+-- what its maker may read, so without this such a move by a login failed
+-- as "new row violates row-level security policy".
 CREATE POLICY agent_rows ON ticket AS RESTRICTIVE TO ticketdesk_agent
     USING (assignee_id = ticketdesk.session_agent()
            OR center_id = ANY (ticketdesk.session_centers())
+           OR handed_by = ticketdesk.session_agent()
            OR EXISTS (SELECT 1 FROM ticketdesk.watcher w
                        WHERE w.tenant_id = ticket.tenant_id AND w.ticket_id = ticket.ticket_id
                          AND w.agent_id = ticketdesk.session_agent()));
 CREATE POLICY dispatcher_rows ON ticket AS RESTRICTIVE TO ticketdesk_dispatcher
     USING (center_id = ANY (ticketdesk.session_centers())
-           OR assignee_id = ticketdesk.session_agent());
+           OR assignee_id = ticketdesk.session_agent()
+           OR handed_by = ticketdesk.session_agent());
 
 -- What hangs off a ticket is visible with the ticket (the subquery obeys the
 -- ticket's policies). Requesters never see internal remarks.

@@ -20,6 +20,7 @@
 #include "ticketdesk.h"
 #include "routing.h"
 #include "checklist.h"
+#include "principal.h"
 
 PG_FUNCTION_INFO_V1(ticketdesk_ticket_lifecycle);
 
@@ -226,6 +227,37 @@ check_input(const TicketRow *row)
 }
 
 /*
+ * set_handed_by returns newtup with handed_by as only the trigger sets it:
+ * null in a new ticket; the acting agent (null: a role with no agent) when
+ * the assignee or the centre changed; else the old version's. The tuple is
+ * copied only when the value differs.
+ */
+static HeapTuple
+set_handed_by(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTuple newtup, int32 tenant_id)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			attnum = tc->attnum[TC_HANDED_BY];
+	int64		mover = 0;
+	Datum		want = (Datum) 0;
+	bool		want_null = true;
+	bool		has_null;
+	Datum		has = heap_getattr(newtup, attnum, desc, &has_null);
+
+	if (oldtup != NULL &&
+		(ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID) ||
+		 ticket_column_changed(tc, rel, oldtup, newtup, TC_CENTER_ID)))
+	{
+		want_null = !principal_login_agent(tenant_id, &mover);
+		want = Int64GetDatum(mover);
+	}
+	else if (oldtup != NULL)
+		want = heap_getattr(oldtup, attnum, desc, &want_null);
+	if (want_null == has_null && (want_null || DatumGetInt64(want) == DatumGetInt64(has)))
+		return newtup;
+	return heap_modify_tuple_by_cols(newtup, desc, 1, &attnum, &want, &want_null);
+}
+
+/*
  * ticketdesk_ticket_lifecycle validates a ticket insert or update and
  * returns the row to store:
  *	- a new ticket starts as new, or as assigned when it names an assignee;
@@ -238,7 +270,8 @@ check_input(const TicketRow *row)
  *	  subject, weights, deadline, planned period);
  *	- the priority is computed from the matrix unless it is fixed;
  *	- times are stamped by the trigger alone: updated_at, the time each
- *	  status was entered; reopening clears the finished-work times.
+ *	  status was entered; reopening clears the finished-work times;
+ *	- handed_by is the trigger's alone (set_handed_by).
  */
 Datum
 ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
@@ -445,5 +478,19 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 
 	newtup = heap_modify_tuple_by_cols(newtup, RelationGetDescr(rel), edit.n,
 									   edit.attnums, edit.values, edit.nulls);
+
+	/*
+	 * A move that hands the ticket on (a new assignee or centre, the
+	 * trigger's own routing included: a rejection, a hand-over, a
+	 * redirection) names the agent who made it. Row-level security lets
+	 * that agent go on seeing the ticket, which the move itself needs:
+	 * PostgreSQL checks an UPDATE's new row against what its maker may read
+	 * (doc/security.md). Nobody else writes handed_by: a value given in an
+	 * INSERT or UPDATE is replaced, so no one can show a ticket to another
+	 * agent by naming them.
+	 */
+	if (tc->attnum[TC_HANDED_BY] != InvalidAttrNumber)
+		newtup = set_handed_by(tc, rel, oldtup, newtup,
+							   DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull)));
 	return PointerGetDatum(newtup);
 }

@@ -132,12 +132,14 @@ static const struct
 	{"agent_rows", false, "ticketdesk_agent",
 		"((assignee_id = session_agent()) OR "
 		"(center_id = ANY (session_centers())) OR "
+		"(handed_by = session_agent()) OR "
 		"(EXISTS (SELECT 1 FROM watcher w WHERE ((w.tenant_id = ticket.tenant_id) AND "
 		"(w.ticket_id = ticket.ticket_id) AND (w.agent_id = session_agent())))))",
 	NULL},
 	{"dispatcher_rows", false, "ticketdesk_dispatcher",
 		"((center_id = ANY (session_centers())) OR "
-		"(assignee_id = session_agent()))",
+		"(assignee_id = session_agent()) OR "
+		"(handed_by = session_agent()))",
 	NULL}
 };
 
@@ -381,7 +383,8 @@ array_has(ArrayType *ids, int64 id)
  * Whether the row (tenant, centre, assignee) passes the policy k for the
  * caller p: true only when the policy's expression is certainly true. The
  * agent's EXISTS on watcher counts as false: no watcher can name a ticket
- * that does not exist yet.
+ * that does not exist yet; and handed_by is null in a new ticket (only a
+ * move sets it).
  */
 static bool
 policy_passes(KnownPolicy k, const Principal *p, bool has_tenant, int32 session_tenant,

@@ -51,6 +51,16 @@ static const char *const column_names[TC_COUNT] = {
 	[TC_STAGE] = "stage",
 	[TC_CHANNEL] = "channel",
 	[TC_REGISTERED_BY] = "registered_by",
+	[TC_HANDED_BY] = "handed_by",
+};
+
+/*
+ * Columns a database of an older version lacks until it is updated: the
+ * one library serves every version (doc/operations.md), so their attnum
+ * stays InvalidAttrNumber there and the triggers leave them alone.
+ */
+static const bool column_optional[TC_COUNT] = {
+	[TC_HANDED_BY] = true,
 };
 
 static TicketColumns cached;
@@ -108,7 +118,7 @@ ticket_columns(Relation rel)
 				break;
 			}
 		}
-		if (cached.attnum[c] == InvalidAttrNumber)
+		if (cached.attnum[c] == InvalidAttrNumber && !column_optional[c])
 			elog(ERROR, "ticketdesk: table %s has no column \"%s\"",
 				 RelationGetRelationName(rel), column_names[c]);
 	}

@@ -273,6 +273,7 @@ typedef enum TicketColumn
 	TC_STAGE,
 	TC_CHANNEL,
 	TC_REGISTERED_BY,
+	TC_HANDED_BY,				/* since 0.12: may be missing (optional) */
 	TC_COUNT
 } TicketColumn;
 

@@ -404,5 +404,35 @@ SELECT count(*) FROM checklist_item WHERE pg_temp.leak(title);});
 is($leak_state, 'OK', 'ann may run a leaky function over the sites and checklist she sees');
 unlike($leak_err, qr/Ben-secret/, 'the leaky function never saw Globex\'s site or ben\'s checklist');
 
+# ---------------------------------------------------------------------------
+# 11. Staff hand tickets on over their logins. PostgreSQL checks an UPDATE's
+#     new row against what its maker may read, so before 0.12 a rejection
+#     by the assignee (R51) or a redirection out of the dispatcher's tree
+#     (R18) failed with 42501 ("new row violates row-level security
+#     policy"): the ticket left the maker's sight. The lifecycle trigger now
+#     names the mover (handed_by), who goes on seeing the ticket.
+# ---------------------------------------------------------------------------
+is(rows_as('yara', q{SELECT status || ' ' || coalesce(assignee_id::text, 'nobody') FROM reject(2, 'not my door')}),
+	'new nobody', 'yara rejects ben\'s ticket 2: back to the queue, held by nobody');
+is(su(q{SELECT handed_by FROM ticket WHERE ticket_id = 2}), su(q{SELECT agent_id FROM agent WHERE name = 'Yara'}),
+	'the ticket names yara as the one who handed it on');
+is(rows_as('yara', 'SELECT count(*) FROM ticket WHERE ticket_id = 2'), '1', 'yara still sees the ticket she rejected');
+is(rows_as('xavier', 'SELECT count(*) FROM ticket WHERE ticket_id = 2'), '0', 'xavier (another team) still does not');
+is(rows_as('dora', q{SELECT c.code FROM redirect(1, 3, 'a door, not a router') r JOIN center c USING (tenant_id, center_id)}),
+	'facilities', 'dora redirects ticket 1 to facilities, outside her tree');
+is(rows_as('dora', 'SELECT count(*) FROM ticket WHERE ticket_id = 1'), '1', 'dora still sees the ticket she redirected');
+is(su(q{SELECT string_agg(kind || ':' || note, ', ' ORDER BY event_id) FROM ticket_event
+         WHERE note IN ('not my door', 'a door, not a router')}),
+	'status:not my door, assignee:not my door, center:a door, not a router',
+	'the history records both moves with their reasons');
+is(rows_as('ann', 'SELECT handed_by FROM ticket'), 'ERROR 42501', 'ann: requesters cannot read who handed a ticket on (42501)');
+# Only the trigger writes handed_by: naming another agent there would show
+# him the ticket.
+is(state_as('yara', q{UPDATE ticket SET handed_by = (SELECT agent_id FROM agent WHERE name = 'Xavier') WHERE ticket_id = 2}),
+	'OK', 'yara names xavier in handed_by of ticket 2 (the statement runs)');
+is(rows_as('xavier', 'SELECT count(*) FROM ticket WHERE ticket_id = 2'), '0', 'but the trigger kept yara there: xavier sees nothing');
+is(su(q{SELECT handed_by FROM ticket WHERE ticket_id = 2}), su(q{SELECT agent_id FROM agent WHERE name = 'Yara'}),
+	'handed_by still names yara');
+
 $node->stop;
 done_testing();
