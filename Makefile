@@ -34,7 +34,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard schema/*.sql))
 	cat $^ > $@
 src/priority.o src/lifecycle.o: src/priority.h
 src/lifecycle.o src/checklist.o: src/checklist.h
-src/principal.o src/agent.o: src/principal.h
+src/principal.o src/agent.o src/lifecycle.o src/opening_write.o src/opening_refs.o: src/principal.h
 src/mailpoll.o src/launcher.o src/mailin.o: src/mailpoll.h
 src/ticketdesk.o src/retention.o: src/retention.h
 src/config_cache.o src/holders.o src/opening_refs.o src/route_config.o src/checklist_copy.o \

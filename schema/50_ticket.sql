@@ -49,9 +49,11 @@ CREATE TABLE ticket (
     confirmed_at         timestamptz,
     closed_at            timestamptz,
     cancelled_at         timestamptz,
-    -- The agent whose move last handed the ticket on (a new assignee or
-    -- centre), set by the lifecycle trigger; it goes on seeing the ticket
-    -- (the policies of 95_roles.sql). Null: moved by a role with no agent.
+    -- The agent (by login) whose move last handed the ticket on (a new
+    -- assignee or centre), set by the lifecycle trigger alone; it goes on
+    -- seeing the ticket (the policies of 95_roles.sql). Null: moved by a
+    -- role with no agent. A marker for row-level security, not a reference:
+    -- no foreign key, so a hand-off locks no agent row and checks nothing.
     handed_by            bigint,
     PRIMARY KEY (tenant_id, ticket_id),
     FOREIGN KEY (tenant_id, type_id) REFERENCES ticket_type,
@@ -65,8 +67,7 @@ CREATE TABLE ticket (
     FOREIGN KEY (tenant_id, site_id) REFERENCES site,
     FOREIGN KEY (tenant_id, product_id) REFERENCES product,
     FOREIGN KEY (tenant_id, assignee_id) REFERENCES agent,
-    FOREIGN KEY (tenant_id, parent_id) REFERENCES ticket,
-    FOREIGN KEY (tenant_id, handed_by) REFERENCES agent
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES ticket
 ) WITH (fillfactor = 85);   -- room on each page for HOT updates (see the indexes below)
 -- Queues and workloads look at unfinished or open tickets only. No index of
 -- ticket names status, in its keys or its predicate: a status change inside a

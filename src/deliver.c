@@ -252,10 +252,23 @@ deliver_reply(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
+/* Overwrite with '*' every occurrence of secret in text (none when empty). */
+static void
+mask_secret(char *text, const char *secret)
+{
+	size_t		len = secret ? strlen(secret) : 0;
+
+	if (len == 0)
+		return;
+	for (char *at = strstr(text, secret); at != NULL; at = strstr(at + len, secret))
+		memset(at, '*', len);
+}
+
 /*
  * The kept start of a refused answer, as text for last_error: cut to
  * whole characters of the database's encoding, control characters
- * (line ends) made spaces.
+ * (line ends) made spaces, and the tenant's credentials masked, should the
+ * gateway echo them (staff read last_error; only admins read secrets).
  */
 static char *
 reply_text(DeliveryItem *item)
@@ -266,6 +279,12 @@ reply_text(DeliveryItem *item)
 	for (char *c = text; *c; c++)
 		if ((unsigned char) *c < 0x20 || *c == 0x7f)
 			*c = ' ';
+	if (item->secrets != NULL)
+	{
+		mask_secret(text, item->secrets->sms_token);
+		mask_secret(text, item->secrets->webhook_token);
+		mask_secret(text, item->secrets->smtp_password);
+	}
 	return text;
 }
 

@@ -381,11 +381,13 @@ INSERT INTO mail_intake (mail_id, sender, subject, outcome, size_bytes, raw)
 SELECT add_service_contract('Ben-secret visit', 3, 'FREQ=MONTHLY', '2026-01-05 09:00', customer_id => 2);
 SELECT add_checklist_item(2, 'Ben-secret step'), add_checklist_item(1, 'Ann step');
 INSERT INTO ticket_reminder (ticket_id, basis, remind_at, note) VALUES (2, 'fixed', now() + interval '1 day', 'Ben-secret note');
+INSERT INTO approval (ticket_id, resolved_at, decision, decided_by) VALUES (2, now(), 'approved', 2);
 });
 is(rows_as('ann', 'SELECT address FROM site ORDER BY 1'), '1 Initech Way', 'ann: sites of her own customer only');
 is(rows_as('ben', 'SELECT address FROM site ORDER BY 1'), 'Ben-secret street 2', 'control: ben sees Globex\'s site');
 is(rows_as('ann', 'SELECT title FROM checklist_item ORDER BY 1'), 'Ann step', 'ann: the checklist of her own ticket only');
 is(rows_as('ann', 'SELECT count(*) FROM approval WHERE ticket_id = 2'), '0', 'ann: no approval of ben\'s ticket');
+is(rows_as('ben', 'SELECT count(*) FROM approval WHERE ticket_id = 2'), '1', 'control: ben sees the approval of his ticket');
 for my $table (qw(mail_intake mail_mailbox mail_config mail_keyword service_contract service_occurrence
 	automation_notice ticket_reminder))
 {
@@ -428,11 +430,26 @@ is(su(q{SELECT string_agg(kind || ':' || note, ', ' ORDER BY event_id) FROM tick
 is(rows_as('ann', 'SELECT handed_by FROM ticket'), 'ERROR 42501', 'ann: requesters cannot read who handed a ticket on (42501)');
 # Only the trigger writes handed_by: naming another agent there would show
 # him the ticket.
+# Seeing is all: a ticket handed on is out of its mover's changes.
+is(rows_as('yara', q{UPDATE ticket SET subject = 'mine again' WHERE ticket_id = 2 RETURNING ticket_id}), '',
+	'yara: an UPDATE of the ticket she rejected touches no row');
+is(state_as('yara', q{SELECT assign(2, (SELECT agent_id FROM agent WHERE name = 'Yara'))}), 'TD201',
+	'yara: assigning it back to herself finds no ticket (TD201)');
+is(rows_as('dora', q{UPDATE ticket SET subject = 'mine again' WHERE ticket_id = 1 RETURNING ticket_id}), '',
+	'dora: nor may she change the ticket she redirected');
+# Only the trigger writes handed_by: naming another agent there would show
+# him the ticket.
+su(q{UPDATE center SET members_see_queue = true WHERE code = 'facilities'});
 is(state_as('yara', q{UPDATE ticket SET handed_by = (SELECT agent_id FROM agent WHERE name = 'Xavier') WHERE ticket_id = 2}),
-	'OK', 'yara names xavier in handed_by of ticket 2 (the statement runs)');
+	'OK', 'yara (now seeing the facilities queue) names xavier in handed_by of ticket 2');
 is(rows_as('xavier', 'SELECT count(*) FROM ticket WHERE ticket_id = 2'), '0', 'but the trigger kept yara there: xavier sees nothing');
 is(su(q{SELECT handed_by FROM ticket WHERE ticket_id = 2}), su(q{SELECT agent_id FROM agent WHERE name = 'Yara'}),
 	'handed_by still names yara');
+is(state_as('yara', q{INSERT INTO ticket (type_id, center_id, subject, customer_id, handed_by)
+                      VALUES (1, 3, 'Named in', 1, (SELECT agent_id FROM agent WHERE name = 'Xavier'))}),
+	'OK', 'yara opens a ticket naming xavier in handed_by');
+is(su(q{SELECT coalesce(handed_by::text, 'null') FROM ticket WHERE subject = 'Named in'}), 'null',
+	'a new ticket names nobody: the trigger cleared it');
 
 $node->stop;
 done_testing();
