@@ -139,7 +139,8 @@ CREATE POLICY requester_rows ON ticket AS RESTRICTIVE TO ticketdesk_requester
 -- R18, R28, R42, R51). PostgreSQL checks the new row of an UPDATE against
 -- what its maker may read, so without this such a move by a login failed
 -- as "new row violates row-level security policy". Seeing is all: the
--- *_moves policies keep a ticket handed on out of its mover's UPDATEs.
+-- lifecycle trigger refuses (42501) the mover's later changes of such a
+-- ticket unless it holds it or sees its centre's queue (src/lifecycle.c).
 CREATE POLICY agent_rows ON ticket AS RESTRICTIVE TO ticketdesk_agent
     USING (assignee_id = ticketdesk.session_agent()
            OR center_id = ANY (ticketdesk.session_centers())
@@ -147,21 +148,10 @@ CREATE POLICY agent_rows ON ticket AS RESTRICTIVE TO ticketdesk_agent
            OR EXISTS (SELECT 1 FROM ticketdesk.watcher w
                        WHERE w.tenant_id = ticket.tenant_id AND w.ticket_id = ticket.ticket_id
                          AND w.agent_id = ticketdesk.session_agent()));
-CREATE POLICY agent_moves ON ticket AS RESTRICTIVE FOR UPDATE TO ticketdesk_agent
-    USING (assignee_id = ticketdesk.session_agent()
-           OR center_id = ANY (ticketdesk.session_centers())
-           OR EXISTS (SELECT 1 FROM ticketdesk.watcher w
-                       WHERE w.tenant_id = ticket.tenant_id AND w.ticket_id = ticket.ticket_id
-                         AND w.agent_id = ticketdesk.session_agent()))
-    WITH CHECK (true);
 CREATE POLICY dispatcher_rows ON ticket AS RESTRICTIVE TO ticketdesk_dispatcher
     USING (center_id = ANY (ticketdesk.session_centers())
            OR assignee_id = ticketdesk.session_agent()
            OR handed_by = ticketdesk.session_agent());
-CREATE POLICY dispatcher_moves ON ticket AS RESTRICTIVE FOR UPDATE TO ticketdesk_dispatcher
-    USING (center_id = ANY (ticketdesk.session_centers())
-           OR assignee_id = ticketdesk.session_agent())
-    WITH CHECK (true);
 
 -- What hangs off a ticket is visible with the ticket (the subquery obeys the
 -- ticket's policies). Requesters never see internal remarks.

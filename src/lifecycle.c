@@ -10,6 +10,7 @@
 #include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/rangetypes.h"
@@ -64,6 +65,116 @@ edit_set(RowEdit *edit, const TicketColumns *tc, TicketColumn col, Datum value, 
 	edit->values[edit->n] = value;
 	edit->nulls[edit->n] = isnull;
 	edit->n++;
+}
+
+/* A bigint column of the row as it will be stored: edited, else as given. */
+static Datum
+edited_value(const RowEdit *edit, const TicketColumns *tc, const TicketRow *row,
+			 TicketColumn col, bool *isnull)
+{
+	for (int i = 0; i < edit->n; i++)
+		if (edit->attnums[i] == tc->attnum[col])
+		{
+			*isnull = edit->nulls[i];
+			return edit->values[i];
+		}
+	return ticket_row_get(row, col, isnull);
+}
+
+/* Whether a bigint column will be stored other than the old version had it. */
+static bool
+id_changes(const RowEdit *edit, const TicketColumns *tc, const TicketRow *oldrow,
+		   const TicketRow *newrow, TicketColumn col)
+{
+	bool		oldnull,
+				newnull;
+	Datum		oldval = ticket_row_get(oldrow, col, &oldnull);
+	Datum		newval = edited_value(edit, tc, newrow, col, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return DatumGetInt64(oldval) != DatumGetInt64(newval);
+}
+
+/*
+ * set_handed_by edits handed_by as only the trigger sets it: null in a new
+ * ticket; the login's agent (null: a role with no agent) when the assignee
+ * or the centre will change, the trigger's own routing included; else the
+ * old version's, whatever the statement gave. Read from the rows the
+ * trigger has deformed already: handed_by is the table's last column, and
+ * reaching it in a tuple walks every column before it.
+ */
+static void
+set_handed_by(RowEdit *edit, const TicketColumns *tc, const TicketRow *oldrow, const TicketRow *newrow)
+{
+	int64		mover = 0;
+	Datum		want = (Datum) 0;
+	bool		want_null = true;
+	bool		has_null;
+	Datum		has = ticket_row_get(newrow, TC_HANDED_BY, &has_null);
+	bool		isnull;
+
+	if (oldrow != NULL &&
+		(id_changes(edit, tc, oldrow, newrow, TC_ASSIGNEE_ID) ||
+		 id_changes(edit, tc, oldrow, newrow, TC_CENTER_ID)))
+	{
+		want_null = !principal_login_agent(DatumGetInt32(ticket_row_get(newrow, TC_TENANT_ID, &isnull)),
+										   &mover);
+		want = Int64GetDatum(mover);
+	}
+	else if (oldrow != NULL)
+		want = ticket_row_get(oldrow, TC_HANDED_BY, &want_null);
+	if (want_null != has_null || (!want_null && DatumGetInt64(want) != DatumGetInt64(has)))
+		edit_set(edit, tc, TC_HANDED_BY, want, want_null);
+}
+
+/* Whether id is an element of a bigint[] without nulls. */
+static bool
+id_in(ArrayType *ids, int64 id)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	int64	   *v = (int64 *) ARR_DATA_PTR(ids);
+
+	for (int i = 0; i < n; i++)
+		if (v[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * A staff login sees a ticket it handed on (the policies of
+ * 95_roles.sql) but changes it no more, unless it holds the ticket or sees
+ * its centre's queue: its move gave the ticket away. Checked here rather
+ * than by a policy of UPDATE, which every staff UPDATE of a ticket would
+ * plan and evaluate: this reads only the old version, and only when it
+ * names a mover.
+ */
+static void
+refuse_change_of_handed_on(const TicketColumns *tc, const TicketRow *oldrow)
+{
+	bool		isnull;
+	Datum		handed_by = ticket_row_get(oldrow, TC_HANDED_BY, &isnull);
+	const Principal *p;
+	Datum		value;
+
+	if (isnull)
+		return;
+	p = principal_of(GetUserId());
+	if (!p->restricted || !p->has_login_agent || p->login_agent_id != DatumGetInt64(handed_by))
+		return;
+	value = ticket_row_get(oldrow, TC_ASSIGNEE_ID, &isnull);
+	if (!isnull && DatumGetInt64(value) == p->login_agent_id)
+		return;
+	value = ticket_row_get(oldrow, TC_CENTER_ID, &isnull);
+	if (!isnull && p->centers != NULL && !ARR_HASNULL(p->centers) && id_in(p->centers, DatumGetInt64(value)))
+		return;
+	value = ticket_row_get(oldrow, TC_REFERENCE, &isnull);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("ticket %s was handed on by you: you may see it, not change it",
+					isnull ? "?" : TextDatumGetCString(value)),
+			 errdetail("Your move gave it to another holder or centre; you neither hold it nor see that centre's queue."),
+			 errhint("Ask its holder, or a dispatcher of its centre.")));
 }
 
 /* True for the statuses in which somebody must hold the ticket. */
@@ -224,37 +335,6 @@ check_input(const TicketRow *row)
 					 errdetail("The planned period is %s.", empty ? "empty" : "open-ended"),
 					 errhint("Give the first and the last moment of the planned work, the start before the end.")));
 	}
-}
-
-/*
- * set_handed_by returns newtup with handed_by as only the trigger sets it:
- * null in a new ticket; the acting agent (null: a role with no agent) when
- * the assignee or the centre changed; else the old version's. The tuple is
- * copied only when the value differs.
- */
-static HeapTuple
-set_handed_by(const TicketColumns *tc, Relation rel, HeapTuple oldtup, HeapTuple newtup, int32 tenant_id)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			attnum = tc->attnum[TC_HANDED_BY];
-	int64		mover = 0;
-	Datum		want = (Datum) 0;
-	bool		want_null = true;
-	bool		has_null;
-	Datum		has = heap_getattr(newtup, attnum, desc, &has_null);
-
-	if (oldtup != NULL &&
-		(ticket_column_changed(tc, rel, oldtup, newtup, TC_ASSIGNEE_ID) ||
-		 ticket_column_changed(tc, rel, oldtup, newtup, TC_CENTER_ID)))
-	{
-		want_null = !principal_login_agent(tenant_id, &mover);
-		want = Int64GetDatum(mover);
-	}
-	else if (oldtup != NULL)
-		want = heap_getattr(oldtup, attnum, desc, &want_null);
-	if (want_null == has_null && (want_null || DatumGetInt64(want) == DatumGetInt64(has)))
-		return newtup;
-	return heap_modify_tuple_by_cols(newtup, desc, 1, &attnum, &want, &want_null);
 }
 
 /*
@@ -476,21 +556,24 @@ ticketdesk_ticket_lifecycle(PG_FUNCTION_ARGS)
 		edit_set(&edit, tc, TC_ASSIGNED_AT, now, false);
 	}
 
-	newtup = heap_modify_tuple_by_cols(newtup, RelationGetDescr(rel), edit.n,
-									   edit.attnums, edit.values, edit.nulls);
-
 	/*
-	 * A move that hands the ticket on (a new assignee or centre, the
-	 * trigger's own routing included: a rejection, a hand-over, a
-	 * redirection) names the agent who made it. Row-level security lets
-	 * that agent go on seeing the ticket, which the move itself needs:
-	 * PostgreSQL checks an UPDATE's new row against what its maker may read
-	 * (doc/security.md). Nobody else writes handed_by: a value given in an
-	 * INSERT or UPDATE is replaced, so no one can show a ticket to another
-	 * agent by naming them.
+	 * A move that hands the ticket on (a new assignee or centre: a
+	 * rejection, a hand-over, a redirection) names the agent who made it.
+	 * Row-level security lets that agent go on seeing the ticket, which the
+	 * move itself needs: PostgreSQL checks an UPDATE's new row against what
+	 * its maker may read (doc/security.md). Nobody else writes handed_by: a
+	 * value given in an INSERT or UPDATE is replaced, so no one can show a
+	 * ticket to another agent by naming them. A database not yet updated
+	 * to 0.12 has no such column.
 	 */
 	if (tc->attnum[TC_HANDED_BY] != InvalidAttrNumber)
-		newtup = set_handed_by(tc, rel, oldtup, newtup,
-							   DatumGetInt32(ticket_row_get(&newrow, TC_TENANT_ID, &isnull)));
+	{
+		if (!is_insert)
+			refuse_change_of_handed_on(tc, &oldrow);
+		set_handed_by(&edit, tc, is_insert ? NULL : &oldrow, &newrow);
+	}
+
+	newtup = heap_modify_tuple_by_cols(newtup, RelationGetDescr(rel), edit.n,
+									   edit.attnums, edit.values, edit.nulls);
 	return PointerGetDatum(newtup);
 }

@@ -112,8 +112,6 @@ typedef enum KnownPolicy
 	POLICY_REQUESTER,
 	POLICY_AGENT,
 	POLICY_DISPATCHER,
-	POLICY_AGENT_MOVES,			/* UPDATE only: never an opening's */
-	POLICY_DISPATCHER_MOVES,
 	KNOWN_POLICIES
 } KnownPolicy;
 
@@ -143,17 +141,7 @@ static const struct
 		"((center_id = ANY (session_centers())) OR "
 		"(assignee_id = session_agent()) OR "
 		"(handed_by = session_agent()))",
-	NULL},
-	{"agent_moves", 'w', false, "ticketdesk_agent",
-		"((assignee_id = session_agent()) OR "
-		"(center_id = ANY (session_centers())) OR "
-		"(EXISTS (SELECT 1 FROM watcher w WHERE ((w.tenant_id = ticket.tenant_id) AND "
-		"(w.ticket_id = ticket.ticket_id) AND (w.agent_id = session_agent())))))",
-	"true"},
-	{"dispatcher_moves", 'w', false, "ticketdesk_dispatcher",
-		"((center_id = ANY (session_centers())) OR "
-		"(assignee_id = session_agent()))",
-	"true"}
+	NULL}
 };
 
 /*

@@ -23,7 +23,7 @@ CREATE POLICY requester_rows ON approval AS RESTRICTIVE FOR SELECT TO ticketdesk
 -- Staff go on seeing a ticket they handed on, so that such a move by a
 -- login passes row-level security: the lifecycle trigger names the mover in
 -- handed_by (the library leaves the column alone where it is missing);
--- seeing is all, the *_moves policies keep it out of the mover's UPDATEs.
+-- seeing is all: the trigger refuses the mover's later changes.
 ALTER TABLE ticket ADD COLUMN handed_by bigint;
 DROP POLICY agent_rows ON ticket;
 DROP POLICY dispatcher_rows ON ticket;
@@ -34,20 +34,9 @@ CREATE POLICY agent_rows ON ticket AS RESTRICTIVE TO ticketdesk_agent
            OR EXISTS (SELECT 1 FROM ticketdesk.watcher w
                        WHERE w.tenant_id = ticket.tenant_id AND w.ticket_id = ticket.ticket_id
                          AND w.agent_id = ticketdesk.session_agent()));
-CREATE POLICY agent_moves ON ticket AS RESTRICTIVE FOR UPDATE TO ticketdesk_agent
-    USING (assignee_id = ticketdesk.session_agent()
-           OR center_id = ANY (ticketdesk.session_centers())
-           OR EXISTS (SELECT 1 FROM ticketdesk.watcher w
-                       WHERE w.tenant_id = ticket.tenant_id AND w.ticket_id = ticket.ticket_id
-                         AND w.agent_id = ticketdesk.session_agent()))
-    WITH CHECK (true);
 CREATE POLICY dispatcher_rows ON ticket AS RESTRICTIVE TO ticketdesk_dispatcher
     USING (center_id = ANY (ticketdesk.session_centers())
            OR assignee_id = ticketdesk.session_agent()
            OR handed_by = ticketdesk.session_agent());
-CREATE POLICY dispatcher_moves ON ticket AS RESTRICTIVE FOR UPDATE TO ticketdesk_dispatcher
-    USING (center_id = ANY (ticketdesk.session_centers())
-           OR assignee_id = ticketdesk.session_agent())
-    WITH CHECK (true);
 
 -- (the lead's sections end here; helpers' sections follow)

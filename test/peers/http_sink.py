@@ -3,7 +3,7 @@
 webhook tests and the notification benchmark. Every POST is appended to --out
 as one JSON line (arrival time, path, the headers that matter, the body) and
 answered with --status (200; a status of 300 or more comes with an error
-body); other methods get 405. Stops on SIGTERM.
+body that echoes the Authorization header); other methods get 405. Stops on SIGTERM.
 
 One asyncio event loop serves every connection (keep-alive). Until session 9
 this was http.server's ThreadingHTTPServer: a thread per connection, and
@@ -39,8 +39,15 @@ def answer(status, body):
             f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
 
 
-REPLY = answer(args.status, b'{"ok": true}' if args.status < 300
-               else b'{"ok": false, "error": "refused by the test gateway"}')
+REPLY = answer(args.status, b'{"ok": true}')
+
+
+def refusal(headers):
+    """The answer of a refusing gateway (--status 300 or more). It echoes
+    the request's credentials, as careless gateways do, so that a test can
+    check the worker masks them."""
+    said = json.dumps({"ok": False, "error": "refused: " + (headers.get("Authorization") or "no token")})
+    return answer(args.status, said.encode())
 NOT_ALLOWED = answer(405, b'{"ok": false}')
 
 
@@ -63,7 +70,7 @@ async def serve(reader, writer):
                    "body": json.loads(body or b"null")}
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             out.flush()
-            writer.write(REPLY)
+            writer.write(REPLY if args.status < 300 else refusal(headers))
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         pass  # the client closed the connection (or sent no HTTP)
     finally:

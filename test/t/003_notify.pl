@@ -450,8 +450,8 @@ wait_sql(q{SELECT status FROM ticketdesk.outbox WHERE event = 'capped'}, 'sent',
 	'and it is delivered once the gateway is back');
 
 # A gateway that refuses a message (400): final at once, and the start of
-# its answer is the error an admin reads. No gateway's answer, refusal or
-# acceptance, is written to the server log.
+# its answer is the error an admin reads, with the token it echoes masked.
+# No gateway's answer, refusal or acceptance, is written to the server log.
 my $refusing_port = PostgreSQL::Test::Cluster::get_free_port();
 my $refusing = start_sink('http_sink.py', '--port', $refusing_port, '--out', "$tmp/refused.jsonl",
 	'--status', '400');
@@ -465,8 +465,8 @@ sql(q{BEGIN;
 wait_sql(q{SELECT status || ' ' || attempts FROM ticketdesk.outbox WHERE event = 'refused'},
 	'dead 1', 'an SMS the gateway refuses (400) is dead after one attempt');
 is(sql(q{SELECT last_error FROM ticketdesk.outbox WHERE event = 'refused'}),
-	'HTTP status 400: {"ok": false, "error": "refused by the test gateway"}',
-	'with the start of the gateway\'s answer as its error');
+	'HTTP status 400: {"ok": false, "error": "refused: Bearer ****************"}',
+	'with the start of the gateway\'s answer as its error, the token it echoed masked');
 unlike(slurp_file($node->logfile), qr/"ok": (true|false)/, 'no gateway answer is in the server log');
 stop_sink($refusing);
 $node->append_conf('postgresql.conf', qq{ticketdesk.sms_url = 'http://127.0.0.1:$http_port/sms'});

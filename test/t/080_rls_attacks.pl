@@ -430,13 +430,14 @@ is(su(q{SELECT string_agg(kind || ':' || note, ', ' ORDER BY event_id) FROM tick
 is(rows_as('ann', 'SELECT handed_by FROM ticket'), 'ERROR 42501', 'ann: requesters cannot read who handed a ticket on (42501)');
 # Only the trigger writes handed_by: naming another agent there would show
 # him the ticket.
-# Seeing is all: a ticket handed on is out of its mover's changes.
-is(rows_as('yara', q{UPDATE ticket SET subject = 'mine again' WHERE ticket_id = 2 RETURNING ticket_id}), '',
-	'yara: an UPDATE of the ticket she rejected touches no row');
-is(state_as('yara', q{SELECT assign(2, (SELECT agent_id FROM agent WHERE name = 'Yara'))}), 'TD201',
-	'yara: assigning it back to herself finds no ticket (TD201)');
-is(rows_as('dora', q{UPDATE ticket SET subject = 'mine again' WHERE ticket_id = 1 RETURNING ticket_id}), '',
-	'dora: nor may she change the ticket she redirected');
+# Seeing is all: the trigger refuses the mover's later changes, unless it
+# holds the ticket or sees its centre's queue.
+is(state_as('yara', q{UPDATE ticket SET subject = 'mine again' WHERE ticket_id = 2}), '42501',
+	'yara: changing the ticket she rejected is refused (42501)');
+is(state_as('yara', q{SELECT assign(2, (SELECT agent_id FROM agent WHERE name = 'Yara'))}), '42501',
+	'yara: so is assigning it back to herself (42501)');
+is(state_as('dora', q{SELECT cancel(1, 'not ours after all')}), '42501',
+	'dora: nor may she cancel the ticket she redirected (42501)');
 # Only the trigger writes handed_by: naming another agent there would show
 # him the ticket.
 su(q{UPDATE center SET members_see_queue = true WHERE code = 'facilities'});
