@@ -128,19 +128,6 @@ set_handed_by(RowEdit *edit, const TicketColumns *tc, const TicketRow *oldrow, c
 		edit_set(edit, tc, TC_HANDED_BY, want, want_null);
 }
 
-/* Whether id is an element of a bigint[] without nulls. */
-static bool
-id_in(ArrayType *ids, int64 id)
-{
-	int			n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
-	int64	   *v = (int64 *) ARR_DATA_PTR(ids);
-
-	for (int i = 0; i < n; i++)
-		if (v[i] == id)
-			return true;
-	return false;
-}
-
 /*
  * A staff login sees a ticket it handed on (the policies of
  * 95_roles.sql) but changes it no more, unless it holds the ticket or sees
@@ -166,7 +153,7 @@ refuse_change_of_handed_on(const TicketColumns *tc, const TicketRow *oldrow)
 	if (!isnull && DatumGetInt64(value) == p->login_agent_id)
 		return;
 	value = ticket_row_get(oldrow, TC_CENTER_ID, &isnull);
-	if (!isnull && p->centers != NULL && !ARR_HASNULL(p->centers) && id_in(p->centers, DatumGetInt64(value)))
+	if (!isnull && principal_sees_center(p, DatumGetInt64(value)))
 		return;
 	value = ticket_row_get(oldrow, TC_REFERENCE, &isnull);
 	ereport(ERROR,

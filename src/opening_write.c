@@ -365,21 +365,6 @@ privileges_allow(Relation rel)
 	return ExecCheckRTPerms(list_make1(rte), false);
 }
 
-/* id = ANY (ids): true only when found (a NULL element never matches). */
-static bool
-array_has(ArrayType *ids, int64 id)
-{
-	int			n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
-	int64	   *v = (int64 *) ARR_DATA_PTR(ids);
-
-	if (ARR_HASNULL(ids))
-		return false;
-	for (int i = 0; i < n; i++)
-		if (v[i] == id)
-			return true;
-	return false;
-}
-
 /*
  * Whether the row (tenant, centre, assignee) passes the policy k for the
  * caller p: true only when the policy's expression is certainly true. The
@@ -398,7 +383,7 @@ policy_passes(KnownPolicy k, const Principal *p, bool has_tenant, int32 session_
 		case POLICY_AGENT:
 		case POLICY_DISPATCHER:
 			return (!assignee_null && p->has_agent && assignee == p->agent_id) ||
-				(!center_null && array_has(p->centers, center));
+				(!center_null && principal_sees_center(p, center));
 		case POLICY_REQUESTER:
 		default:
 			return false;

@@ -411,6 +411,25 @@ principal_login_agent(int32 tenant_id, int64 *agent_id)
 }
 
 /*
+ * principal_sees_center says whether center_id is certainly among the
+ * centres whose tickets p sees (session_centers()): a list holding a null
+ * says so of no centre, as "= ANY" would not be true of one not found.
+ */
+bool
+principal_sees_center(const Principal *p, int64 center_id)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(p->centers), ARR_DIMS(p->centers));
+	int64	   *v = (int64 *) ARR_DATA_PTR(p->centers);
+
+	if (ARR_HASNULL(p->centers))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (v[i] == center_id)
+			return true;
+	return false;
+}
+
+/*
  * ticketdesk_forbid_forged_event is the BEFORE INSERT trigger on
  * ticket_event: a restricted role may not insert history rows of its own
  * making (TD701), only through the ticket's trigger (trigger depth 2 or more).

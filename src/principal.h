@@ -37,5 +37,6 @@ typedef struct Principal
 extern const Principal *principal_of(Oid role);
 extern bool principal_check_tenant(const Principal *p, int32 *tenant_id);
 extern bool principal_login_agent(int32 tenant_id, int64 *agent_id);
+extern bool principal_sees_center(const Principal *p, int64 center_id);
 
 #endif
