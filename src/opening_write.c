@@ -118,26 +118,25 @@ typedef enum KnownPolicy
 static const struct
 {
 	const char *name;
-	char		cmd;			/* pg_policy.polcmd: '*' all, 'w' UPDATE */
 	bool		permissive;
 	const char *role;			/* NULL: PUBLIC */
 	const char *qual;
 	const char *with_check;		/* NULL: none */
 }			known_policies[KNOWN_POLICIES] = {
-	{"tenant_isolation", '*', true, NULL,
+	{"tenant_isolation", true, NULL,
 		"(tenant_id = session_tenant())",
 	"(tenant_id = session_tenant())"},
-	{"requester_rows", '*', false, "ticketdesk_requester",
+	{"requester_rows", false, "ticketdesk_requester",
 		"(contact_id = ANY (session_contacts()))",
 	"(contact_id = session_contact())"},
-	{"agent_rows", '*', false, "ticketdesk_agent",
+	{"agent_rows", false, "ticketdesk_agent",
 		"((assignee_id = session_agent()) OR "
 		"(center_id = ANY (session_centers())) OR "
 		"(handed_by = session_agent()) OR "
 		"(EXISTS (SELECT 1 FROM watcher w WHERE ((w.tenant_id = ticket.tenant_id) AND "
 		"(w.ticket_id = ticket.ticket_id) AND (w.agent_id = session_agent())))))",
 	NULL},
-	{"dispatcher_rows", '*', false, "ticketdesk_dispatcher",
+	{"dispatcher_rows", false, "ticketdesk_dispatcher",
 		"((center_id = ANY (session_centers())) OR "
 		"(assignee_id = session_agent()) OR "
 		"(handed_by = session_agent()))",
@@ -220,7 +219,7 @@ policies_known(Relation rel)
 		for (k = 0; k < KNOWN_POLICIES; k++)
 			if (strcmp(p->policy_name, known_policies[k].name) == 0)
 				break;
-		if (k == KNOWN_POLICIES || seen[k] || p->polcmd != known_policies[k].cmd ||
+		if (k == KNOWN_POLICIES || seen[k] || p->polcmd != '*' ||
 			p->permissive != known_policies[k].permissive ||
 			(known_policies[k].role != NULL && !OidIsValid(policy_role[k])) ||
 			!roles_are(p->roles, policy_role[k]) ||
